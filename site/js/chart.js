@@ -9,7 +9,7 @@ const M = { top: 14, right: 150, bottom: 40, left: 56 };
 
 /**
  * @typedef {{value: number, total_bytes: number | null}} Point
- * @typedef {{label: string, bytes: number, selected: boolean}} Line
+ * @typedef {{label: string, title: string, bytes: number, selected: boolean}} Line
  */
 
 /** @param {string} tag @param {Record<string, string | number>} attrs @param {string} [text] */
@@ -69,7 +69,7 @@ export function lineChart({ points, current, axisLabel, lines, title }) {
     if (ly !== null || line.selected) {
       used.push(y);
       const label = el("text", { x: W - M.right + 6, y: y + 4, class: line.selected ? "cap-label selected" : "cap-label" }, line.label);
-      label.append(el("title", {}, `${line.label}: ${gib(line.bytes)} usable`));
+      label.append(el("title", {}, `${line.title}: ${gib(line.bytes)} usable`));
       caps.append(label);
     }
   }

@@ -41,6 +41,8 @@ const app = {
   linked: null,
   /** @type {import("./bridge.js").Result | null} */
   result: null,
+  /** @type {string[]} what a link set that could not be used */
+  invalid: [],
 };
 
 const modeOf = (/** @type {string} */ workload) => (workload === "inference" ? "inference" : "training");
@@ -80,9 +82,9 @@ async function boot() {
     if (decoded.config) render.fillForm(form, { "model.config": decoded.config }, app.source);
     const rejected = render.fillForm(form, decoded.values);
     if (decoded.unknown.length) render.renderNotice("url-unknown", message("url-unknown"), { items: decoded.unknown });
-    const invalid = [...decoded.invalid, ...rejected.map((k) => `${k}=${String(decoded.values[k])}`)];
-    if (invalid.length) {
-      render.renderNotice("url-invalid", message("url-invalid"), { items: invalid });
+    app.invalid = [...decoded.invalid, ...rejected.map((k) => `${k}=${String(decoded.values[k])}`)];
+    if (app.invalid.length) {
+      render.renderNotice("url-invalid", message("url-invalid"), { items: app.invalid });
       render.fillForm(form, pick(viewDefaults(app.workload), rejected));
     }
     app.linked = new Set(Object.keys(decoded.values));
@@ -159,8 +161,8 @@ async function show(result, request, editedAt) {
     const bad = linked ? error.problems.filter((/** @type {any} */ p) => linked.has(p.field)) : [];
     if (bad.length) {
       // a link with values the engine rejects: say so, and use the defaults for those
-      const items = bad.map((/** @type {any} */ p) => `${p.field}: ${p.message}`);
-      render.renderNotice("url-invalid", message("url-invalid"), { items });
+      app.invalid.push(...bad.map((/** @type {any} */ p) => `${p.field}: ${p.message}`));
+      render.renderNotice("url-invalid", message("url-invalid"), { items: app.invalid });
       render.fillForm(form, pick(viewDefaults(app.workload), bad.map((/** @type {any} */ p) => p.field)));
       app.again = true;
       return;

@@ -102,6 +102,7 @@ export function fillForm(form, flat, only) {
         const scale = Number(el.dataset.scale ?? 1);
         el.value = value == null ? "" : typeof value === "number" ? String(value / scale) : String(value);
         if (value != null && el.value === "") rejected.push(name);
+        if (el.value !== "") el.closest("details")?.setAttribute("open", ""); // keep set values in view
       }
     }
   }
@@ -279,7 +280,8 @@ function renderChart(result, axisLabel) {
   const lines = [...byBytes].map(([bytes, e]) => ({
     bytes,
     selected: e.selected,
-    label: e.names.length > 2 ? `${e.names.slice(0, 2).join(", ")} +${e.names.length - 2}` : e.names.join(", "),
+    label: e.names.length > 1 ? `${e.names[0]} +${e.names.length - 1}` : e.names[0],
+    title: e.names.join(", "),
   }));
   const current = r.request[series.field] ?? 0;
   const title = `Total GPU memory against ${axisLabel}, with GPU capacities`;

@@ -1,0 +1,295 @@
+"""The page computes exactly what CPython's vramcalc.estimate returns, in every mode and state."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import build, edit, response_json, settle, wait_live
+
+pytestmark = pytest.mark.usefixtures("watch")
+
+
+def shown_total(page: Any) -> str:
+    return page.locator("[data-testid=total]").text_content()
+
+
+def assert_matches_python(page: Any, vramcalc: Any) -> dict[str, Any]:
+    """The page's response equals CPython's for the same request, and its total is shown."""
+    response = response_json(page)
+    assert "error" not in response
+    assert response == vramcalc.estimate(response["request"])
+    assert shown_total(page) == build.format_gib(response["total_bytes"])
+    assert page.locator("[data-testid=total]").get_attribute("title") == build.format_gb(
+        response["total_bytes"]
+    )
+    rows = page.locator("#gpu-rows tr")
+    assert rows.count() == len(response["fit"]["gpus"])
+    for i, gpu in enumerate(response["fit"]["gpus"]):
+        assert rows.nth(i).get_attribute("data-gpu") == gpu["gpu"]
+        assert rows.nth(i).locator("td.fit").text_content() == ("✓ fits" if gpu["fits"] else "✗ no")
+    assert page.locator("#chart svg circle").count() >= 2
+    assert page.locator("#math-rows tr").count() == len(response["components"])
+    return response
+
+
+def test_prerendered_then_live(page: Any, site_url: str, vramcalc: Any, defaults: dict) -> None:
+    html = urllib.request.urlopen(site_url).read().decode()
+    expected = vramcalc.estimate(defaults["requests"][defaults["view"]])
+    figure = build.format_gib(expected["total_bytes"])
+    assert '<html lang="en" data-state="prerendered"' in html
+    assert f'data-testid="total" data-prerender="total"' in html
+    assert f">{figure}</output>" in html  # in the HTML itself: no script needed to see it
+
+    page.goto(site_url)
+    assert shown_total(page) == figure
+    wait_live(page)
+    settle(page)
+    response = assert_matches_python(page, vramcalc)
+    assert response == expected  # the form's defaults are the prerendered request's
+    assert page.locator("[name=context_length]").input_value() == "8192"
+
+
+MODES = {
+    "inference": [
+        ("select", "engine", "vllm"),
+        ("fill", "vllm.gpu_memory_utilization", "0.85"),
+        ("fill", "batch_size", "8"),
+        ("select", "kv_cache_dtype", "fp8"),
+    ],
+    "finetune": [
+        ("select", "method", "qlora"),
+        ("fill", "lora.rank", "32"),
+        ("fill", "micro_batch_size", "2"),
+        ("select", "optimizer", "paged_adamw_8bit"),
+    ],
+    "training": [
+        ("fill", "sequence_length", "8192"),
+        ("fill", "parallel.data", "8"),
+        ("select", "parallel.zero_stage", "3"),
+        ("select", "precision", "bf16"),
+    ],
+    "gpus": [("fill", "context_length", "32768"), ("select", "gpu", "a100-80gb")],
+}
+
+
+def set_input(page: Any, how: str, name: str, value: str) -> None:
+    control = page.locator(f'[name="{name}"]:not(:disabled)')
+    if how == "select":
+        control.select_option(value)
+    else:
+        control.fill(value)
+
+
+@pytest.mark.parametrize("view", list(MODES))
+def test_each_mode_computes_what_python_does(
+    page: Any, site_url: str, vramcalc: Any, view: str
+) -> None:
+    page.goto(f"{site_url}?view={view}")
+    wait_live(page)
+    assert page.locator(f'nav a[data-view="{view}"]').get_attribute("aria-current") == "page"
+    for how, name, value in MODES[view]:
+        edit(page, lambda: set_input(page, how, name, value))
+    response = assert_matches_python(page, vramcalc)
+    request = response["request"]
+    for _, name, value in MODES[view]:
+        got = request
+        for key in name.split("."):
+            got = got[key]
+        assert str(got) == value, name
+    if view == "training":
+        assert request["method"] == "full"
+    if view == "gpus":
+        assert page.locator("#gpu-rows tr.selected").get_attribute("data-gpu") == "a100-80gb"
+
+
+def test_link_reproduces_the_result(page: Any, context: Any, site_url: str, vramcalc: Any) -> None:
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"{site_url}?view=inference")
+    wait_live(page)
+    edit(page, lambda: page.locator("input[name=source][value=manual]").check())
+    page.locator(".advanced summary").click()
+    for how, name, value in [
+        ("fill", "model.config.num_hidden_layers", "48"),
+        ("fill", "model.config.num_key_value_heads", "4"),
+        ("select", "engine", "llama.cpp"),
+        ("fill", "llama_cpp.n_ctx", "16384"),
+        ("fill", "overheads.cuda_context_bytes", "700"),
+    ]:
+        edit(page, lambda: set_input(page, how, name, value))
+    first = response_json(page)
+    assert first["request"]["overheads"]["cuda_context_bytes"] == 700 * 2**20
+    page.locator("#share").click()
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert link == page.url
+
+    other = context.new_page()
+    other.goto(link)
+    wait_live(other)
+    settle(other)
+    assert response_json(other) == first
+    assert other.locator("input[name=source]:checked").get_attribute("value") == "manual"
+    assert other.locator('[name="llama_cpp.n_ctx"]').input_value() == "16384"
+    assert other.locator('[name="overheads.cuda_context_bytes"]').input_value() == "700"
+    assert other.locator(".advanced").evaluate("d => d.open")  # a linked non-default is in view
+    assert_matches_python(other, vramcalc)
+
+
+def test_config_json_pasted_or_uploaded_and_linked(
+    page: Any, context: Any, site_url: str, vramcalc: Any, tmp_path: Path
+) -> None:
+    config = {
+        "model_type": "qwen2",
+        "hidden_size": 1536,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 2,
+        "intermediate_size": 8960,
+        "vocab_size": 151936,
+        "max_position_embeddings": 32768,
+        "tie_word_embeddings": True,
+        "torch_dtype": "bfloat16",
+    }
+    page.goto(site_url)
+    wait_live(page)
+    page.locator("input[name=source][value=config]").check()
+    assert page.locator("#problem-model\\.config").text_content() == "paste a config.json or choose a file"
+    edit(page, lambda: page.locator("#f-model\\.config").fill(json.dumps(config)))
+    pasted = assert_matches_python(page, vramcalc)
+    assert pasted["request"]["model"]["config"] == config
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**config, "num_hidden_layers": 14}))
+    edit(page, lambda: page.locator("#config-file").set_input_files(str(path)))
+    uploaded = assert_matches_python(page, vramcalc)
+    assert uploaded["request"]["model"]["config"]["num_hidden_layers"] == 14
+
+    assert "model.config=z" in page.url  # the config travels in the link, compressed
+    other = context.new_page()
+    other.goto(page.url)
+    wait_live(other)
+    settle(other)
+    assert response_json(other) == uploaded
+
+
+def test_malformed_link_gives_notice_and_defaults(
+    page: Any, site_url: str, vramcalc: Any, defaults: dict
+) -> None:
+    page.goto(
+        f"{site_url}?view=inference&batch_size=abc&colour=blue&weight_format=no-such-format"
+        "&context_length=0&model.config=zzzz"
+    )
+    wait_live(page)
+    settle(page)
+    unknown = page.locator('[data-notice="url-unknown"]')
+    assert unknown.locator("li").all_text_contents() == ["colour"]
+    invalid = page.locator('[data-notice="url-invalid"] li').all_text_contents()
+    assert "batch_size=abc" in invalid
+    assert "weight_format=no-such-format" in invalid
+    assert "model.config" in invalid
+    assert any(item.startswith("context_length: ") for item in invalid)
+    response = assert_matches_python(page, vramcalc)
+    assert response == vramcalc.estimate(defaults["requests"]["inference"])
+
+
+def test_bad_inputs_show_the_contract_problems(page: Any, site_url: str, vramcalc: Any) -> None:
+    page.goto(site_url)
+    wait_live(page)
+    settle(page)
+    request = {**response_json(page)["request"], "batch_size": 0}
+    page.locator("[name=batch_size]").fill("0")
+    problem = page.locator("#problem-batch_size")
+    problem.wait_for(state="visible")
+    expected = vramcalc.estimate(request)["error"]["problems"]
+    assert [p["field"] for p in expected] == ["batch_size"]
+    assert problem.text_content() == expected[0]["message"]
+    assert page.locator("[name=batch_size]").get_attribute("aria-invalid") == "true"
+    assert shown_total(page) == "…"
+    assert "Traceback" not in page.content()
+
+    edit(page, lambda: page.locator("[name=batch_size]").fill("2"))
+    assert problem.is_hidden()
+    assert_matches_python(page, vramcalc)
+
+    page.locator("input[name=source][value=manual]").check()
+    page.locator('[name="model.config.num_attention_heads"]').fill("0")
+    field = page.locator("#problem-model\\.config\\.num_attention_heads")
+    field.wait_for(state="visible")
+    assert field.text_content() != ""
+
+
+HUB_CONFIG = {
+    "model_type": "llama",
+    "hidden_size": 2048,
+    "num_hidden_layers": 16,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "intermediate_size": 8192,
+    "vocab_size": 128256,
+    "max_position_embeddings": 131072,
+    "tie_word_embeddings": True,
+    "torch_dtype": "bfloat16",
+}
+
+
+@pytest.mark.browser_context_args(service_workers="block")
+def test_hugging_face_lookup(page: Any, watch: Any, site_url: str, vramcalc: Any) -> None:
+    """Recorded Hub answers: a config, gated (401), missing (404), and no network."""
+    watch.allowed.add("https://huggingface.co")
+    answers = {
+        "meta-llama/Llama-3.2-1B": {"status": 200, "body": json.dumps(HUB_CONFIG),
+                                    "content_type": "application/json"},
+        "meta-llama/Llama-3.1-405B": {"status": 401, "body": "Access to model is restricted",
+                                      "headers": {"x-error-code": "GatedRepo"}},
+        "someone/gguf-only": {"status": 404, "body": "Entry not found",
+                              "headers": {"x-error-code": "EntryNotFound"}},
+    }
+    asked: list[str] = []
+
+    def hub(route: Any) -> None:
+        url = route.request.url
+        asked.append(url)
+        model = url.removeprefix("https://huggingface.co/").removesuffix("/resolve/main/config.json")
+        if model in answers:
+            route.fulfill(**answers[model])
+        else:
+            route.abort("internetdisconnected")
+
+    page.route("https://huggingface.co/**", hub)
+    page.goto(site_url)
+    wait_live(page)
+    page.locator("input[name=source][value=hub]").check()
+    status = page.locator("#hub-status")
+
+    def look_up(model: str) -> None:
+        page.locator("#f-model\\.name").fill(model)
+        page.locator("#hub-fetch").click()
+
+    look_up("meta-llama/Llama-3.1-405B")
+    page.wait_for_function("() => document.querySelector('#hub-status').classList.contains('error')")
+    assert "gated, private, or does not exist" in status.text_content()
+    assert status.get_by_role("button", name="Paste config.json").is_visible()
+
+    look_up("someone/gguf-only")
+    page.wait_for_function("() => document.querySelector('#hub-status').textContent.includes('no config.json')")
+
+    look_up("nobody/offline-test")
+    page.wait_for_function("() => document.querySelector('#hub-status').textContent.includes('could not be reached')")
+
+    edit(page, lambda: look_up("meta-llama/Llama-3.2-1B"))
+    assert status.text_content() == "Loaded config.json of meta-llama/Llama-3.2-1B."
+    response = assert_matches_python(page, vramcalc)
+    assert response["request"]["model"] == {"config": HUB_CONFIG, "name": "meta-llama/Llama-3.2-1B"}
+    assert asked == [
+        f"https://huggingface.co/{m}/resolve/main/config.json"
+        for m in ("meta-llama/Llama-3.1-405B", "someone/gguf-only", "nobody/offline-test",
+                  "meta-llama/Llama-3.2-1B")
+    ]
+
+    look_up("meta-llama/Llama-3.1-405B")
+    page.wait_for_function("() => document.querySelector('#hub-status').classList.contains('error')")
+    status.get_by_role("button", name="Paste config.json").click()
+    assert page.locator("input[name=source]:checked").get_attribute("value") == "config"
