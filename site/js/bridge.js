@@ -1,6 +1,6 @@
 // bridge.js: waits for the named PyScript worker and calls the compute() it exports.
 
-const START_TIMEOUT_MS = 90_000;
+const START_TIMEOUT_MS = 60_000;
 
 /**
  * @typedef {{field: string, values: number[]}} Series
@@ -19,10 +19,20 @@ export async function connect() {
     return script.xworker;
   })();
   let timer;
-  const timeout = new Promise((_, reject) => {
+  /** @type {(event: Event) => void} */
+  let onError = () => {};
+  const failed = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error("Python did not start in time")), START_TIMEOUT_MS);
+    // PyScript reports a failed start (a file it could not fetch, say) as an uncaught error
+    onError = (event) => reject(/** @type {any} */ (event).reason ?? /** @type {any} */ (event).error ?? event);
+    addEventListener("unhandledrejection", onError);
+    addEventListener("error", onError);
   });
-  const xworker = await Promise.race([started, timeout]).finally(() => clearTimeout(timer));
+  const xworker = await Promise.race([started, failed]).finally(() => {
+    clearTimeout(timer);
+    removeEventListener("unhandledrejection", onError);
+    removeEventListener("error", onError);
+  });
   return {
     async compute(request, series) {
       const json = await xworker.sync.compute(JSON.stringify(request), JSON.stringify(series));

@@ -134,6 +134,7 @@ export function renderPending(text) {
   const total = $("total");
   total.textContent = "…";
   total.removeAttribute("title");
+  $("mini-total").textContent = "";
   $("summary").textContent = text;
   $("results").dataset.stale = "";
   $("results").setAttribute("aria-busy", "true");
@@ -184,6 +185,8 @@ export function renderResult(result, ctx) {
   const total = $("total");
   total.textContent = gib(r.total_bytes);
   total.title = gb(r.total_bytes);
+  const row = r.fit?.gpus?.find((/** @type {any} */ g) => g.gpu === r.fit.selected);
+  $("mini-total").textContent = row ? `${gib(r.total_bytes)} · ${row.fits ? "fits" : "does not fit"} on ${row.name}` : gib(r.total_bytes);
   const results = $("results");
   delete results.dataset.stale;
   results.removeAttribute("aria-busy");

@@ -5,6 +5,7 @@ const fixed2 = new Intl.NumberFormat("en-US", {
   minimumFractionDigits: 2,
   maximumFractionDigits: 2,
   roundingMode: "halfExpand",
+  signDisplay: "negative", // no "-0.00"
 });
 const whole = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 

@@ -1,0 +1,184 @@
+"""Offline after the first visit, inside a cross-origin iframe, and usable by everyone."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Server, build, edit, response_json, settle, wait_live
+from test_page import assert_matches_python
+
+
+def precache(dist: Path) -> list[str]:
+    text = (dist / "sw.js").read_text()
+    return json.loads(re.search(r"const PRECACHE = (\[.*?\]);", text, re.S).group(1))
+
+
+def test_offline_reload_still_computes(
+    browser: Any, dist: Path, vramcalc: Any, tmp_path: Path
+) -> None:
+    """First visit online; then the server is stopped and the HTTP cache cleared; a reload
+    is served by the service worker alone and still recomputes."""
+    server = Server(dist)  # its own origin: a service worker no other test has seen
+    context = browser.new_context()
+    try:
+        errors: list[str] = []
+        context.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        requested: set[str] = set()
+        context.on("request", lambda r: requested.add(r.url))
+        page = context.new_page()
+        page.goto(server.url)
+        wait_live(page)
+        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=60_000)
+        origin = server.url.rstrip("/")
+        cached = page.evaluate(
+            "async () => { const keys = await caches.keys();"
+            " const c = await caches.open(keys.find(k => k.startsWith('vramcalc-')));"
+            " return (await c.keys()).map(r => r.url); }"
+        )
+        listed = precache(dist)
+        assert sorted(cached) == sorted(urllib.parse.urljoin(server.url, u) for u in listed)
+        files = sorted(
+            "./" + p.relative_to(dist).as_posix()
+            for p in dist.rglob("*")
+            if p.is_file() and p.name not in ("sw.js", ".nojekyll")
+        )
+        assert listed == files  # exactly the page's files
+        wanted = {u.split("?")[0] for u in requested if u.startswith(origin)} - {
+            f"{origin}/",
+            f"{origin}/sw.js",
+        }
+        assert wanted <= set(cached), wanted - set(cached)  # everything the page asked for
+
+        session = context.new_cdp_session(page)
+        session.send("Network.clearBrowserCache")
+        server.stop()
+        responses: list[Any] = []
+        page.on("response", lambda r: responses.append(r))
+        page.reload()
+        wait_live(page)
+        page.wait_for_selector('[data-notice="offline"]')  # the page says it is offline
+        edit(page, lambda: page.locator("[name=context_length]").fill("65536"))
+        response = assert_matches_python(page, vramcalc)
+        assert response["request"]["context_length"] == 65536
+        same_origin = [r for r in responses if r.url.startswith(origin)]
+        assert same_origin and all(r.from_service_worker for r in same_origin), [
+            r.url for r in same_origin if not r.from_service_worker
+        ]
+        assert [e for e in errors if "sw.js" not in e] == []  # the update check may fail offline
+    finally:
+        context.close()
+        try:
+            server.stop()
+        except OSError:
+            pass
+
+
+@pytest.mark.usefixtures("watch")
+def test_embed_in_a_cross_origin_iframe(
+    page: Any, context: Any, watch: Any, site_url: str, tmp_path: Path, vramcalc: Any
+) -> None:
+    page.goto(site_url)
+    wait_live(page)
+    edit(page, lambda: page.locator("[name=batch_size]").fill("4"))
+    page.locator("#embed").click()
+    snippet = page.locator("#embed-code").input_value()
+    assert "embed=1" in snippet and "batch_size=4" in snippet
+
+    host_dir = tmp_path / "host"
+    host_dir.mkdir()
+    (host_dir / "index.html").write_text(
+        f"<!doctype html><title>Docs</title><link rel=\"icon\" href=\"data:,\"><h1>Our docs</h1>\n{snippet}\n<p>after</p>"
+    )
+    host = Server(host_dir)  # another port: another origin
+    watch.origins.add(host.url.rstrip("/"))
+    try:
+        docs = context.new_page()
+        docs.goto(host.url)
+        frame = docs.frame_locator("iframe[data-vramcalc]")
+        frame.locator("html[data-state=live]").wait_for(state="attached", timeout=60_000)
+        assert frame.locator("html").get_attribute("data-embed") == ""
+        assert frame.locator("header .brand").is_hidden()  # minimal chrome
+        assert frame.locator("[name=batch_size]").input_value() == "4"
+        iframe = docs.locator("iframe[data-vramcalc]")
+        docs.wait_for_function(
+            "() => document.querySelector('iframe').style.height !== '720px'", timeout=10_000
+        )  # the frame told its host its height
+        height = iframe.evaluate("f => f.getBoundingClientRect().height")
+        content = frame.locator("html").evaluate("h => h.getBoundingClientRect().height")
+        assert abs(height - content) <= 2
+
+        inner = docs.frames[1]
+        before = inner.evaluate("performance.getEntriesByName('vramcalc:rendered').length")
+        frame.locator("[name=context_length]").fill("16384")
+        inner.wait_for_function(
+            "n => performance.getEntriesByName('vramcalc:rendered').length > n", arg=before
+        )
+        settle(inner)
+        assert_matches_python(inner, vramcalc)
+        link = frame.locator("#open-full").get_attribute("href")
+        assert "context_length=16384" in link and "embed" not in link
+    finally:
+        host.stop()
+
+
+@pytest.mark.usefixtures("watch")
+def test_accessible_and_responsive(page: Any, site_url: str) -> None:
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.emulate_media(color_scheme="dark")
+    page.goto(site_url)
+    wait_live(page)
+    # phone width: nothing wider than the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    # dark mode follows the system
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(15, 18, 22)"
+    # every visible control has a label
+    unlabeled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea, button')]
+          .filter(el => el.offsetParent !== null && el.type !== 'hidden')
+          .filter(el => !(el.labels?.length || el.getAttribute('aria-label')
+                          || (el.tagName === 'BUTTON' && el.textContent.trim())))
+          .map(el => el.name || el.id || el.outerHTML.slice(0, 60))"""
+    )
+    assert unlabeled == []
+    # the keyboard reaches the inputs, and focus is visible
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to results"
+    page.locator("[name=batch_size]").focus()
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.name")
+    assert focused == "context_length"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+    # a change typed with the keyboard recomputes
+    page.keyboard.press("End")
+    edit(page, lambda: page.keyboard.type("0"))  # 8192 -> 81920
+    assert response_json(page)["request"]["context_length"] == 81920
+
+
+def test_format_gib_matches_the_page(page: Any, site_url: str) -> None:
+    """build.py's prerender formatter and units.js agree, ties included."""
+    page.goto(site_url)
+    values = [0, 1, 2**30, 134217728, 3 * 2**30 // 8, 5368709, 10**12, 17_000_000_000, 2**40 + 1]
+    shown = page.evaluate(
+        "async (vs) => { const u = await import('./js/units.js');"
+        " return vs.map(v => [u.gib(v), u.gb(v), u.gib(-v)]); }",
+        values,
+    )
+    assert shown == [[build.format_gib(v), build.format_gb(v), build.format_gib(-v)] for v in values]
+
+
+def test_python_failing_to_start_is_said_plainly(page: Any, site_url: str) -> None:
+    page.route("**/worker.py", lambda route: route.abort())
+    page.goto(site_url)
+    page.wait_for_selector("html[data-state=error]", state="attached", timeout=30_000)
+    assert page.locator("#banner").text_content().startswith("Python could not start")
+    assert page.locator("[data-testid=total]").text_content().endswith(" GiB")  # prerendered
+    page.locator("[name=batch_size]").fill("2")
+    assert page.locator("[data-testid=total]").text_content() == "…"  # no stale figure
+    assert page.locator("#summary").text_content().startswith("Python could not start")
