@@ -29,6 +29,7 @@ import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
@@ -284,14 +285,21 @@ def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _fixed2(value: float) -> str:
+    """Two decimals, as JavaScript's Intl.NumberFormat rounds the same double (half away from
+    zero, on its exact binary value; no "-0.00")."""
+    rounded = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{abs(rounded) if rounded == 0 else rounded:,.2f}"
+
+
 def format_gib(n_bytes: int) -> str:
     """The page's headline figure; js/units.js formats it the same way (a test compares)."""
-    return f"{n_bytes / 2**30:,.2f} GiB"
+    return f"{_fixed2(n_bytes / 2**30)} GiB"
 
 
 def format_gb(n_bytes: int) -> str:
     """The decimal figure shown on hover, as js/units.js does."""
-    return f"{n_bytes / 10**9:,.2f} GB ({n_bytes:,} bytes)"
+    return f"{_fixed2(n_bytes / 10**9)} GB ({n_bytes:,} bytes)"
 
 
 def select_options(name: str, catalog: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -342,6 +350,7 @@ class PageFiller(HTMLParser):
         self.groups: list[str] = []  # open fieldsets' groups ("" for those without one)
         self.skipping: str | None = None  # end tag whose content is being replaced
         self.select: str | None = None  # value to select in the open <select>
+        self.listed: str | None = None  # the open <select> whose options come from catalog()
         self.filled: set[str] = set()
 
     # helpers
@@ -400,7 +409,7 @@ class PageFiller(HTMLParser):
             changed = True
         self.out.append(self.tag(tag, attrs) if changed else self.get_starttag_text() or "")
         if tag == "select" and "data-options" in a and name:
-            self.out.append(self.options(name))
+            self.listed = name  # its options go after the template's own, at </select>
         listed = a.get("data-options-checkboxes")
         if listed:
             self.out.append(self.checkboxes(listed))
@@ -450,7 +459,9 @@ class PageFiller(HTMLParser):
         if tag == "fieldset":
             self.groups.pop()
         if tag == "select":
-            self.select = None
+            if self.listed:
+                self.out.append(self.options(self.listed))
+            self.select = self.listed = None
         self.out.append(f"</{tag}>")
 
     def handle_data(self, data: str) -> None:
