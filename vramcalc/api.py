@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, fit, formats, inference, request
+from . import __version__, fit, formats, inference, kv_cache, request
 from .errors import Collector, RequestError
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def _inference_response(req: request.InferenceRequest) -> dict[str, Any]:
         common=req.common,
         details={
             "kv_cache_bytes_per_token": int(
-                inference.kv_cache.bytes_per_token(plan.kv, req.kv_cache_dtype.bits)
+                kv_cache.bytes_per_token(plan.kv, req.kv_cache_dtype.bits)
             ),
             "weights_bits_per_parameter": round(8 * plan.weights / spec.total_parameters, 4),
         },

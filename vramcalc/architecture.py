@@ -254,7 +254,7 @@ class _Fields:
     def has(self, key: str) -> bool:
         return self.config.get(key) is not None
 
-    def int(self, key: str, *aliases: str, default: int | None = None, minimum: int = 1) -> int:
+    def integer(self, key: str, *aliases: str, default: int | None = None, minimum: int = 1) -> int:
         for name in (key, *aliases):
             if self.has(name):
                 return self.collector.integer(
@@ -272,22 +272,14 @@ class _Fields:
             self.config, key, f"{self.path}.{key}", minimum=minimum, default=None
         )
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         return self.collector.boolean(self.config, key, f"{self.path}.{key}", default=default)
 
-    def float(self, key: str, default: float) -> float:
+    def fraction(self, key: str, default: float) -> float:
         return self.collector.number(
             self.config, key, f"{self.path}.{key}", default=default, maximum=1.0
         )
 
-    def str(self, key: str, default: str) -> str:
-        value = self.config.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            self.collector.add(f"{self.path}.{key}", f"must be a string, got {value!r}")
-            return default
-        return value
 
 
 @dataclass(slots=True)
@@ -320,7 +312,9 @@ class _Builder:
         self.groups.setdefault((role, size, 0, 0, 1), []).append(layer)
 
     def single(self, role: str, numel: int, in_f: int = 0, out_f: int = 0) -> None:
-        self.globals_.append(TensorGroup(role=role, numel=numel, in_features=in_f, out_features=out_f))
+        self.globals_.append(
+            TensorGroup(role=role, numel=numel, in_features=in_f, out_features=out_f)
+        )
 
     def build(self) -> tuple[TensorGroup, ...]:
         layered = [
@@ -440,8 +434,8 @@ def _dtype(fields: _Fields) -> str:
 def _heads(fields: _Fields, hidden: int) -> tuple[int, int, int]:
     """(query heads, kv heads, head_dim). `head_dim` is explicit in Qwen3, Gemma, Mistral Nemo;
     otherwise hidden/heads. Missing `num_key_value_heads` means MHA (transformers' default)."""
-    heads = fields.int("num_attention_heads", "n_head")
-    kv_heads = fields.int("num_key_value_heads", default=heads)
+    heads = fields.integer("num_attention_heads", "n_head")
+    kv_heads = fields.integer("num_key_value_heads", default=heads)
     head_dim = fields.opt_int("head_dim") or (hidden // heads if heads else 1)
     if heads and kv_heads and heads % kv_heads:
         fields.collector.add(
@@ -483,16 +477,16 @@ def _layer_kinds(fields: _Fields, family: str, layers: int) -> list[tuple[str, i
         return [("sliding", window) if (i + 1) % 2 else ("full", 0) for i in range(layers)]
     if family == "llama4_text":
         # chunked local attention on RoPE layers; every 4th layer is global without RoPE
-        chunk = fields.int("attention_chunk_size", default=8192)
-        interval = fields.int("no_rope_layer_interval", default=4)
+        chunk = fields.integer("attention_chunk_size", default=8192)
+        interval = fields.integer("no_rope_layer_interval", default=4)
         return [("chunked", chunk) if (i + 1) % interval else ("full", 0) for i in range(layers)]
     if family == "gemma3_text":
-        pattern = fields.int("sliding_window_pattern", default=6)
+        pattern = fields.integer("sliding_window_pattern", default=6)
         return [("sliding", window) if (i + 1) % pattern else ("full", 0) for i in range(layers)]
     if family in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe"):
         # Qwen: the window applies only with use_sliding_window, from max_window_layers on
-        if fields.bool("use_sliding_window", False) and window:
-            first = fields.int("max_window_layers", default=layers, minimum=0)
+        if fields.flag("use_sliding_window", False) and window:
+            first = fields.integer("max_window_layers", default=layers, minimum=0)
             return [("sliding", window) if i >= first else ("full", 0) for i in range(layers)]
         return [("full", 0)] * layers
     if family in ("mistral", "mixtral", "phi3", "generic", "llama") and window:
@@ -515,21 +509,21 @@ def _read_llama_like(fields: _Fields, family: str) -> ModelSpec | None:
     """Llama, Mistral, Qwen2/3, Gemma 1/2/3, OLMo 1/2, Mixtral, Qwen MoE, Llama 4 text, and
     the generic decoder: embeddings, per-layer q/k/v/o + MLP or MoE, RMSNorm, lm_head."""
     c = fields
-    hidden = c.int("hidden_size")
-    layers = c.int("num_hidden_layers")
-    vocab = c.int("vocab_size")
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers")
+    vocab = c.integer("vocab_size")
     heads, kv_heads, head_dim = _heads(c, hidden)
     tie_default = family in ("gemma", "gemma2", "gemma3_text")
-    tie = c.bool("tie_word_embeddings", tie_default)
-    attn_bias = c.bool("attention_bias", False)
-    qkv_bias = family in ("qwen2",) or (family == "qwen2_moe" and c.bool("qkv_bias", True))
-    mlp_bias = c.bool("mlp_bias", False)
+    tie = c.flag("tie_word_embeddings", tie_default)
+    attn_bias = c.flag("attention_bias", False)
+    qkv_bias = family in ("qwen2",) or (family == "qwen2_moe" and c.flag("qkv_bias", True))
+    mlp_bias = c.flag("mlp_bias", False)
     qk_norm = family in ("qwen3", "qwen3_moe", "gemma3_text")
     moe_fields = _moe_fields(c, family, layers)
     dense_width = 0
     if moe_fields is None or moe_fields[4] < layers:
         key = "intermediate_size_mlp" if family == "llama4_text" else "intermediate_size"
-        dense_width = c.int(key)
+        dense_width = c.integer(key)
     if c.failed():
         return None
     b = _Builder.new()
@@ -589,14 +583,14 @@ def _read_llama_like(fields: _Fields, family: str) -> ModelSpec | None:
         gated_mlp=True,
         norm="none" if family == "olmo" else "rms",
         tie_word_embeddings=tie,
-        max_position_embeddings=c.int("max_position_embeddings", default=4096),
+        max_position_embeddings=c.integer("max_position_embeddings", default=4096),
         torch_dtype=_dtype(c),
         tensors=b.build(),
         attention=_attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
         mla=False,
         moe=moe,
         dense_layer_widths=tuple(0 if i in moe_layers else dense_width for i in range(layers)),
-        dropout=c.float("attention_dropout", 0.0),
+        dropout=c.fraction("attention_dropout", 0.0),
         notes=tuple(notes),
     )
 
@@ -613,31 +607,31 @@ _MoEFields = tuple[int, int, int, int, int, tuple[int, ...]]
 def _moe_fields(c: _Fields, family: str, layers: int) -> _MoEFields | None:
     """(experts, top-k, expert width, shared width, MoE layer count, MoE layer indices)."""
     if family == "mixtral":
-        experts = c.int("num_local_experts")
-        top_k = c.int("num_experts_per_tok")
-        return experts, top_k, c.int("intermediate_size"), 0, layers, tuple(range(layers))
+        experts = c.integer("num_local_experts")
+        top_k = c.integer("num_experts_per_tok")
+        return experts, top_k, c.integer("intermediate_size"), 0, layers, tuple(range(layers))
     if family in ("qwen2_moe", "qwen3_moe"):
-        experts = c.int("num_experts")
-        top_k = c.int("num_experts_per_tok")
-        width = c.int("moe_intermediate_size")
-        step = c.int("decoder_sparse_step", default=1)
+        experts = c.integer("num_experts")
+        top_k = c.integer("num_experts_per_tok")
+        width = c.integer("moe_intermediate_size")
+        step = c.integer("decoder_sparse_step", default=1)
         only = c.config.get("mlp_only_layers") or []
         if not isinstance(only, list):
             c.collector.add(f"{c.path}.mlp_only_layers", "must be a list of layer indices")
             only = []
         which = tuple(i for i in range(layers) if i not in only and (i + 1) % step == 0)
-        shared = c.int("shared_expert_intermediate_size") if family == "qwen2_moe" else 0
+        shared = c.integer("shared_expert_intermediate_size") if family == "qwen2_moe" else 0
         return experts, top_k, width, shared, len(which), which
     if family == "llama4_text":
-        experts = c.int("num_local_experts")
-        top_k = c.int("num_experts_per_tok", default=1)
-        step = c.int("interleave_moe_layer_step", default=1)
+        experts = c.integer("num_local_experts")
+        top_k = c.integer("num_experts_per_tok", default=1)
+        step = c.integer("interleave_moe_layer_step", default=1)
         which_raw = c.config.get("moe_layers")
         if isinstance(which_raw, list):
             which = tuple(int(i) for i in which_raw)
         else:
             which = tuple(range(step - 1, layers, step))
-        width = c.int("intermediate_size")
+        width = c.integer("intermediate_size")
         return experts, top_k, width, width, len(which), which
     return None
 
@@ -666,12 +660,12 @@ def _moe_block(
 def _read_phi3(fields: _Fields, family: str) -> ModelSpec | None:
     """Phi-3 / 3.5 / 4: fused qkv_proj and gate_up_proj, no biases (modeling_phi3.py)."""
     c = fields
-    hidden = c.int("hidden_size")
-    layers = c.int("num_hidden_layers")
-    vocab = c.int("vocab_size")
-    width = c.int("intermediate_size")
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers")
+    vocab = c.integer("vocab_size")
+    width = c.integer("intermediate_size")
     heads, kv_heads, head_dim = _heads(c, hidden)
-    tie = c.bool("tie_word_embeddings", False)
+    tie = c.flag("tie_word_embeddings", False)
     if c.failed():
         return None
     b = _Builder.new()
@@ -691,24 +685,24 @@ def _read_phi3(fields: _Fields, family: str) -> ModelSpec | None:
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
         num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
         intermediate_size=width, gated_mlp=True, norm="rms", tie_word_embeddings=tie,
-        max_position_embeddings=c.int("max_position_embeddings", default=4096),
+        max_position_embeddings=c.integer("max_position_embeddings", default=4096),
         torch_dtype=_dtype(c), tensors=b.build(),
         attention=_attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
         mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.float("attention_dropout", 0.0), notes=(),
+        dropout=c.fraction("attention_dropout", 0.0), notes=(),
     )
 
 
 def _read_gpt2(fields: _Fields, family: str) -> ModelSpec | None:
     """GPT-2: learned positions, LayerNorm with bias, fused c_attn, GELU MLP (modeling_gpt2.py)."""
     c = fields
-    hidden = c.int("n_embd", "hidden_size")
-    layers = c.int("n_layer", "num_hidden_layers")
-    heads = c.int("n_head", "num_attention_heads")
-    vocab = c.int("vocab_size")
-    positions = c.int("n_positions", "max_position_embeddings")
+    hidden = c.integer("n_embd", "hidden_size")
+    layers = c.integer("n_layer", "num_hidden_layers")
+    heads = c.integer("n_head", "num_attention_heads")
+    vocab = c.integer("vocab_size")
+    positions = c.integer("n_positions", "max_position_embeddings")
     width = c.opt_int("n_inner") or 4 * hidden
-    tie = c.bool("tie_word_embeddings", True)
+    tie = c.flag("tie_word_embeddings", True)
     if c.failed():
         return None
     b = _Builder.new()
@@ -731,20 +725,20 @@ def _read_gpt2(fields: _Fields, family: str) -> ModelSpec | None:
         max_position_embeddings=positions, torch_dtype=_dtype(c), tensors=b.build(),
         attention=_attention_layers([("full", 0)] * layers, hidden, hidden),
         mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.float("attn_pdrop", 0.1), notes=(),
+        dropout=c.fraction("attn_pdrop", 0.1), notes=(),
     )
 
 
 def _read_gpt_neox(fields: _Fields, family: str) -> ModelSpec | None:
     """GPT-NeoX / Pythia: fused query_key_value with bias, LayerNorm, GELU MLP."""
     c = fields
-    hidden = c.int("hidden_size")
-    layers = c.int("num_hidden_layers")
-    heads = c.int("num_attention_heads")
-    vocab = c.int("vocab_size")
-    width = c.int("intermediate_size")
-    tie = c.bool("tie_word_embeddings", False)
-    bias = c.bool("attention_bias", True)
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers")
+    heads = c.integer("num_attention_heads")
+    vocab = c.integer("vocab_size")
+    width = c.integer("intermediate_size")
+    tie = c.flag("tie_word_embeddings", False)
+    bias = c.flag("attention_bias", True)
     if c.failed():
         return None
     b = _Builder.new()
@@ -763,11 +757,11 @@ def _read_gpt_neox(fields: _Fields, family: str) -> ModelSpec | None:
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
         num_layers=layers, num_heads=heads, num_kv_heads=heads, head_dim=hidden // heads,
         intermediate_size=width, gated_mlp=False, norm="layer", tie_word_embeddings=tie,
-        max_position_embeddings=c.int("max_position_embeddings", default=2048),
+        max_position_embeddings=c.integer("max_position_embeddings", default=2048),
         torch_dtype=_dtype(c), tensors=b.build(),
         attention=_attention_layers([("full", 0)] * layers, hidden, hidden),
         mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.float("attention_dropout", 0.0), notes=(),
+        dropout=c.fraction("attention_dropout", 0.0), notes=(),
     )
 
 
@@ -775,15 +769,15 @@ def _read_falcon(fields: _Fields, family: str) -> ModelSpec | None:
     """Falcon: MQA (7B) or grouped KV with the new decoder architecture (40B/180B),
     parallel attention + MLP, LayerNorm (modeling_falcon.py)."""
     c = fields
-    hidden = c.int("hidden_size")
-    layers = c.int("num_hidden_layers", "n_layer")
-    heads = c.int("num_attention_heads", "n_head")
-    vocab = c.int("vocab_size")
-    new_arch = c.bool("new_decoder_architecture", False)
-    multi_query = c.bool("multi_query", True)
-    parallel = c.bool("parallel_attn", True)
-    bias = c.bool("bias", False)
-    tie = c.bool("tie_word_embeddings", True)
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers", "n_layer")
+    heads = c.integer("num_attention_heads", "n_head")
+    vocab = c.integer("vocab_size")
+    new_arch = c.flag("new_decoder_architecture", False)
+    multi_query = c.flag("multi_query", True)
+    parallel = c.flag("parallel_attn", True)
+    bias = c.flag("bias", False)
+    tie = c.flag("tie_word_embeddings", True)
     width = c.opt_int("ffn_hidden_size") or 4 * hidden
     kv_cfg = c.opt_int("num_kv_heads") or c.opt_int("n_head_kv") or heads
     if c.failed():
@@ -813,12 +807,12 @@ def _read_falcon(fields: _Fields, family: str) -> ModelSpec | None:
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
         num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
         intermediate_size=width, gated_mlp=False, norm="layer", tie_word_embeddings=tie,
-        max_position_embeddings=c.int("max_position_embeddings", default=2048),
+        max_position_embeddings=c.integer("max_position_embeddings", default=2048),
         torch_dtype=_dtype(c), tensors=b.build(),
         attention=_attention_layers([("full", 0)] * layers, kv_heads * head_dim,
                                     kv_heads * head_dim),
         mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.float("attention_dropout", 0.0), notes=(),
+        dropout=c.fraction("attention_dropout", 0.0), notes=(),
     )
 
 
@@ -827,23 +821,23 @@ def _read_deepseek(fields: _Fields, family: str) -> ModelSpec | None:
     routed + shared experts (modeling_deepseek_v3.py). Multi-token-prediction layers
     (`num_nextn_predict_layers`) are not instantiated by transformers and not counted."""
     c = fields
-    hidden = c.int("hidden_size")
-    layers = c.int("num_hidden_layers")
-    vocab = c.int("vocab_size")
-    heads = c.int("num_attention_heads")
-    dense_width = c.int("intermediate_size")
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers")
+    vocab = c.integer("vocab_size")
+    heads = c.integer("num_attention_heads")
+    dense_width = c.integer("intermediate_size")
     q_rank = c.opt_int("q_lora_rank")
-    kv_rank = c.int("kv_lora_rank")
-    rope = c.int("qk_rope_head_dim")
-    nope = c.int("qk_nope_head_dim")
-    v_dim = c.int("v_head_dim")
-    experts = c.int("n_routed_experts")
-    top_k = c.int("num_experts_per_tok")
-    expert_width = c.int("moe_intermediate_size")
-    shared = c.int("n_shared_experts", default=0, minimum=0)
-    first_dense = c.int("first_k_dense_replace", default=0, minimum=0)
-    bias = c.bool("attention_bias", False)
-    tie = c.bool("tie_word_embeddings", False)
+    kv_rank = c.integer("kv_lora_rank")
+    rope = c.integer("qk_rope_head_dim")
+    nope = c.integer("qk_nope_head_dim")
+    v_dim = c.integer("v_head_dim")
+    experts = c.integer("n_routed_experts")
+    top_k = c.integer("num_experts_per_tok")
+    expert_width = c.integer("moe_intermediate_size")
+    shared = c.integer("n_shared_experts", default=0, minimum=0)
+    first_dense = c.integer("first_k_dense_replace", default=0, minimum=0)
+    bias = c.flag("attention_bias", False)
+    tie = c.flag("tie_word_embeddings", False)
     if c.failed():
         return None
     qk_dim = nope + rope
@@ -880,17 +874,17 @@ def _read_deepseek(fields: _Fields, family: str) -> ModelSpec | None:
     b.single("norm", hidden)
     if not tie:
         b.single("output", vocab * hidden, hidden, vocab)
-    notes = []
+    notes: list[str] = []
     if c.opt_int("num_nextn_predict_layers", minimum=0):
         notes.append(
             "the multi-token-prediction layer in the checkpoint is not counted "
-            "(transformers does not load it; inference engines load it only for speculative decoding)"
+            "(transformers does not load it; engines load it only for speculative decoding)"
         )
     return ModelSpec(
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
         num_layers=layers, num_heads=heads, num_kv_heads=heads, head_dim=qk_dim,
         intermediate_size=dense_width, gated_mlp=True, norm="rms", tie_word_embeddings=tie,
-        max_position_embeddings=c.int("max_position_embeddings", default=4096),
+        max_position_embeddings=c.integer("max_position_embeddings", default=4096),
         torch_dtype=_dtype(c), tensors=b.build(),
         attention=tuple(
             AttentionLayer(kind="full", k_width=heads * qk_dim, v_width=heads * v_dim,
@@ -902,7 +896,7 @@ def _read_deepseek(fields: _Fields, family: str) -> ModelSpec | None:
                     expert_intermediate_size=expert_width,
                     shared_intermediate_size=expert_width * shared, moe_layers=len(moe_layers)),
         dense_layer_widths=tuple(dense_width if i < first_dense else 0 for i in range(layers)),
-        dropout=c.float("attention_dropout", 0.0), notes=tuple(notes),
+        dropout=c.fraction("attention_dropout", 0.0), notes=tuple(notes),
     )
 
 
@@ -910,14 +904,14 @@ def _read_gpt_oss(fields: _Fields, family: str) -> ModelSpec | None:
     """gpt-oss: alternating sliding-window (128) and full attention with sinks, biased
     projections, MoE with fused biased experts (modeling_gpt_oss.py)."""
     c = fields
-    hidden = c.int("hidden_size")
-    layers = c.int("num_hidden_layers")
-    vocab = c.int("vocab_size")
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers")
+    vocab = c.integer("vocab_size")
     heads, kv_heads, head_dim = _heads(c, hidden)
-    experts = c.int("num_local_experts")
-    top_k = c.int("num_experts_per_tok", "experts_per_token")
-    width = c.int("intermediate_size")
-    tie = c.bool("tie_word_embeddings", False)
+    experts = c.integer("num_local_experts")
+    top_k = c.integer("num_experts_per_tok", "experts_per_token")
+    width = c.integer("intermediate_size")
+    tie = c.flag("tie_word_embeddings", False)
     if c.failed():
         return None
     b = _Builder.new()
@@ -941,7 +935,7 @@ def _read_gpt_oss(fields: _Fields, family: str) -> ModelSpec | None:
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
         num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
         intermediate_size=0, gated_mlp=True, norm="rms", tie_word_embeddings=tie,
-        max_position_embeddings=c.int("max_position_embeddings", default=131072),
+        max_position_embeddings=c.integer("max_position_embeddings", default=131072),
         torch_dtype=_dtype(c), tensors=b.build(),
         attention=_attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
         mla=False,
@@ -949,7 +943,7 @@ def _read_gpt_oss(fields: _Fields, family: str) -> ModelSpec | None:
                     expert_intermediate_size=width, shared_intermediate_size=0,
                     moe_layers=layers),
         dense_layer_widths=(0,) * layers,
-        dropout=c.float("attention_dropout", 0.0), notes=(),
+        dropout=c.fraction("attention_dropout", 0.0), notes=(),
     )
 
 

@@ -91,7 +91,7 @@ def fit_table(
     batches = largest(by_batch, budgets, batch_limit)
     lengths = largest(by_length, budgets, length_limit)
     rows = []
-    for gpu, budget in zip(gpus, budgets):
+    for gpu, budget in zip(gpus, budgets, strict=False):
         rows.append(
             FitRow(
                 gpu=gpu["id"],

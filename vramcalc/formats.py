@@ -62,7 +62,8 @@ class KVDtype:
 
 @lru_cache(maxsize=1)
 def _formats_data() -> dict[str, Any]:
-    return _data.load("formats.json")
+    data: dict[str, Any] = _data.load("formats.json")
+    return data
 
 
 @lru_cache(maxsize=1)

@@ -117,7 +117,7 @@ def parse_common(data: Mapping[str, Any], c: Collector) -> Common | None:
     gpus = gpu_catalog()
     gpu = data.get("gpu")
     if gpu is not None and (not isinstance(gpu, str) or gpu not in gpus):
-        c.add("gpu", f"must be a GPU id from the catalog (e.g. 'rtx-4090', 'h100-sxm'), got {gpu!r}")
+        c.add("gpu", f"must be a GPU id from the catalog (e.g. 'rtx-4090'), got {gpu!r}")
         gpu = None
     fit_raw = data.get("fit_gpus", "all")
     fit_gpus: tuple[str, ...] = tuple(gpus)
@@ -159,10 +159,9 @@ def _parse_model(data: Mapping[str, Any], c: Collector) -> tuple[ModelRef, Model
         if entry is None:
             c.add("model.preset", f"unknown model preset {preset!r}; see vramcalc.catalog()")
             return None
-        spec = architecture.from_config(
-            entry["config"], c, path="model.preset", name=entry.get("name", preset)
-        )
-        ref = ModelRef(preset=preset, config=entry["config"], name=entry.get("name", preset))
+        label = str(entry.get("name") or preset)
+        spec = architecture.from_config(entry["config"], c, path="model.preset", name=label)
+        ref = ModelRef(preset=preset, config=entry["config"], name=label)
     else:
         config = raw["config"]
         spec = architecture.from_config(config, c, path="model.config", name=name)

@@ -11,9 +11,10 @@ if TYPE_CHECKING:
     from .request import Common
 
 
-def parse(data: Mapping[str, Any], common: Common, c: Collector) -> None:
+def parse(data: Mapping[str, Any], common: Common, c: Collector) -> object:
     c.add("mode", "training estimates are not available in this version")
+    return None
 
 
-def respond(req: None) -> dict[str, Any]:
+def respond(req: object) -> dict[str, Any]:
     raise AssertionError("parse() always records a problem")
