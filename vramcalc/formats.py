@@ -226,8 +226,8 @@ def _gguf_layer_type(ctx: _GGUFContext, name: str, layer: int, wv_index: int) ->
             return "IQ3_S" if r in ("IQ2_S", "IQ2_M") else "Q2_K"
         if name == "attn_k" and ctx.n_expert == 8:
             return "Q4_K"
-        if name == "ffn_down" and layer < ctx.n_layers // 8:
-            return "IQ2_XXS" if r in ("IQ1_S", "IQ1_M") else "IQ3_S"
+        if name == "ffn_down" and layer < ctx.n_ffn_down // 8:
+            return "IQ3_S" if r in ("IQ2_S", "IQ2_M") else "Q2_K"
         if name == "attn_output":
             if ctx.n_expert == 8:
                 return "Q5_K"
@@ -241,19 +241,17 @@ def _gguf_layer_type(ctx: _GGUFContext, name: str, layer: int, wv_index: int) ->
         if ctx.is_70b and t in ("Q3_K", "Q4_K"):
             t = "Q5_K"
         return "Q8_0" if ctx.n_expert == 8 else t
-    if name == "attn_k":
-        if ctx.n_expert == 8:
+    if name in ("attn_k", "attn_q"):
+        if name == "attn_k" and ctx.n_expert == 8:
             return "Q8_0"
-        return "IQ3_XXS" if r == "IQ3_XS" else t
-    if name == "attn_q":
-        return "IQ3_XXS" if r == "IQ3_XS" else t
+        return {"IQ3_XS": "IQ3_XXS", "IQ3_XXS": "IQ2_S"}.get(r, t)
     if name == "ffn_down":
         return _gguf_ffn_down(ctx, layer)
     if name == "attn_output":
         if ctx.falcon:
             return "Q4_K" if r == "Q3_K_L" else t
         if ctx.n_expert == 8:
-            eight = ("Q2_K", "IQ3_XS", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S", "Q4_K_M",
+            eight = ("Q2_K", "IQ3_XS", "IQ3_XXS", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S", "Q4_K_M",
                      "IQ3_S", "IQ3_M", "IQ4_XS")
             return "Q5_K" if r in eight else t
         return {"Q2_K": "Q3_K", "IQ3_XXS": "IQ3_S", "Q3_K_M": "Q4_K", "Q3_K_L": "Q5_K",
@@ -273,8 +271,8 @@ def _gguf_attn_v(ctx: _GGUFContext, i: int) -> str:
         return "Q4_K" if gqa >= 4 else "Q3_K"
     if r == "Q2_K_S" and gqa >= 4:
         return "Q4_K"
-    if r == "IQ3_XXS":
-        return "Q4_K" if gqa >= 4 else "IQ3_S"
+    if r == "IQ3_XXS":  # IQ3_XXS is quantized with an importance matrix
+        return "Q4_K" if gqa >= 4 else "IQ3_XXS"
     if r in ("IQ3_XS", "IQ3_S") and gqa >= 4:
         return "Q4_K"
     if r == "IQ3_M":
@@ -302,8 +300,6 @@ def _gguf_ffn_down(ctx: _GGUFContext, layer: int) -> str:
         return "Q3_K"
     if r == "Q2_K_S":
         return "Q4_K" if i < n // 8 else t
-    if r == "IQ3_XXS":
-        return "Q4_K" if i < n // 8 else "Q3_K"
     if r == "Q3_K_M":
         if i < n // 16:
             return "Q5_K"
