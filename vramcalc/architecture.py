@@ -358,6 +358,21 @@ _FAMILIES = (
 )
 SUPPORTED_MODEL_TYPES = _FAMILIES
 
+_TEXT_CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma3": {
+        "vocab_size": 262208,
+        "hidden_size": 2304,
+        "intermediate_size": 9216,
+        "num_hidden_layers": 26,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "max_position_embeddings": 131072,
+        "sliding_window": 4096,
+        "tie_word_embeddings": True,
+    },
+}
+
 
 def from_config(
     config: Mapping[str, Any], collector: Collector, *, path: str = "model.config", name: str = ""
@@ -389,12 +404,14 @@ def from_config(
             f"{model_type} is multimodal: only its language model (text_config) is counted; "
             "the vision encoder and projector are not"
         )
-        merged = dict(text)
+        # Gemma 3's published multimodal configs leave out text_config fields equal to
+        # Gemma3TextConfig's defaults (gemma-3-4b-it has no vocab_size or head counts):
+        # fill them in as transformers does (configuration_gemma3.py, v5).
+        # The outer config's dtype and tying apply unless the text config sets its own.
+        outer = {k: config[k] for k in ("torch_dtype", "dtype", "tie_word_embeddings")
+                 if k in config}
+        merged = {**_TEXT_CONFIG_DEFAULTS.get(str(model_type), {}), **outer, **text}
         merged["model_type"] = inner_type
-        if "torch_dtype" not in merged and "torch_dtype" in config:
-            merged["torch_dtype"] = config["torch_dtype"]
-        if "tie_word_embeddings" not in merged and "tie_word_embeddings" in config:
-            merged["tie_word_embeddings"] = config["tie_word_embeddings"]
         spec = from_config(merged, collector, path=f"{path}.text_config", name=name)
         if spec is None:
             return None
@@ -856,9 +873,9 @@ def _read_deepseek(fields: _Fields, family: str) -> ModelSpec | None:
         b.layer("attn_kv_b", i, kv_rank, heads * (nope + v_dim))
         b.layer("attn_output", i, heads * v_dim, hidden, bias=bias)
         if i >= first_dense:
+            # router; DeepSeek-V3's e_score_correction_bias (E floats per layer) is a
+            # buffer, not a parameter, in transformers 5, and is left out (59 KiB in all)
             b.layer("ffn_gate_inp", i, hidden, experts)
-            if family == "deepseek_v3":  # e_score_correction_bias of the noaux_tc router
-                b.vector("ffn_gate_inp_bias", i, experts)
             b.layer("ffn_gate_exps", i, hidden, expert_width, experts=experts)
             b.layer("ffn_up_exps", i, hidden, expert_width, experts=experts)
             b.layer("ffn_down_exps", i, expert_width, hidden, experts=experts)
