@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-
 from conftest import DATA, preset_config, problems, spec_of
+
 from vramcalc import request
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import DATA, estimate, preset_config, spec_of
 from test_architecture import tiny_deepseek, tiny_llama
+
 from vramcalc import kv_cache
 
 GiB = 1 << 30

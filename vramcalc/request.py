@@ -187,9 +187,26 @@ def parse_overheads(
     )
 
 
-def default_weight_format(spec: ModelSpec) -> str:
-    """The checkpoint's own dtype; fp32 checkpoints are served in bf16 (vLLM and
-    transformers users pass torch_dtype=bfloat16)."""
+def default_weight_format(spec: ModelSpec, config: Mapping[str, Any]) -> str:
+    """The checkpoint's own format: its `quantization_config` (gpt-oss: MXFP4 experts;
+    DeepSeek-V3: FP8 with 128x128 blocks; AWQ/GPTQ 4-bit), else its dtype; fp32
+    checkpoints are loaded in bf16 (as vLLM does, and transformers users ask for)."""
+    quant = config.get("quantization_config")
+    if not isinstance(quant, dict) and isinstance(config.get("text_config"), dict):
+        quant = config["text_config"].get("quantization_config")
+    if isinstance(quant, dict):
+        method = quant.get("quant_method")
+        bits = quant.get("bits", 4)
+        if method == "mxfp4":
+            return "mxfp4"
+        if method == "fp8":
+            return "fp8-block" if quant.get("weight_block_size") else "fp8"
+        if method == "awq" and bits == 4:
+            return "awq-int4"
+        if method == "gptq" and bits in (4, 8):
+            return f"gptq-int{bits}"
+        if method == "bitsandbytes":
+            return "nf4" if quant.get("load_in_4bit") else "bnb-int8"
     return "fp16" if spec.torch_dtype == "fp16" else "bf16"
 
 
@@ -197,7 +214,7 @@ def parse_inference(data: Mapping[str, Any], common: Common, c: Collector) -> In
     c.unknown_keys(data, _COMMON_KEYS | _INFERENCE_KEYS, "")
     spec = common.spec
     fmts = formats.weight_formats()
-    fmt_id = data.get("weight_format") or default_weight_format(spec)
+    fmt_id = data.get("weight_format") or default_weight_format(spec, common.model.config)
     if not isinstance(fmt_id, str) or fmt_id not in fmts:
         c.add("weight_format", f"unknown weight format {fmt_id!r}; one of: "
               + ", ".join(sorted(fmts)))
