@@ -13,6 +13,7 @@ from that one description.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -434,6 +435,30 @@ def from_config(
         return None
     return _with(spec, name=name or str(config.get("_name_or_path") or model_type or "model"),
                  model_type=str(model_type or "unknown"), notes=(*notes, *spec.notes))
+
+
+_CACHE: dict[str, ModelSpec] = {}
+_CACHE_SIZE = 32
+
+
+def from_config_cached(
+    config: Mapping[str, Any], collector: Collector, *, path: str = "model.config", name: str = ""
+) -> ModelSpec | None:
+    """`from_config`, remembering the last few successful reads by the config's canonical
+    JSON (a page recomputes the same pasted config on every keystroke)."""
+    try:
+        key = json.dumps([config, path, name], sort_keys=True)
+    except (TypeError, ValueError):
+        return from_config(config, collector, path=path, name=name)
+    spec = _CACHE.get(key)
+    if spec is not None:
+        return spec
+    spec = from_config(config, collector, path=path, name=name)
+    if spec is not None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = spec
+    return spec
 
 
 def _with(spec: ModelSpec, **changes: Any) -> ModelSpec:

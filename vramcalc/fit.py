@@ -46,32 +46,51 @@ def usable_bytes(gpu: dict[str, Any]) -> int:
 def largest(fn: Callable[[int], int], budgets: Iterable[int], limit: int) -> dict[int, int]:
     """For each budget, the largest x in [1, limit] with fn(x) <= budget (0 if none).
 
-    `fn` must be non-decreasing. Budgets are solved in ascending order, each starting from
-    the previous answer, with an exponential then binary search: O(log limit) calls each.
+    `fn` must be non-decreasing. Memory grows about linearly in batch and context, so each
+    budget is solved by false position (interpolating between a point that fits and one that
+    does not) with a bisection step whenever interpolation stalls: a handful of calls for a
+    linear `fn`, O(log limit) at worst. Values of `fn` are shared between budgets.
     """
+    seen: dict[int, int] = {}
+
+    def f(x: int) -> int:
+        value = seen.get(x)
+        if value is None:
+            value = seen[x] = fn(x)
+        return value
+
     answers: dict[int, int] = {}
-    low = 1
-    first = fn(1)
+    lowest = f(1)
     for budget in sorted(set(budgets)):
-        if first > budget:
+        if lowest > budget:
             answers[budget] = 0
-            continue
-        # invariant: fn(low) <= budget
-        step = 1
-        high = low + step
-        while high <= limit and fn(high) <= budget:
-            low = high
-            step *= 2
-            high = low + step
-        high = min(high, limit + 1)  # fn(high) > budget, or high is past the limit
-        while high - low > 1:
-            mid = (low + high) // 2
-            if fn(mid) <= budget:
-                low = mid
-            else:
-                high = mid
-        answers[budget] = low
+        elif f(limit) <= budget:
+            answers[budget] = limit
+        else:
+            answers[budget] = _solve(f, budget, 1, limit)
     return answers
+
+
+def _solve(f: Callable[[int], int], budget: int, lo: int, hi: int) -> int:
+    """Largest x in [lo, hi) with f(x) <= budget, given f(lo) <= budget < f(hi)."""
+    stalls = 0
+    while hi - lo > 1:
+        f_lo, f_hi = f(lo), f(hi)
+        if stalls >= 2 or f_hi == f_lo:
+            guess = (lo + hi) // 2
+            stalls = 0
+        else:
+            guess = lo + (budget - f_lo) * (hi - lo) // (f_hi - f_lo)
+            guess = min(max(guess, lo + 1), hi - 1)
+        width = hi - lo
+        if f(guess) <= budget:
+            lo = guess
+            if f(guess + 1) > budget:  # interpolation usually lands on the answer
+                return guess
+        else:
+            hi = guess
+        stalls = stalls + 1 if hi - lo > width // 2 else 0
+    return lo
 
 
 def fit_table(

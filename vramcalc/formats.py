@@ -146,7 +146,14 @@ def tensor_bytes(fmt: WeightFormat, group: TensorGroup, spec: ModelSpec, dense_b
 
 def weights_bytes(fmt: WeightFormat, spec: ModelSpec, dense_bits: int = 16) -> int:
     """Resident bytes of all weights of `spec` stored in `fmt`."""
+    if fmt.kind == "gguf":  # per-tensor, per-layer type choices: worth remembering
+        return _gguf_weights_bytes(fmt.id, spec)
     return sum(tensor_bytes(fmt, group, spec, dense_bits) for group in spec.tensors)
+
+
+@lru_cache(maxsize=64)
+def _gguf_weights_bytes(recipe: str, spec: ModelSpec) -> int:
+    return sum(_gguf_group_bytes(recipe, group, spec) for group in spec.tensors)
 
 
 # ----------------------------------------------------------------------------------------

@@ -160,11 +160,12 @@ def _parse_model(data: Mapping[str, Any], c: Collector) -> tuple[ModelRef, Model
             c.add("model.preset", f"unknown model preset {preset!r}; see vramcalc.catalog()")
             return None
         label = str(entry.get("name") or preset)
-        spec = architecture.from_config(entry["config"], c, path="model.preset", name=label)
+        spec = architecture.from_config_cached(entry["config"], c, path="model.preset",
+                                               name=label)
         ref = ModelRef(preset=preset, config=entry["config"], name=label)
     else:
         config = raw["config"]
-        spec = architecture.from_config(config, c, path="model.config", name=name)
+        spec = architecture.from_config_cached(config, c, path="model.config", name=name)
         ref = ModelRef(preset=None, config=config if isinstance(config, dict) else {}, name=name)
     if spec is None:
         return None
