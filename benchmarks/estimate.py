@@ -66,7 +66,8 @@ def main() -> None:
     for name, request in REQUESTS.items():
         response = vramcalc.estimate(request)
         if "error" in response:
-            print(f"{name:<36} {'(not available: ' + response['error']['problems'][0]['message'] + ')'}")
+            message = response["error"]["problems"][0]["message"]
+            print(f"{name:<36} (not available: {message})")
             continue
         median, p95, rows = time_request(request, args.runs)
         print(f"{name:<36} {median:>10.3f} {p95:>8.3f} {rows:>9}")
