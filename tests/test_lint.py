@@ -20,8 +20,10 @@ def _tool(name: str) -> str:
 
 
 def test_ruff() -> None:
-    result = subprocess.run([_tool("ruff"), "check", "vramcalc", "tests", "tools"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [_tool("ruff"), "check", "vramcalc", "tests", "tools", "benchmarks"], cwd=ROOT,
+        capture_output=True, text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
