@@ -346,6 +346,7 @@ _FAMILIES = (
     "gemma3_text",
     "phi3",
     "gpt2",
+    "gpt_bigcode",
     "gpt_neox",
     "falcon",
     "deepseek_v2",
@@ -736,7 +737,9 @@ def _read_phi3(fields: _Fields, family: str) -> ModelSpec | None:
 
 
 def _read_gpt2(fields: _Fields, family: str) -> ModelSpec | None:
-    """GPT-2: learned positions, LayerNorm with bias, fused c_attn, GELU MLP (modeling_gpt2.py)."""
+    """GPT-2: learned positions, LayerNorm with bias, fused c_attn, GELU MLP (modeling_gpt2.py).
+    GPT-BigCode (StarCoder, octocoder) is GPT-2 with multi-query attention: c_attn projects
+    to h + 2·head_dim (modeling_gpt_bigcode.py)."""
     c = fields
     hidden = c.integer("n_embd", "hidden_size")
     layers = c.integer("n_layer", "num_hidden_layers")
@@ -745,14 +748,17 @@ def _read_gpt2(fields: _Fields, family: str) -> ModelSpec | None:
     positions = c.integer("n_positions", "max_position_embeddings")
     width = c.opt_int("n_inner") or 4 * hidden
     tie = c.flag("tie_word_embeddings", True)
+    multi_query = family == "gpt_bigcode" and c.flag("multi_query", True)
     if c.failed():
         return None
+    head_dim = hidden // heads
+    kv_heads = 1 if multi_query else heads
     b = _Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
     b.single("pos_embd", positions * hidden)
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)  # ln_1 weight + bias
-        b.layer("attn_qkv", i, hidden, 3 * hidden, bias=True)
+        b.layer("attn_qkv", i, hidden, hidden + 2 * kv_heads * head_dim, bias=True)
         b.layer("attn_output", i, hidden, hidden, bias=True)
         b.vector("norm", i, 2 * hidden)  # ln_2
         b.layer("ffn_up", i, hidden, width, bias=True)
@@ -762,10 +768,11 @@ def _read_gpt2(fields: _Fields, family: str) -> ModelSpec | None:
         b.single("output", vocab * hidden, hidden, vocab)
     return ModelSpec(
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
-        num_layers=layers, num_heads=heads, num_kv_heads=heads, head_dim=hidden // heads,
+        num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
         intermediate_size=width, gated_mlp=False, norm="layer", tie_word_embeddings=tie,
         max_position_embeddings=positions, torch_dtype=_dtype(c), tensors=b.build(),
-        attention=_attention_layers([("full", 0)] * layers, hidden, hidden),
+        attention=_attention_layers([("full", 0)] * layers, kv_heads * head_dim,
+                                    kv_heads * head_dim),
         mla=False, moe=None, dense_layer_widths=(width,) * layers,
         dropout=c.fraction("attn_pdrop", 0.1), notes=(),
     )
@@ -992,6 +999,7 @@ def _read_gpt_oss(fields: _Fields, family: str) -> ModelSpec | None:
 _READERS = {
     "phi3": _read_phi3,
     "gpt2": _read_gpt2,
+    "gpt_bigcode": _read_gpt2,
     "gpt_neox": _read_gpt_neox,
     "falcon": _read_falcon,
     "deepseek_v2": _read_deepseek,
