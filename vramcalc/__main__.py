@@ -1,0 +1,187 @@
+"""Command line: `vramcalc estimate REQUEST.json` or a shortcut with flags (presentation only)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .api import catalog, estimate
+from .units import natural_size
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vramcalc",
+        description="GPU memory for LLM training, fine-tuning and inference, "
+        "from the model's real architecture.",
+    )
+    parser.add_argument("--version", action="version", version=f"vramcalc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    est = sub.add_parser(
+        "estimate",
+        help="estimate memory for a request",
+        description="Estimate memory. Give a request file (JSON, '-' for stdin) or build the "
+        "request from flags. Any request field can be set with --set FIELD=VALUE "
+        "(dotted path, JSON value), e.g. --set lora.rank=16.",
+    )
+    est.add_argument("request", nargs="?", help="request JSON file, or - for stdin")
+    est.add_argument("--json", action="store_true", help="print the JSON response")
+    est.add_argument("--mode", choices=("inference", "training"), help="default: inference")
+    model = est.add_mutually_exclusive_group()
+    model.add_argument("--preset", "-m", help="catalog model id, e.g. meta-llama/Llama-3.1-8B")
+    model.add_argument("--config", type=Path, help="path to a model's config.json")
+    est.add_argument("--batch", type=int, help="batch size (training: micro batch size)")
+    est.add_argument("--context", type=int, help="context length (training: sequence length)")
+    est.add_argument("--weight-format", help="bf16, fp8, nf4, awq-int4, Q4_K_M, ...")
+    est.add_argument("--kv-cache-dtype", help="bf16, fp8, q8_0, ...")
+    est.add_argument("--engine", help="transformers (default), vllm, llama.cpp")
+    est.add_argument("--gpu", help="GPU id to highlight, e.g. rtx-4090 (see `vramcalc gpus`)")
+    est.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="set any request field (repeatable)")
+
+    sub.add_parser("models", help="list the model presets")
+    sub.add_parser("gpus", help="list the GPU catalog")
+    return parser
+
+
+class _BadInput(Exception):
+    pass
+
+
+def _set_path(request: dict[str, Any], dotted: str, value: Any) -> None:
+    node = request
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise _BadInput(f"--set {dotted}: {part} is not an object")
+        node = child
+    node[parts[-1]] = value
+
+
+def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    if args.request:
+        try:
+            text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text(
+                encoding="utf-8")
+        except OSError as exc:
+            raise _BadInput(f"cannot read {args.request}: {exc.strerror}") from exc
+        try:
+            request = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _BadInput(f"{args.request}: not valid JSON ({exc.msg}, line {exc.lineno})") \
+                from exc
+        if not isinstance(request, dict):
+            raise _BadInput(f"{args.request}: the request must be a JSON object")
+    else:
+        request = {}
+    mode = args.mode or request.get("mode") or "inference"
+    request["mode"] = mode
+    if args.preset:
+        request["model"] = {"preset": args.preset}
+    elif args.config:
+        try:
+            config = json.loads(args.config.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise _BadInput(f"cannot read {args.config}: {exc.strerror}") from exc
+        except json.JSONDecodeError as exc:
+            raise _BadInput(f"{args.config}: not valid JSON ({exc.msg})") from exc
+        request["model"] = {"config": config, "name": args.config.parent.name or "config"}
+    elif "model" not in request:
+        request["model"] = {"preset": "meta-llama/Llama-3.1-8B"}
+    training = mode == "training"
+    if args.batch is not None:
+        request["micro_batch_size" if training else "batch_size"] = args.batch
+    if args.context is not None:
+        request["sequence_length" if training else "context_length"] = args.context
+    for flag, key in (("weight_format", "weight_format"), ("kv_cache_dtype", "kv_cache_dtype"),
+                      ("engine", "engine"), ("gpu", "gpu")):
+        value = getattr(args, flag)
+        if value is not None:
+            request[key] = value
+    for item in args.set:
+        field, sep, raw = item.partition("=")
+        if not sep or not field:
+            raise _BadInput(f"--set needs FIELD=VALUE, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw  # a bare word is a string: --set engine=vllm
+        _set_path(request, field, value)
+    return request
+
+
+def _gib(n: int) -> str:
+    return natural_size(n)
+
+
+def _print_table(response: dict[str, Any]) -> None:
+    out = sys.stdout.write
+    model = response["model"]
+    params = response["parameters"]
+    out(f"{model['name']} ({model['model_type']}): {params['total']:,} parameters"
+        + (f", {params['active']:,} active" if params["active"] != params["total"] else "")
+        + (f", {params['trainable']:,} trainable" if params["trainable"] else "") + "\n")
+    out(f"mode: {response['mode']}, peak in phase: {response['peak_phase']}\n\n")
+    width = max(len(c["label"]) for c in response["components"])
+    for comp in response["components"]:
+        out(f"  {comp['label']:<{width}}  {_gib(comp['bytes']):>12}   {comp['formula']}\n")
+    out(f"  {'Total':<{width}}  {_gib(response['total_bytes']):>12}   "
+        f"({response['total_bytes'] / 1e9:.2f} GB; tensors alone "
+        f"{_gib(response['allocated_bytes'])})\n")
+    for warning in response["warnings"]:
+        out(f"\nwarning: {warning['message']}\n")
+    rows = response["fit"]["gpus"]
+    selected = response["fit"]["selected"]
+    if selected:
+        rows = [r for r in rows if r["gpu"] == selected] or rows
+    if rows:
+        out("\n  GPU                               memory     fits   headroom  max batch"
+            "  max context  GPUs for weights\n")
+        for r in rows:
+            out(f"  {r['name'][:32]:<32} {_gib(r['usable_bytes']):>10}  "
+                f"{'yes' if r['fits'] else 'no':>4} {_gib(r['headroom_bytes']):>11}"
+                f"  {r['max_batch_size']:>9}  {r['max_context_length']:>11}"
+                f"  {r['gpus_for_weights']:>16}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "models":
+        for preset in catalog()["presets"]:
+            sys.stdout.write(f"{preset['id']:<50} {preset['name']}\n")
+        return 0
+    if args.command == "gpus":
+        for gpu in catalog()["gpus"]:
+            sys.stdout.write(f"{gpu['id']:<18} {gpu['name']:<34} "
+                             f"{natural_size(gpu['memory_bytes']):>12}\n")
+        return 0
+    try:
+        request = _request_from_args(args)
+    except _BadInput as exc:
+        sys.stderr.write(f"vramcalc: {exc}\n")
+        return EXIT_BAD_INPUT
+    response = estimate(request)
+    if "error" in response:
+        if args.json:
+            sys.stdout.write(json.dumps(response, indent=2) + "\n")
+        for problem in response["error"]["problems"]:
+            where = problem["field"] or "request"
+            sys.stderr.write(f"vramcalc: {where}: {problem['message']}\n")
+        return EXIT_BAD_INPUT
+    if args.json:
+        sys.stdout.write(json.dumps(response, indent=2) + "\n")
+    else:
+        _print_table(response)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

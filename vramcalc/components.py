@@ -1,0 +1,41 @@
+"""The unit of every answer: a named amount of memory with its formula and its source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Component:
+    """Bytes of one kind of memory. `kind`: "tensor" (handed out by the framework's
+    allocator, what `torch.cuda.max_memory_allocated` counts) or "overhead" (CUDA context,
+    allocator slack, engine reserve)."""
+
+    name: str
+    label: str
+    bytes: int
+    kind: str
+    formula: str
+    source: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "bytes": self.bytes,
+            "kind": self.kind,
+            "formula": self.formula,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Phase:
+    """Memory at the peak of one phase (prefill, decode, forward, backward, optimizer step)."""
+
+    name: str
+    components: tuple[Component, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(c.bytes for c in self.components)

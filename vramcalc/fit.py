@@ -1,0 +1,127 @@
+"""Does it fit, and how far can batch and context go, on every GPU of the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .request import gpu_catalog
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FitRow:
+    gpu: str
+    name: str
+    memory_bytes: int
+    usable_bytes: int
+    fits: bool
+    headroom_bytes: int
+    max_batch_size: int
+    max_context_length: int
+    gpus_for_weights: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gpu": self.gpu,
+            "name": self.name,
+            "memory_bytes": self.memory_bytes,
+            "usable_bytes": self.usable_bytes,
+            "fits": self.fits,
+            "headroom_bytes": self.headroom_bytes,
+            "max_batch_size": self.max_batch_size,
+            "max_context_length": self.max_context_length,
+            "gpus_for_weights": self.gpus_for_weights,
+        }
+
+
+def usable_bytes(gpu: dict[str, Any]) -> int:
+    """What a process can use: the reported total, times the platform's share for unified
+    memory (Apple: the Metal working-set limit)."""
+    return int(gpu["memory_bytes"] * float(gpu.get("usable_fraction", 1.0)))
+
+
+def largest(fn: Callable[[int], int], budgets: Iterable[int], limit: int) -> dict[int, int]:
+    """For each budget, the largest x in [1, limit] with fn(x) <= budget (0 if none).
+
+    `fn` must be non-decreasing. Memory grows about linearly in batch and context, so each
+    budget is solved by false position (interpolating between a point that fits and one that
+    does not) with a bisection step whenever interpolation stalls: a handful of calls for a
+    linear `fn`, O(log limit) at worst. Values of `fn` are shared between budgets.
+    """
+    seen: dict[int, int] = {}
+
+    def f(x: int) -> int:
+        value = seen.get(x)
+        if value is None:
+            value = seen[x] = fn(x)
+        return value
+
+    answers: dict[int, int] = {}
+    lowest = f(1)
+    for budget in sorted(set(budgets)):
+        if lowest > budget:
+            answers[budget] = 0
+        elif f(limit) <= budget:
+            answers[budget] = limit
+        else:
+            answers[budget] = _solve(f, budget, 1, limit)
+    return answers
+
+
+def _solve(f: Callable[[int], int], budget: int, lo: int, hi: int) -> int:
+    """Largest x in [lo, hi) with f(x) <= budget, given f(lo) <= budget < f(hi)."""
+    stalls = 0
+    while hi - lo > 1:
+        f_lo, f_hi = f(lo), f(hi)
+        if stalls >= 2 or f_hi == f_lo:
+            guess = (lo + hi) // 2
+            stalls = 0
+        else:
+            guess = lo + (budget - f_lo) * (hi - lo) // (f_hi - f_lo)
+            guess = min(max(guess, lo + 1), hi - 1)
+        width = hi - lo
+        if f(guess) <= budget:
+            lo = guess
+            if f(guess + 1) > budget:  # interpolation usually lands on the answer
+                return guess
+        else:
+            hi = guess
+        stalls = stalls + 1 if hi - lo > width // 2 else 0
+    return lo
+
+
+def fit_table(
+    *,
+    gpu_ids: tuple[str, ...],
+    total: int,
+    weights: int,
+    by_batch: Callable[[int], int],
+    by_length: Callable[[int], int],
+    batch_limit: int,
+    length_limit: int,
+) -> list[FitRow]:
+    """One row per GPU: fits, headroom, the largest batch and length, GPUs for the weights."""
+    catalog = gpu_catalog()
+    gpus = [catalog[g] for g in gpu_ids]
+    budgets = [usable_bytes(g) for g in gpus]
+    batches = largest(by_batch, budgets, batch_limit)
+    lengths = largest(by_length, budgets, length_limit)
+    rows = []
+    for gpu, budget in zip(gpus, budgets, strict=False):
+        rows.append(
+            FitRow(
+                gpu=gpu["id"],
+                name=gpu["name"],
+                memory_bytes=gpu["memory_bytes"],
+                usable_bytes=budget,
+                fits=total <= budget,
+                headroom_bytes=budget - total,
+                max_batch_size=batches[budget],
+                max_context_length=lengths[budget],
+                gpus_for_weights=max(1, -(-weights // budget)),
+            )
+        )
+    return rows

@@ -1,0 +1,373 @@
+"""Weight formats and KV-cache dtypes, described in bits (data in `data/formats.json`).
+
+Three kinds of weight format:
+- `dense`: every tensor in one dtype (fp32, bf16, fp16), as `from_pretrained(torch_dtype=...)`;
+- `linear` / `experts`: weight-only quantization of the 2-D projection weights (all of them,
+  or only the MoE experts for gpt-oss's MXFP4); embeddings, lm_head, norms, biases and routers
+  stay 16-bit, as bitsandbytes, GPTQ, AWQ, FP8 and MXFP4 loaders keep them;
+- `gguf`: llama.cpp file types (Q4_K_M, ...): a base ggml type with per-tensor upgrades chosen
+  by llama.cpp's quantizer, 1-D tensors in F32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from . import _data
+from .architecture import LINEAR_ROLES
+
+if TYPE_CHECKING:
+    from .architecture import ModelSpec, TensorGroup
+
+_EXPERT_ROLES = frozenset(
+    {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_up_exps"}
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WeightFormat:
+    id: str
+    label: str
+    kind: str  # dense | linear | experts | gguf
+    bits: float  # bits per quantized weight, before scales
+    group_size: int = 0  # weights sharing one group scale (0: none)
+    group_bits: float = 0.0  # bits of scale (+ zero point) per group
+    second_level_group: int = 0  # bitsandbytes double quantization: weights per 2nd-level scale
+    second_level_bits: float = 0.0
+    scale_bits_per_row: float = 0.0  # one scale per output channel
+    index_bits_per_input: float = 0.0  # GPTQ's g_idx: one int32 per input channel
+    note: str = ""
+    source: str = ""
+
+    def effective_bits(self) -> float:
+        """Bits per quantized weight including its group scales (not per-row ones)."""
+        bits = self.bits
+        if self.group_size:
+            bits += self.group_bits / self.group_size
+        if self.second_level_group:
+            bits += self.second_level_bits / self.second_level_group
+        return bits
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KVDtype:
+    id: str
+    label: str
+    bits: float
+    engines: tuple[str, ...]
+    source: str
+
+
+@lru_cache(maxsize=1)
+def _formats_data() -> dict[str, Any]:
+    data: dict[str, Any] = _data.load("formats.json")
+    return data
+
+
+@lru_cache(maxsize=1)
+def weight_formats() -> dict[str, WeightFormat]:
+    """Every weight format id -> WeightFormat, GGUF file types included."""
+    data = _formats_data()
+    out: dict[str, WeightFormat] = {}
+    for entry in data["weight_formats"]:
+        out[entry["id"]] = WeightFormat(
+            id=entry["id"],
+            label=entry["label"],
+            kind=entry["kind"],
+            bits=float(entry["bits"]),
+            group_size=int(entry.get("group_size", 0)),
+            group_bits=float(entry.get("group_bits", 0)),
+            second_level_group=int(entry.get("second_level_group", 0)),
+            second_level_bits=float(entry.get("second_level_bits", 0)),
+            scale_bits_per_row=float(entry.get("scale_bits_per_row", 0)),
+            index_bits_per_input=float(entry.get("index_bits_per_input", 0)),
+            note=entry.get("note", ""),
+            source=entry["source"],
+        )
+    types = data["ggml_types"]["types"]
+    for recipe, base in data["gguf_recipes"]["recipes"].items():
+        size, block = types[base]
+        out[recipe] = WeightFormat(
+            id=recipe,
+            label=f"GGUF {recipe}",
+            kind="gguf",
+            bits=8 * size / block,
+            note=f"llama.cpp file type {recipe}: {base} for most tensors, "
+            "higher types for some (see llama_tensor_get_type), 1-D tensors in F32",
+            source=data["gguf_recipes"]["source"],
+        )
+    return out
+
+
+@lru_cache(maxsize=1)
+def kv_dtypes() -> dict[str, KVDtype]:
+    return {
+        entry["id"]: KVDtype(
+            id=entry["id"],
+            label=entry["label"],
+            bits=float(entry["bits"]),
+            engines=tuple(entry["engines"]),
+            source=entry["source"],
+        )
+        for entry in _formats_data()["kv_cache_dtypes"]
+    }
+
+
+@lru_cache(maxsize=1)
+def ggml_types() -> dict[str, tuple[int, int]]:
+    """ggml type -> (bytes per block, elements per block)."""
+    types = _formats_data()["ggml_types"]["types"]
+    return {name: (int(size), int(block)) for name, (size, block) in types.items()}
+
+
+def _ceil_bytes(bits: float) -> int:
+    whole = int(bits)
+    return (whole + (1 if bits > whole else 0) + 7) // 8
+
+
+def tensor_bytes(fmt: WeightFormat, group: TensorGroup, spec: ModelSpec, dense_bits: int) -> int:
+    """Bytes of every tensor in `group` stored in `fmt`; tensors a format keeps unquantized
+    take `dense_bits` (16 for bf16/fp16 checkpoints)."""
+    if fmt.kind == "dense":
+        return _ceil_bytes(group.total * fmt.bits)
+    if fmt.kind == "gguf":
+        return _gguf_group_bytes(fmt.id, group, spec)
+    quantized = group.role in (_EXPERT_ROLES if fmt.kind == "experts" else LINEAR_ROLES)
+    if not quantized:
+        return _ceil_bytes(group.total * dense_bits)
+    bits = group.total * fmt.effective_bits()
+    # x experts: a stacked expert tensor has one row scale / index per expert matrix
+    bits += group.count * group.experts * group.out_features * fmt.scale_bits_per_row
+    bits += group.count * group.experts * group.in_features * fmt.index_bits_per_input
+    return _ceil_bytes(bits)
+
+
+def weights_bytes(fmt: WeightFormat, spec: ModelSpec, dense_bits: int = 16) -> int:
+    """Resident bytes of all weights of `spec` stored in `fmt`."""
+    if fmt.kind == "gguf":  # per-tensor, per-layer type choices: worth remembering
+        return _gguf_weights_bytes(fmt.id, spec)
+    return sum(tensor_bytes(fmt, group, spec, dense_bits) for group in spec.tensors)
+
+
+@lru_cache(maxsize=64)
+def _gguf_weights_bytes(recipe: str, spec: ModelSpec) -> int:
+    return sum(_gguf_group_bytes(recipe, group, spec) for group in spec.tensors)
+
+
+# ----------------------------------------------------------------------------------------
+# GGUF: which ggml type each tensor gets. Mirrors llama.cpp src/llama-quant.cpp
+# (llama_tensor_get_type, b6xxx-era), for the file types in data/formats.json.
+
+_K_FALLBACK = {
+    "Q2_K": "IQ4_NL", "Q3_K": "IQ4_NL", "IQ4_XS": "IQ4_NL", "IQ2_XXS": "IQ4_NL",
+    "IQ2_XS": "IQ4_NL", "IQ2_S": "IQ4_NL", "IQ3_XXS": "IQ4_NL", "IQ3_S": "IQ4_NL",
+    "IQ1_S": "IQ4_NL", "IQ1_M": "IQ4_NL", "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0",
+    "TQ1_0": "Q4_0", "TQ2_0": "Q4_0",
+}
+_IQ_LOW = frozenset({"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M"})
+_GGUF_ROLE_NAMES = {
+    "attn_q": "attn_q", "attn_k": "attn_k", "attn_v": "attn_v", "attn_qkv": "attn_qkv",
+    "attn_output": "attn_output", "ffn_gate": "ffn_gate", "ffn_up": "ffn_up",
+    "ffn_gate_up": "ffn_up", "ffn_down": "ffn_down", "ffn_gate_exps": "ffn_gate",
+    "ffn_up_exps": "ffn_up", "ffn_gate_up_exps": "ffn_up", "ffn_down_exps": "ffn_down",
+    "ffn_gate_shexp": "ffn_gate", "ffn_up_shexp": "ffn_up", "ffn_down_shexp": "ffn_down",
+}
+
+
+def _more_bits(i: int, n: int) -> bool:
+    """llama.cpp's use_more_bits: the first and last eighth, and every third layer between."""
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _GGUFContext:
+    recipe: str
+    base: str
+    n_layers: int
+    n_gqa: int
+    n_expert: int
+    n_ffn_down: int
+    n_attention_wv: int
+    is_70b: bool
+    falcon: bool
+
+
+def _gguf_context(recipe: str, spec: ModelSpec) -> _GGUFContext:
+    data = _formats_data()["gguf_recipes"]["recipes"]
+    n_ffn_down = sum(
+        group.count for group in spec.tensors if _GGUF_ROLE_NAMES.get(group.role) == "ffn_down"
+    )
+    n_wv = sum(group.count for group in spec.tensors if group.role == "attn_v")
+    return _GGUFContext(
+        recipe=recipe,
+        base=data[recipe],
+        n_layers=spec.num_layers,
+        n_gqa=spec.num_heads // max(spec.num_kv_heads, 1),
+        n_expert=spec.moe.num_experts if spec.moe else 0,
+        n_ffn_down=n_ffn_down,
+        n_attention_wv=n_wv,
+        # llama.cpp's LLM_TYPE_70B: the 80-layer Llama 2/3 70B models
+        is_70b=spec.num_layers == 80 and spec.hidden_size == 8192,
+        falcon=spec.family == "falcon",
+    )
+
+
+def _gguf_output_type(ctx: _GGUFContext, in_features: int) -> str:
+    _, block = ggml_types()[ctx.base]
+    if ctx.falcon or in_features % block:
+        return "Q8_0"
+    if ctx.recipe in _IQ_LOW or ctx.recipe == "IQ3_XXS":
+        return "Q5_K"
+    return ctx.base if ctx.base == "Q8_0" else "Q6_K"
+
+
+def _gguf_layer_type(ctx: _GGUFContext, name: str, layer: int, wv_index: int) -> str:
+    """The type of one per-layer 2-D tensor (`name` as in GGUF: attn_v, ffn_down, ...)."""
+    r, t = ctx.recipe, ctx.base
+    if r in _IQ_LOW:
+        if name == "attn_v":
+            if ctx.n_gqa >= 4 or ctx.n_expert >= 4:
+                return "Q4_K"
+            return "IQ3_S" if r in ("IQ2_S", "IQ2_M") else "Q2_K"
+        if name == "attn_k" and ctx.n_expert == 8:
+            return "Q4_K"
+        if name == "ffn_down" and layer < ctx.n_ffn_down // 8:
+            return "IQ3_S" if r in ("IQ2_S", "IQ2_M") else "Q2_K"
+        if name == "attn_output":
+            if ctx.n_expert == 8:
+                return "Q5_K"
+            if r in ("IQ1_S", "IQ1_M"):
+                return "IQ2_XXS"
+            if r in ("IQ2_S", "IQ2_M"):
+                return "IQ3_S"
+        return t
+    if name == "attn_v":
+        t = _gguf_attn_v(ctx, wv_index)
+        if ctx.is_70b and t in ("Q3_K", "Q4_K"):
+            t = "Q5_K"
+        return "Q8_0" if ctx.n_expert == 8 else t
+    if name in ("attn_k", "attn_q"):
+        if name == "attn_k" and ctx.n_expert == 8:
+            return "Q8_0"
+        return {"IQ3_XS": "IQ3_XXS", "IQ3_XXS": "IQ2_S"}.get(r, t)
+    if name == "ffn_down":
+        return _gguf_ffn_down(ctx, layer)
+    if name == "attn_output":
+        if ctx.falcon:
+            return "Q4_K" if r == "Q3_K_L" else t
+        if ctx.n_expert == 8:
+            eight = ("Q2_K", "IQ3_XS", "IQ3_XXS", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S", "Q4_K_M",
+                     "IQ3_S", "IQ3_M", "IQ4_XS")
+            return "Q5_K" if r in eight else t
+        return {"Q2_K": "Q3_K", "IQ3_XXS": "IQ3_S", "Q3_K_M": "Q4_K", "Q3_K_L": "Q5_K",
+                "IQ3_M": "Q4_K"}.get(r, t)
+    if name == "attn_qkv":
+        return {"Q3_K_M": "Q4_K", "Q3_K_L": "Q4_K", "IQ3_M": "Q4_K", "Q4_K_M": "Q5_K",
+                "Q5_K_M": "Q6_K"}.get(r, t)
+    if name in ("ffn_gate", "ffn_up") and r == "IQ3_XS":
+        n = ctx.n_layers
+        return "IQ3_XXS" if n // 8 <= layer < 7 * n // 8 else t
+    return t
+
+
+def _gguf_attn_v(ctx: _GGUFContext, i: int) -> str:
+    r, t, gqa = ctx.recipe, ctx.base, ctx.n_gqa
+    if r == "Q2_K":
+        return "Q4_K" if gqa >= 4 else "Q3_K"
+    if r == "Q2_K_S" and gqa >= 4:
+        return "Q4_K"
+    if r == "IQ3_XXS":  # IQ3_XXS is quantized with an importance matrix
+        return "Q4_K" if gqa >= 4 else "IQ3_XXS"
+    if r in ("IQ3_XS", "IQ3_S") and gqa >= 4:
+        return "Q4_K"
+    if r == "IQ3_M":
+        return "Q4_K"
+    if r == "Q3_K_M":
+        return "Q5_K" if i < 2 else "Q4_K"
+    if r == "Q3_K_L":
+        return "Q5_K"
+    if r in ("IQ4_NL", "IQ4_XS") and gqa >= 4:
+        return "Q5_K"
+    if r in ("Q4_K_M", "Q5_K_M") and _more_bits(i, ctx.n_attention_wv):
+        return "Q6_K"
+    if r == "Q4_K_S" and i < 4:
+        return "Q5_K"
+    return t
+
+
+def _gguf_ffn_down(ctx: _GGUFContext, layer: int) -> str:
+    r, t = ctx.recipe, ctx.base
+    # dense models count ffn_down tensors; MoE models parse the block index but divide by
+    # the number of ffn_down tensors (llama-quant.cpp layer_info)
+    n = ctx.n_ffn_down
+    i = layer
+    if r == "Q2_K":
+        return "Q3_K"
+    if r == "Q2_K_S":
+        return "Q4_K" if i < n // 8 else t
+    if r == "Q3_K_M":
+        if i < n // 16:
+            return "Q5_K"
+        return "Q4_K" if (not ctx.falcon or _more_bits(i, n)) else "Q3_K"
+    if r == "IQ3_M" and (i < n // 8 or (ctx.n_expert == 8 and _more_bits(i, n))):
+        return "Q4_K"
+    if r == "Q3_K_L":
+        return "Q4_K" if ctx.falcon else "Q5_K"
+    if r == "Q4_K_M":
+        if ctx.falcon:
+            return "Q6_K" if i < n // 16 else ("Q5_K" if _more_bits(i, n) else "Q4_K")
+        return "Q6_K" if _more_bits(i, n) else t
+    if i < n // 8 and r in ("IQ4_NL", "IQ4_XS"):
+        return "Q5_K"
+    if r == "Q5_K_M" and _more_bits(i, n):
+        return "Q6_K"
+    if r == "Q4_K_S" and not ctx.falcon and i < n // 8:
+        return "Q5_K"
+    return t
+
+
+def _gguf_fit(type_name: str, in_features: int) -> str:
+    """Row lengths that are not a multiple of the block size get a compatible type."""
+    _, block = ggml_types()[type_name]
+    if in_features % block == 0:
+        return type_name
+    fallback = _K_FALLBACK.get(type_name, "F16")
+    _, fallback_block = ggml_types()[fallback]
+    return fallback if in_features % fallback_block == 0 else "F16"
+
+
+def _gguf_bytes(type_name: str, numel: int) -> int:
+    size, block = ggml_types()[type_name]
+    return -(-numel // block) * size
+
+
+def _gguf_group_bytes(recipe: str, group: TensorGroup, spec: ModelSpec) -> int:
+    ctx = _gguf_context(recipe, spec)
+    if ctx.base in ("F16", "BF16", "F32"):
+        two_d = group.in_features > 0
+        return _gguf_bytes(ctx.base if two_d else "F32", group.total)
+    role = group.role
+    if group.in_features == 0 or role == "ffn_gate_inp":
+        return _gguf_bytes("F32", group.total)  # norms, biases, router: F32
+    if role == "output" or (role == "token_embd" and spec.tie_word_embeddings):
+        name = _gguf_fit(_gguf_output_type(ctx, group.in_features), group.in_features)
+        return _gguf_bytes(name, group.total)
+    if role == "token_embd":
+        embd = {"IQ2_XXS": "Q2_K", "IQ2_XS": "Q2_K", "IQ1_S": "Q2_K", "IQ1_M": "Q2_K",
+                "IQ2_S": "IQ3_S", "IQ2_M": "IQ3_S", "IQ3_XXS": "IQ3_S", "TQ1_0": "Q4_K",
+                "TQ2_0": "Q4_K"}.get(recipe, ctx.base)
+        return _gguf_bytes(_gguf_fit(embd, group.in_features), group.total)
+    name = _GGUF_ROLE_NAMES.get(role, "other")
+    total = 0
+    wv_layers = _attn_v_order(spec) if name == "attn_v" else {}
+    for layer in group.layers:
+        chosen = _gguf_layer_type(ctx, name, layer, wv_layers.get(layer, layer))
+        total += _gguf_bytes(_gguf_fit(chosen, group.in_features), group.numel)
+    return total
+
+
+def _attn_v_order(spec: ModelSpec) -> dict[int, int]:
+    layers = sorted(layer for g in spec.tensors if g.role == "attn_v" for layer in g.layers)
+    return {layer: i for i, layer in enumerate(layers)}

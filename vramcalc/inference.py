@@ -1,0 +1,246 @@
+"""Inference memory with Hugging Face transformers' `generate()` (the default engine).
+
+`generate()` runs the whole prompt through one forward pass (prefill), then one token per
+step (decode), appending K and V to a `DynamicCache`. The peak is the larger of:
+
+- prefill: weights + the cache for the prompt + one layer's temporaries for every prompt
+  token + the last position's logits (`logits_to_keep=1`);
+- decode: weights + the cache + the copy `torch.cat` makes while appending to one layer +
+  one token's temporaries + logits.
+
+The prompt is taken to fill the context (`context_length` tokens), the worst case.
+Sliding-window layers keep the whole prompt until the first decode step: transformers'
+`DynamicSlidingWindowLayer.update` (cache_utils.py, v5) stores a slice (a view) of the full
+prompt's K/V, which keeps the whole storage alive until the next `torch.cat` replaces it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import formats, kv_cache
+from .components import Component, Phase
+
+if TYPE_CHECKING:
+    from .architecture import ModelSpec
+    from .request import InferenceRequest
+
+_ACT_BYTES = 2  # bf16/fp16 activations
+_SRC_TRANSFORMERS = (
+    "transformers v5 generate(): modeling_llama.py (decoder layer), cache_utils.py (DynamicCache)"
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InferencePlan:
+    """Everything that does not depend on batch and context, computed once per request so
+    that the fit solvers can evaluate totals cheaply."""
+
+    weights: int
+    kv: kv_cache.KVGeometry
+    kv_bits: float
+    tp: int
+    kv_shards: int  # GPUs the KV heads are split over (MLA's single latent is replicated)
+    layer_elements_per_token: int  # peak temporaries of one layer, per prompt token
+    eager_heads: int  # query heads whose s x s scores eager attention materialises (0: sdpa)
+    mla_expand_per_token: int  # transformers expands the MLA latent to per-head K/V
+    largest_layer_kv: int  # elements per token of the largest single layer's K (or V)
+    vocab: int
+    context: int
+    reserve_fraction: float
+
+    def kv_bytes(self, batch: int, tokens: int, *, prefill: bool) -> int:
+        # / kv_shards: each GPU holds its share of the KV heads (at least one head)
+        return kv_cache.cache_bytes(
+            self.kv, bits=self.kv_bits, sequences=batch, tokens=tokens,
+            windows_hold_all=prefill,
+        ) // self.kv_shards
+
+    def prefill_activations(self, batch: int, tokens: int) -> int:
+        t = batch * tokens
+        elements = t * (self.layer_elements_per_token + self.mla_expand_per_token) // self.tp
+        scores = 0
+        if self.eager_heads:
+            # scores in bf16 (2) + softmax in fp32 (4) + cast back to bf16 (2) = 8 B per
+            # head and query/key pair, plus the additive bf16 mask (2 B per pair)
+            scores = batch * tokens * tokens * (8 * self.eager_heads // self.tp + 2)
+        return elements * _ACT_BYTES + scores
+
+    def decode_activations(self, batch: int, tokens: int) -> int:
+        step = batch * (self.layer_elements_per_token + self.mla_expand_per_token * tokens)
+        # torch.cat while appending: the old and new K (or V) of one layer coexist
+        append_copy = batch * tokens * self.largest_layer_kv * self.kv_bits / 8
+        scores = batch * tokens * (8 * self.eager_heads // self.tp) if self.eager_heads else 0
+        return step * _ACT_BYTES // self.tp + int(append_copy) // self.tp + scores
+
+    def logits(self, batch: int) -> int:
+        # last position only: lm_head output in bf16 (2 B) + generate()'s fp32 copy (4 B)
+        return batch * self.vocab * (2 + 4)
+
+    def phases(self, batch: int, tokens: int) -> tuple[tuple[str, int, int, int], ...]:
+        """(phase, kv bytes, activation bytes, logits bytes) for prefill and decode."""
+        logits = self.logits(batch)
+        return (
+            ("prefill", self.kv_bytes(batch, tokens, prefill=True),
+             self.prefill_activations(batch, tokens), logits),
+            ("decode", self.kv_bytes(batch, tokens, prefill=False),
+             self.decode_activations(batch, tokens), logits),
+        )
+
+    def allocated(self, batch: int, tokens: int) -> int:
+        return self.weights + max(kv + act + lg for _, kv, act, lg in self.phases(batch, tokens))
+
+    def total(self, batch: int, tokens: int) -> int:
+        alloc = self.allocated(batch, tokens)
+        return alloc + _reserve(alloc, self.reserve_fraction) + self.context
+
+
+def _reserve(allocated: int, fraction: float) -> int:
+    return int(allocated * fraction + 0.999999)
+
+
+def _layer_elements(spec: ModelSpec) -> int:
+    """Peak live elements of one decoder layer per token, in inference (no autograd).
+
+    MLP (SwiGLU): residual + normed input + act(gate) + up + their product = 2h + 3f
+    (modeling_llama.py LlamaMLP: the gate output is freed once the activation returns).
+    GeLU MLP: residual + input + up + activation = 2h + 2f.
+    MoE: residual + input + the output accumulator + fp32 router logits (2 bf16 elements
+    per expert) + the shared expert + routed experts at twice their average load.
+    RMSNorm: bf16 input + two fp32 copies (x.float(), x·rsqrt) = 5h.
+    Attention: residual + input + q + k + v + three RoPE temporaries of q + attention output.
+    """
+    h = spec.hidden_size
+    widths = set(spec.dense_layer_widths) - {0}
+    mlp = max((2 * h + (3 if spec.gated_mlp else 2) * f for f in widths), default=0)
+    if spec.moe is not None:
+        moe = spec.moe
+        routed = 2 * 3 * moe.expert_intermediate_size * moe.experts_per_token
+        routed = -(-routed // moe.num_experts) if moe.num_experts else 0
+        mlp = max(mlp, 3 * h + 2 * moe.num_experts + 3 * moe.shared_intermediate_size + routed)
+    q = spec.num_heads * spec.head_dim
+    kv = 2 * spec.num_kv_heads * spec.head_dim
+    attention = 2 * h + 4 * q + kv + h
+    return max(mlp, attention, 5 * h)
+
+
+def plan(req: InferenceRequest) -> InferencePlan:
+    spec = req.common.spec
+    geo = kv_cache.geometry(spec)
+    weights = formats.weights_bytes(req.weight_format, spec)
+    if req.tensor_parallel > 1:
+        weights = -(-weights // req.tensor_parallel)
+    largest = max(
+        ((layer.latent_width if spec.mla else layer.k_width) for layer in spec.attention),
+        default=0,
+    )
+    mla_expand = 0
+    if spec.mla:
+        # DeepseekV3Attention.expand_kv: per-head K (qk_nope + rope) and V for every cached
+        # token, plus the concatenated query
+        v_width = spec.attention[0].v_width
+        mla_expand = spec.attention[0].k_width + v_width
+    return InferencePlan(
+        weights=weights,
+        kv=geo,
+        kv_bits=req.kv_cache_dtype.bits,
+        tp=req.tensor_parallel,
+        kv_shards=1 if spec.mla else min(req.tensor_parallel, spec.num_kv_heads),
+        layer_elements_per_token=_layer_elements(spec),
+        eager_heads=spec.num_heads if req.attention == "eager" else 0,
+        mla_expand_per_token=mla_expand,
+        largest_layer_kv=largest,
+        vocab=spec.vocab_size,
+        context=req.overheads.cuda_context_bytes,
+        reserve_fraction=req.overheads.allocator_reserve_fraction,
+    )
+
+
+def estimate(req: InferenceRequest, p: InferencePlan) -> tuple[Phase, list[Phase]]:
+    """The phases at (batch, context) and the one that sets the peak."""
+    spec = req.common.spec
+    b, s = req.batch_size, req.context_length
+    fmt, kv = req.weight_format, req.kv_cache_dtype
+    weights = Component(
+        name="weights", label="Weights", bytes=p.weights, kind="tensor",
+        formula=_weights_formula(fmt, spec),
+        source=fmt.source,
+    )
+    phases: list[Phase] = []
+    for name, kv_bytes, act, logits in p.phases(b, s):
+        allocated = p.weights + kv_bytes + act + logits
+        phases.append(Phase(name=name, components=(
+            weights,
+            Component(
+                name="kv_cache", label="KV cache", bytes=kv_bytes, kind="tensor",
+                formula=_kv_formula(spec, kv.bits, b, s, prefill=name == "prefill"),
+                source=kv.source + "; " + _SRC_TRANSFORMERS,
+            ),
+            Component(
+                name="activations", label=f"Activations ({name})", bytes=act, kind="tensor",
+                formula=_activation_formula(name, req, p),
+                source=_SRC_TRANSFORMERS,
+            ),
+            Component(
+                name="logits", label="Logits (last position)", bytes=logits, kind="tensor",
+                formula="b · V · (2 + 4): bf16 lm_head output + fp32 copy for sampling",
+                source="transformers generate(): logits_to_keep=1, logits[:, -1, :].float()",
+            ),
+            Component(
+                name="runtime_reserve", label="Allocator reserve", kind="overhead",
+                bytes=_reserve(allocated, p.reserve_fraction),
+                formula=f"{p.reserve_fraction:g} × allocated peak",
+                source="PyTorch caching allocator: reserved minus allocated at the peak "
+                "(overheads.allocator_reserve_fraction)",
+            ),
+            Component(
+                name="cuda_context", label="CUDA context", bytes=p.context, kind="overhead",
+                formula="overheads.cuda_context_bytes",
+                source="CUDA driver context, kernels and library handles of a PyTorch "
+                "process (lazy module loading, CUDA >= 11.7)",
+            ),
+        )))
+    peak = max(phases, key=lambda phase: phase.total)
+    return peak, phases
+
+
+def _weights_formula(fmt: formats.WeightFormat, spec: ModelSpec) -> str:
+    if fmt.kind == "dense":
+        return f"P · {fmt.bits:g} bits  (P = {spec.total_parameters:,})"
+    if fmt.kind == "gguf":
+        return (f"Σ tensors · bits of the ggml type llama.cpp's {fmt.id} recipe gives each "
+                "tensor; 1-D tensors F32")
+    what = "routed-expert weights" if fmt.kind == "experts" else "linear weights"
+    return (f"{what} · {fmt.effective_bits():.4g} bits (incl. scales) + the rest "
+            "(embeddings, lm_head, norms, biases) · 16 bits")
+
+
+def _kv_formula(spec: ModelSpec, bits: float, b: int, s: int, *, prefill: bool) -> str:
+    geo = kv_cache.geometry(spec)
+    if spec.mla:
+        width = f"L · (kv_lora_rank + qk_rope_head_dim) = {geo.full_elements:,}"
+    else:
+        width = (f"Σ layers 2 · g · d = {geo.elements_per_token:,}"
+                 if geo.windowed else f"2 · L · g · d = {geo.full_elements:,}")
+    text = f"b · s · {width} elements · {bits:g} bits  (b={b}, s={s})"
+    if geo.windowed:
+        wins = ", ".join(f"W={w}" for w, _ in geo.windowed)
+        held = "s (the whole prompt, kept until the first decode step)" if prefill else "min(s, W)"
+        text += f"; {geo.windowed_layers} sliding-window layers ({wins}) hold {held} tokens"
+    return text
+
+
+def _activation_formula(phase: str, req: InferenceRequest, p: InferencePlan) -> str:
+    per_token = f"{p.layer_elements_per_token:,}"
+    if phase == "prefill":
+        text = f"b · s · {per_token} elements · 2 B (one layer's temporaries for the prompt)"
+        if p.mla_expand_per_token:
+            text += f" + b · s · {p.mla_expand_per_token:,} · 2 B (MLA latent expanded per head)"
+        if p.eager_heads:
+            text += " + b · a · s² · 8 B + b · s² · 2 B (eager attention scores, softmax, mask)"
+        return text
+    text = f"b · {per_token} · 2 B + one layer's K copy while appending (b · s · width)"
+    if p.mla_expand_per_token:
+        text += " + b · s · a · (d_qk + d_v) · 2 B (latent expanded per head)"
+    return text
