@@ -109,6 +109,7 @@ SITE_INPUTS = ("defaults.json", "sw.js")
 # The Hub origins the page may fetch config.json from (resolve/ answers from huggingface.co,
 # or redirects to /api/resolve-cache/ on the same host; LFS files go to *.hf.co).
 HUB_ORIGINS = ("https://huggingface.co", "https://*.hf.co")
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 MIME_TYPES = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript"}
 
 
@@ -302,24 +303,36 @@ def format_gb(n_bytes: int) -> str:
     return f"{_fixed2(n_bytes / 10**9)} GB ({n_bytes:,} bytes)"
 
 
-def select_options(name: str, catalog: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(value, label, group) for a select list, all read from vramcalc.catalog()."""
+Option = tuple[str, str, str, dict[str, str]]  # value, label, group, extra attributes
+
+
+def select_options(name: str, catalog: dict[str, Any]) -> list[Option]:
+    """The options of a select list, all read from vramcalc.catalog()."""
     if name == "model.preset":
-        return [
-            (p["id"], f"{p['name']} · {p['parameters'] / 1e9:.1f} B", p.get("family", ""))
-            for p in catalog["presets"]
-        ]
+        return [(p["id"], _preset_label(p), p.get("family", ""), {}) for p in catalog["presets"]]
     if name == "gpu":
-        return [(g["id"], f"{g['name']} · {g['memory_bytes'] / 2**30:.0f} GiB", "") for g in catalog["gpus"]]
+        return [(g["id"], g["name"], g.get("vendor", "").upper(), {}) for g in catalog["gpus"]]
     if name == "weight_format":
-        return [(f["id"], f.get("name", f["id"]), "") for f in catalog["weight_formats"]]
-    if name == "kv_cache_dtype":
-        return [(f["id"], f.get("name", f["id"]), "") for f in catalog["kv_cache_dtypes"]]
-    field = catalog["fields"].get(name)
-    if field is None or "enum" not in field:
+        return [
+            (f["id"], f.get("label", f["id"]), f.get("kind", ""), {})
+            for f in catalog["weight_formats"]
+        ]
+    if name == "kv_cache_dtype":  # each dtype names the engines that offer it
+        return [
+            (f["id"], f.get("label", f["id"]), "", {"data-engines": " ".join(f.get("engines", []))})
+            for f in catalog["kv_cache_dtypes"]
+        ]
+    values = catalog.get("choices", {}).get(name)
+    if values is None:
         raise BuildError(f"catalog() has no list for the select {name!r}")
-    labels = field.get("labels", {})
-    return [(str(v), labels.get(str(v), str(v)), "") for v in field["enum"]]
+    return [(str(v), str(v), "", {}) for v in values]
+
+
+def _preset_label(preset: dict[str, Any]) -> str:
+    label = str(preset["name"])
+    if preset.get("parameters"):
+        label += f" · {preset['parameters'] / 1e9:.1f} B"
+    return label
 
 
 class PageFiller(HTMLParser):
@@ -340,12 +353,16 @@ class PageFiller(HTMLParser):
         catalog: dict[str, Any],
         figures: dict[str, str],
         page_data: dict[str, Any],
+        available: dict[str, set[str]] | None = None,
     ) -> None:
         super().__init__(convert_charrefs=False)
         self.values = values
         self.catalog = catalog
         self.figures = figures
         self.page_data = page_data
+        self.available = available or {}
+        self.omitted: list[str] = []  # what the engine does not offer (yet), left out
+        self.dropping: tuple[str, int] | None = None  # (tag, depth) of a subtree left out
         self.out: list[str] = []
         self.groups: list[str] = []  # open fieldsets' groups ("" for those without one)
         self.skipping: str | None = None  # end tag whose content is being replaced
@@ -364,6 +381,34 @@ class PageFiller(HTMLParser):
                 return self.values[group][name]
         raise BuildError(f"no default for the control {name!r} (group {self.group()!r})")
 
+    def known(self, name: str) -> bool:
+        return any(name in self.values.get(g, {}) for g in (self.group(), "common"))
+
+    def offered(self, attrs: dict[str, str | None]) -> bool:
+        """Whether the engine offers what an element is for: `data-field` names a request
+        field it knows; `data-when="engine=vllm"` a choice it accepts."""
+        field = attrs.get("data-field")
+        if field and not self.known(field):
+            self.omitted.append(field)
+            return False
+        when = attrs.get("data-when")
+        if when:
+            key, _, value = when.partition("=")
+            if value not in self.available.get(key, set()):
+                self.omitted.append(when)
+                return False
+        return True
+
+    def dropped(self, tag: str, start: bool) -> bool:
+        """Track a subtree being left out; True while inside it."""
+        if self.dropping is None:
+            return False
+        name, depth = self.dropping
+        if tag == name:
+            depth += 1 if start else -1
+            self.dropping = None if depth == 0 else (name, depth)
+        return True
+
     @staticmethod
     def tag(tag: str, attrs: list[tuple[str, str | None]], close: bool = False) -> str:
         parts = [tag]
@@ -374,10 +419,14 @@ class PageFiller(HTMLParser):
     # parser callbacks
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.skipping:
+        if self.skipping or self.dropped(tag, start=tag not in VOID):
             return
         attrs = list(attrs)
         a = dict(attrs)
+        if not self.offered(a):
+            if tag not in VOID:
+                self.dropping = (tag, 1)
+            return
         if tag == "fieldset":
             self.groups.append(a.get("data-group") or "")
         name = a.get("name")
@@ -424,15 +473,15 @@ class PageFiller(HTMLParser):
 
     def options(self, name: str) -> str:
         parts, group = [], None
-        for value, label, grp in select_options(name, self.catalog):
+        for value, label, grp, extra in select_options(name, self.catalog):
             if grp != group:
                 if group:
                     parts.append("</optgroup>")
                 if grp:
                     parts.append(f'<optgroup label="{html.escape(grp)}">')
                 group = grp
-            selected = " selected" if value == self.select else ""
-            parts.append(f'<option value="{html.escape(value)}"{selected}>{html.escape(label)}</option>')
+            attrs = [("value", value), *extra.items()] + ([("selected", None)] if value == self.select else [])
+            parts.append(self.tag("option", attrs) + f"{html.escape(label)}</option>")
         if group:
             parts.append("</optgroup>")
         return "".join(parts)
@@ -440,7 +489,7 @@ class PageFiller(HTMLParser):
     def checkboxes(self, name: str) -> str:
         chosen = self.value(name) or []
         parts = []
-        for value, label, _ in select_options(name, self.catalog):
+        for value, label, _, _ in select_options(name, self.catalog):
             checked = " checked" if value in chosen else ""
             parts.append(
                 f'<label><input type="checkbox" name="{html.escape(name)}" value="{html.escape(value)}"'
@@ -452,6 +501,8 @@ class PageFiller(HTMLParser):
         self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
+        if self.dropped(tag, start=False):
+            return
         if self.skipping:
             if tag != self.skipping:
                 return
@@ -465,19 +516,20 @@ class PageFiller(HTMLParser):
         self.out.append(f"</{tag}>")
 
     def handle_data(self, data: str) -> None:
-        if not self.skipping:
+        if not (self.skipping or self.dropping):
             self.out.append(data)
 
     def handle_entityref(self, name: str) -> None:
-        if not self.skipping:
+        if not (self.skipping or self.dropping):
             self.out.append(f"&{name};")
 
     def handle_charref(self, name: str) -> None:
-        if not self.skipping:
+        if not (self.skipping or self.dropping):
             self.out.append(f"&#{name};")
 
     def handle_comment(self, data: str) -> None:
-        self.out.append(f"<!--{data}-->")
+        if not self.dropping:
+            self.out.append(f"<!--{data}-->")
 
     def handle_decl(self, decl: str) -> None:
         self.out.append(f"<!{decl}>")
@@ -496,40 +548,56 @@ def _form_value(value: Any, attrs: dict[str, str | None]) -> str:
 
 
 def prerender(site: Path, out: Path, root: Path) -> dict[str, Any]:
-    """Compute the default view of every page mode in CPython and write dist/index.html."""
+    """Compute the default view of every page mode in CPython and write dist/index.html.
+
+    A mode the engine does not offer yet (it answers with a problem on `mode`) keeps that
+    answer, which the page shows; its inputs are left out, as are inputs for request fields
+    and choices the engine does not know.
+    """
     vramcalc = import_package(root)
     worker = load_module("vramcalc_page_worker", site / "worker.py")
     defaults = json.loads((site / "defaults.json").read_text())
     catalog = vramcalc.catalog()
-    prerendered = {}
+    prerendered, modes = {}, set()
     for view, request in defaults["requests"].items():
         axis = defaults["axes"][request["mode"]][0]
         result = worker.compute_dict(request, {"field": axis, "values": defaults["series"][axis]})
-        if "error" in result["response"]:
-            raise BuildError(f"default {view} request fails: {result['response']['error']}")
+        problems = result["response"].get("error", {}).get("problems", [])
+        if problems and (view == defaults["view"] or [p["field"] for p in problems] != ["mode"]):
+            raise BuildError(f"the default {view} request fails: {problems}")
+        if not problems:
+            modes.add(request["mode"])
         prerendered[view] = result
     first = prerendered[defaults["view"]]["response"]
-    training = prerendered[defaults["training_defaults_from"]]["response"]["request"]
+    trained = prerendered[defaults["training_defaults_from"]]["response"]
     values = {
-        "common": {**flatten(first["request"]), **flatten(defaults["manual_config"], "model.config.")},
-        "inference": flatten(first["request"]),
-        "training": flatten(training),
+        "common": {
+            **flatten(first["request"]),
+            **flatten(defaults["manual_config"], "model.config."),
+            "model.name": None,
+            "model.config": None,
+        },
+        "inference": {**flatten(catalog["defaults"].get("inference", {})), **flatten(first["request"])},
+        "training": {}
+        if "error" in trained
+        else {**flatten(catalog["defaults"].get("training", {})), **flatten(trained["request"])},
     }
+    available = {key: {str(v) for v in choices} for key, choices in catalog.get("choices", {}).items()}
+    available["mode"] = modes
     figures = {
         "total": format_gib(first["total_bytes"]),
         "total-title": format_gb(first["total_bytes"]),
     }
-    page_data = {
-        "defaults": defaults,
-        "prerendered": prerendered,
-        "gpus": catalog["gpus"],
-        "presets": catalog["presets"],
-        "hub_origins": list(HUB_ORIGINS),
-    }
-    filler = PageFiller(values=values, catalog=catalog, figures=figures, page_data=page_data)
+    page_data = {"defaults": defaults, "prerendered": prerendered}
+    filler = PageFiller(
+        values=values, catalog=catalog, figures=figures, page_data=page_data, available=available
+    )
     filler.feed((out / "index.html").read_text())
     filler.close()
     (out / "index.html").write_text("".join(filler.out))
+    if filler.omitted:
+        left_out = ", ".join(sorted(set(filler.omitted)))
+        print(f"note: this engine does not offer {left_out}; those inputs are left out")
     return page_data
 
 

@@ -153,12 +153,12 @@ def test_zip_package_fails_without_the_package(tmp_path: Path) -> None:
 CATALOG = {
     "presets": [
         {"id": "a-1b", "name": "A 1B", "family": "A", "parameters": 1_200_000_000},
-        {"id": "b-7b", "name": "B <7B>", "family": "B", "parameters": 7_000_000_000},
+        {"id": "b-7b", "name": "B <7B>", "family": "B"},
     ],
     "gpus": [{"id": "g24", "name": "G 24", "memory_bytes": 24 * 2**30}],
-    "weight_formats": [{"id": "bf16", "name": "BF16"}],
-    "kv_cache_dtypes": [{"id": "fp8", "name": "FP8"}],
-    "fields": {"engine": {"enum": ["transformers", "vllm"]}, "lora.target_modules": {"enum": ["q", "v"]}},
+    "weight_formats": [{"id": "bf16", "label": "BF16", "kind": "dense"}],
+    "kv_cache_dtypes": [{"id": "fp8", "label": "FP8", "engines": ["vllm", "x"]}],
+    "choices": {"engine": ["transformers", "vllm"], "lora.target_modules": ["q", "v"]},
 }
 
 
@@ -168,6 +168,7 @@ def fill(template: str, values: dict[str, dict[str, Any]]) -> str:
         catalog=CATALOG,
         figures={"total": "1.00 GiB", "title": "1.07 GB"},
         page_data={"x": "</script><b>"},
+        available={"engine": {"transformers"}},
     )
     filler.feed(template)
     filler.close()
@@ -178,8 +179,12 @@ def test_page_filler_fills_values_options_and_figures() -> None:
     template = """<!doctype html><html><body><form>
 <select name="model.preset" data-options></select>
 <select name="gpu" data-options><option value="">None</option></select>
+<select name="kv_cache_dtype" data-options></select>
 <fieldset data-group="inference"><input type="number" name="batch_size" value="9">
 <select name="engine" data-options></select>
+<div data-field="vllm.block_size"><input type="number" name="vllm.block_size"><p>gone</p></div>
+<fieldset data-when="engine=vllm"><div><input name="x"></div><p>gone too</p></fieldset>
+<fieldset data-when="engine=transformers"><p>kept</p></fieldset>
 <input type="checkbox" name="vllm.enforce_eager" checked>
 <input type="number" name="overheads.cuda_context_bytes" data-auto data-scale="1048576"></fieldset>
 <fieldset data-group="training"><input type="number" name="batch_size">
@@ -191,14 +196,17 @@ def test_page_filler_fills_values_options_and_figures() -> None:
     out = fill(
         template,
         {
-            "common": {"model.preset": "b-7b", "gpu": None},
+            "common": {"model.preset": "b-7b", "gpu": None, "kv_cache_dtype": "fp8"},
             "inference": {"batch_size": 4, "engine": "vllm", "vllm.enforce_eager": False},
             "training": {"batch_size": 2, "lora.target_modules": ["v"], "cuda": 512 * 2**20},
         },
     )
     assert '<optgroup label="A"><option value="a-1b">A 1B · 1.2 B</option></optgroup>' in out
-    assert '<option value="b-7b" selected>B &lt;7B&gt; · 7.0 B</option>' in out
-    assert '<option value="" selected>None</option><option value="g24">G 24 · 24 GiB</option>' in out
+    assert '<option value="b-7b" selected>B &lt;7B&gt;</option>' in out
+    assert '<option value="fp8" data-engines="vllm x" selected>FP8</option>' in out
+    assert "gone" not in out and 'name="x"' not in out and "vllm.block_size" not in out
+    assert '<fieldset data-when="engine=transformers"><p>kept</p></fieldset>' in out
+    assert '<option value="" selected>None</option><option value="g24">G 24</option>' in out
     assert '<input type="number" name="batch_size" value="4">' in out
     assert '<input type="number" name="batch_size" value="2">' in out
     assert '<option value="vllm" selected>vllm</option>' in out
@@ -293,14 +301,15 @@ def test_build_output(dist: Path) -> None:
     parser = Controls()
     parser.feed(html)
     assert parser.empty_selects == []  # every list filled from catalog()
-    # every control is named after a request field the engine knows
-    known = set()
+    # every input the engine takes has a control named after it (mode and fit_gpus are the page's)
+    taken = set()
     for request in defaults["requests"].values():
-        for engine in ("transformers", "vllm", "llama.cpp"):
-            answer = vramcalc.estimate({**request, "engine": engine} if request["mode"] == "inference" else request)
-            known |= set(build.flatten(answer["request"]))
-    known |= {f"model.config.{k}" for k in defaults["manual_config"]} | {"model.config", "model.name"}
-    assert parser.names - known == set()
+        for engine in vramcalc.catalog()["choices"]["engine"]:
+            inference = request["mode"] == "inference"
+            answer = vramcalc.estimate({**request, "engine": engine} if inference else request)
+            if "error" not in answer:
+                taken |= set(build.flatten(answer["request"]))
+    assert taken - parser.names - {"mode", "fit_gpus"} == set()
 
 
 def test_service_worker_lists_every_file_and_hashes_them(dist: Path, tmp_path: Path) -> None:

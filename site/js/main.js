@@ -51,7 +51,7 @@ const ctx = () => ({ axisLabel: AXIS_LABELS[app.axis] ?? app.axis, workload: app
 
 /** The view's default request values, without the model and GPU (those carry over). */
 function viewDefaults(/** @type {string} */ workload) {
-  const flat = flatten(data.prerendered[workload].response.request);
+  const flat = flatten(data.prerendered[workload].response.request ?? {}); // none if the engine lacks the mode
   for (const key of Object.keys(flat)) {
     if (key.startsWith("model.") || key === "gpu" || key === "mode") delete flat[key];
   }
@@ -73,8 +73,12 @@ async function boot() {
   render.renderVersion(`Version ${data.prerendered[defaults.view].response.vramcalc_version}.`);
 
   if (decoded.empty) {
-    app.result = data.prerendered[app.workload];
-    render.renderResult(data.prerendered[app.workload], ctx());
+    const prerendered = data.prerendered[app.workload];
+    if (prerendered.response.error) render.renderProblems(form, prerendered.response.error.problems);
+    else {
+      app.result = prerendered;
+      render.renderResult(prerendered, ctx());
+    }
     render.renderStatus("Precomputed for these inputs; Python is starting for your changes…");
   } else {
     app.source = decoded.page.source;

@@ -51,14 +51,23 @@ function toggle(node, on) {
 /** Panels that depend on other inputs: the engine's flags, LoRA settings, the model source.
  * @param {HTMLFormElement} form */
 export function applyDependent(form) {
-  const engine = /** @type {HTMLSelectElement} */ (form.elements.namedItem("engine")).value;
-  const inference = !(/** @type {HTMLFieldSetElement} */ (form.querySelector('[data-group="inference"]')).disabled);
+  const engine = /** @type {HTMLSelectElement | null} */ (form.elements.namedItem("engine"))?.value;
+  const inference = !form.querySelector('[data-group="inference"]')?.matches(":disabled");
   for (const set of form.querySelectorAll("[data-engine]")) {
     toggle(set, inference && /** @type {HTMLElement} */ (set).dataset.engine === engine);
   }
-  const training = !(/** @type {HTMLFieldSetElement} */ (form.querySelector('[data-group="training"]')).disabled);
-  const method = /** @type {HTMLSelectElement} */ (form.elements.namedItem("method"));
-  const lora = training && !method.disabled && method.value !== "full";
+  // KV cache dtypes the chosen engine offers; keep the choice valid
+  const kv = /** @type {HTMLSelectElement | null} */ (form.elements.namedItem("kv_cache_dtype"));
+  if (kv && engine) {
+    for (const option of kv.options) {
+      const engines = option.dataset.engines;
+      option.hidden = option.disabled = Boolean(engines) && !engines?.split(" ").includes(engine);
+    }
+    if (kv.selectedOptions[0]?.disabled) kv.value = [...kv.options].find((o) => !o.disabled)?.value ?? "";
+  }
+  const training = form.querySelector('[data-group="training"]');
+  const method = /** @type {HTMLSelectElement | null} */ (form.elements.namedItem("method"));
+  const lora = Boolean(training && !training.matches(":disabled") && method && !method.disabled && method.value !== "full");
   toggle(form.querySelector("[data-lora]"), lora);
   const source = /** @type {HTMLInputElement | null} */ (form.querySelector('input[name="source"]:checked'))?.value;
   for (const set of form.querySelectorAll("[data-source]")) {
@@ -171,7 +180,8 @@ export function renderProblems(form, problems) {
     }
   }
   list.hidden = list.childElementCount === 0;
-  renderPending("Fix the inputs marked below to see figures.");
+  const marked = problems.length > list.childElementCount;
+  renderPending(marked ? "Fix the inputs marked below to see figures." : "No figures for these inputs:");
   $("results").removeAttribute("aria-busy");
 }
 
