@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import functools
 import hashlib
 import html
 import http.server
 import importlib.util
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -109,7 +109,21 @@ SITE_INPUTS = ("defaults.json", "sw.js")
 # The Hub origins the page may fetch config.json from (resolve/ answers from huggingface.co,
 # or redirects to /api/resolve-cache/ on the same host; LFS files go to *.hf.co).
 HUB_ORIGINS = ("https://huggingface.co", "https://*.hf.co")
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
 MIME_TYPES = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript"}
 
 
@@ -265,7 +279,7 @@ def import_package(root: Path) -> ModuleType:
     """Import vramcalc from `root` (the checkout), not from wherever else it may be installed."""
     sys.path.insert(0, str(root))
     try:
-        import vramcalc  # noqa: PLC0415
+        import vramcalc
 
         if Path(vramcalc.__file__).resolve().parent != (root / "vramcalc").resolve():
             raise BuildError(f"imported vramcalc from {vramcalc.__file__}, not {root}")
@@ -279,7 +293,7 @@ def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, item in value.items():
         name = f"{prefix}{key}"
-        if isinstance(item, dict) and not (name == "model.config"):
+        if isinstance(item, dict) and name != "model.config":
             flat.update(flatten(item, name + "."))
         else:
             flat[name] = item
@@ -480,7 +494,9 @@ class PageFiller(HTMLParser):
                 if grp:
                     parts.append(f'<optgroup label="{html.escape(grp)}">')
                 group = grp
-            attrs = [("value", value), *extra.items()] + ([("selected", None)] if value == self.select else [])
+            attrs: list[tuple[str, str | None]] = [("value", value), *extra.items()]
+            if value == self.select:
+                attrs.append(("selected", None))
             parts.append(self.tag("option", attrs) + f"{html.escape(label)}</option>")
         if group:
             parts.append("</optgroup>")
@@ -490,11 +506,15 @@ class PageFiller(HTMLParser):
         chosen = self.value(name) or []
         parts = []
         for value, label, _, _ in select_options(name, self.catalog):
-            checked = " checked" if value in chosen else ""
-            parts.append(
-                f'<label><input type="checkbox" name="{html.escape(name)}" value="{html.escape(value)}"'
-                f' data-type="list"{checked}> {html.escape(label)}</label>'
-            )
+            attrs: list[tuple[str, str | None]] = [
+                ("type", "checkbox"),
+                ("name", name),
+                ("value", value),
+                ("data-type", "list"),
+            ]
+            if value in chosen:
+                attrs.append(("checked", None))
+            parts.append(f"<label>{self.tag('input', attrs)} {html.escape(label)}</label>")
         return "".join(parts)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -577,12 +597,17 @@ def prerender(site: Path, out: Path, root: Path) -> dict[str, Any]:
             "model.name": None,
             "model.config": None,
         },
-        "inference": {**flatten(catalog["defaults"].get("inference", {})), **flatten(first["request"])},
+        "inference": {
+            **flatten(catalog["defaults"].get("inference", {})),
+            **flatten(first["request"]),
+        },
         "training": {}
         if "error" in trained
         else {**flatten(catalog["defaults"].get("training", {})), **flatten(trained["request"])},
     }
-    available = {key: {str(v) for v in choices} for key, choices in catalog.get("choices", {}).items()}
+    available = {
+        key: {str(v) for v in choices} for key, choices in catalog.get("choices", {}).items()
+    }
     available["mode"] = modes
     figures = {
         "total": format_gib(first["total_bytes"]),
@@ -658,13 +683,16 @@ def build(out: Path = DIST, *, site: Path = SITE, root: Path = ROOT, cache: Path
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    """Static files with the MIME types Pyodide needs; a quiet log."""
+    """Static files with the MIME types Pyodide needs; only failed requests are logged."""
 
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
+    extensions_map = {  # noqa: RUF012 (typeshed declares the base class's as an instance variable)
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        **MIME_TYPES,
+    }
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        if args and str(args[1]).startswith(("4", "5")):
-            super().log_message(format, *args)
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if str(code).startswith(("4", "5")):
+            super().log_request(code, size)
 
 
 def serve(out: Path, port: int) -> None:
@@ -672,10 +700,8 @@ def serve(out: Path, port: int) -> None:
     handler = functools.partial(Handler, directory=str(out))
     with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
         print(f"serving {out} on http://127.0.0.1:{server.server_address[1]}/", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
-        except KeyboardInterrupt:
-            pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ runs; the input-to-update latency is the 95th percentile over every edit of ever
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import http.server
 import os
@@ -22,14 +23,14 @@ import tempfile
 import threading
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import build  # noqa: E402
-
 from playwright.sync_api import BrowserContext, Page, sync_playwright  # noqa: E402
+
+import build  # noqa: E402
 
 CHROMIUM = os.environ.get("VRAMCALC_CHROMIUM", "/usr/bin/chromium")
 EDITED_CONTEXT = 16384  # the edit made while Python starts: context_length 8192 -> 16384
@@ -51,7 +52,7 @@ ORIGINAL = {  # the Streamlit app, localhost, headless Chromium (from the issue)
 class CountingHandler(build.Handler):
     """The build's static handler, counting the bytes it sends per path."""
 
-    sent: dict[str, int] = defaultdict(int)
+    sent: ClassVar[dict[str, int]] = defaultdict(int)
 
     def copyfile(self, source: Any, outputfile: Any) -> None:
         data = source.read()
@@ -152,7 +153,11 @@ def one_run(pw: Any, dist: Path, expected: tuple[str, str], n_edits: int) -> dic
             profile,
             executable_path=CHROMIUM,
             headless=True,
-            args=["--disable-background-networking", "--disable-component-update", "--no-first-run"],
+            args=[
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
         )
         out["cold"] = visit(context, url, expected)
         out["bytes"] = dict(CountingHandler.sent)
@@ -172,10 +177,8 @@ def one_run(pw: Any, dist: Path, expected: tuple[str, str], n_edits: int) -> dic
         context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
-        try:
+        with contextlib.suppress(OSError):  # already stopped for the offline visits
             server.stop()
-        except OSError:
-            pass
     return out
 
 
@@ -191,19 +194,43 @@ def p95(values: list[float]) -> float:
 def report(runs: list[dict[str, Any]]) -> None:
     all_edits = [d for r in runs for d in r["edits"]]
     rows = [
-        ("navigation -> first numbers (prerendered), cold", median(runs, "cold", "first"), 0.5,
-         ORIGINAL["first numbers, cold (s)"]),
-        ("navigation -> Python live (edited input recomputed), cold", median(runs, "cold", "live"),
-         3.5, None),
+        (
+            "navigation -> first numbers (prerendered), cold",
+            median(runs, "cold", "first"),
+            0.5,
+            ORIGINAL["first numbers, cold (s)"],
+        ),
+        (
+            "navigation -> Python live (edited input recomputed), cold",
+            median(runs, "cold", "live"),
+            3.5,
+            None,
+        ),
         ("navigation -> Python live, warm", median(runs, "warm", "live"), 2.0, None),
-        ("navigation -> Python live, offline (server stopped)", median(runs, "offline", "live"),
-         2.0, None),
-        ("navigation -> Python live, offline + HTTP cache cleared",
-         median(runs, "offline_cleared", "live"), 2.0, None),
-        ("input change -> updated results incl. GPU table and chart, p95", p95(all_edits), 0.050,
-         ORIGINAL["input change -> update (s)"]),
-        ("longest main-thread task during a cold load", median(runs, "cold", "longtask"), 0.200,
-         None),
+        (
+            "navigation -> Python live, offline (server stopped)",
+            median(runs, "offline", "live"),
+            2.0,
+            None,
+        ),
+        (
+            "navigation -> Python live, offline + HTTP cache cleared",
+            median(runs, "offline_cleared", "live"),
+            2.0,
+            None,
+        ),
+        (
+            "input change -> updated results incl. GPU table and chart, p95",
+            p95(all_edits),
+            0.050,
+            ORIGINAL["input change -> update (s)"],
+        ),
+        (
+            "longest main-thread task during a cold load",
+            median(runs, "cold", "longtask"),
+            0.200,
+            None,
+        ),
     ]
     print(f"\n{len(runs)} runs, {len(all_edits)} edits; seconds; medians unless noted\n")
     print(f"{'metric':<62} {'vramcalc':>9} {'target':>8} {'original':>9}")
@@ -238,10 +265,12 @@ def main() -> int:
                 runs.append(one_run(pw, dist, expected, args.edits))
                 r = runs[-1]
                 print(
-                    f"run {i + 1}: first {r['cold']['first']:.3f}  live cold {r['cold']['live']:.2f}"
+                    f"run {i + 1}: first {r['cold']['first']:.3f}"
+                    f"  live cold {r['cold']['live']:.2f}"
                     f"  warm {r['warm']['live']:.2f}  offline {r['offline']['live']:.2f}"
                     f"  offline+cleared {r['offline_cleared']['live']:.2f}"
-                    f"  edit p95 {p95(r['edits']) * 1000:.0f} ms  longtask {r['cold']['longtask'] * 1000:.0f} ms",
+                    f"  edit p95 {p95(r['edits']) * 1000:.0f} ms"
+                    f"  longtask {r['cold']['longtask'] * 1000:.0f} ms",
                     flush=True,
                 )
         report(runs)

@@ -20,7 +20,7 @@ def compute(request_json: str, series_json: str) -> str:
 
 
 def compute_dict(request: Any, series: dict[str, Any] | None) -> dict[str, Any]:
-    """{"response": estimate(request), "series": {"field", "points": [{"value", "total_bytes"}]}}."""
+    """{"response": estimate(request), "series": {"field", "points": [{value, total_bytes}]}}."""
     response = _estimate(request)
     result: dict[str, Any] = {"response": response, "series": None}
     if series and "error" not in response:
@@ -35,8 +35,8 @@ def _estimate(request: Any) -> dict[str, Any]:
     """vramcalc.estimate, which answers bad input with problems; anything else it raises
     is reported the same way, as a problem, never as a traceback."""
     try:
-        return vramcalc.estimate(request)  # type: ignore[no-any-return]
-    except Exception as exc:  # noqa: BLE001  (the page must get an answer it can show)
+        return vramcalc.estimate(request)
+    except Exception as exc:
         message = INTERNAL_ERROR.format(kind=type(exc).__name__)
         return {"error": {"problems": [{"field": "", "message": message}]}}
 

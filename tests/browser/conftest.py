@@ -6,6 +6,7 @@ to any origin but the site's (the Hugging Face Hub excepted where a test routes 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -75,14 +76,12 @@ class Server:
 
 
 class _QuietHandler(build.Handler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def copyfile(self, source: Any, outputfile: Any) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a browser went away
             super().copyfile(source, outputfile)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # a browser closed mid-transfer
 
 
 @pytest.fixture(scope="session")
@@ -163,7 +162,9 @@ def response_json(page: Any) -> dict[str, Any]:
     """The response the page rendered, as its "Response JSON" panel shows it."""
     if not page.locator("#raw").evaluate("d => d.open"):
         page.locator("#raw summary").click()
-    page.wait_for_function("() => document.querySelector('[data-testid=response-json]').textContent")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=response-json]').textContent"
+    )
     return json.loads(page.locator("[data-testid=response-json]").text_content())
 
 

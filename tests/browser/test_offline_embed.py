@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import urllib.parse
@@ -72,10 +73,8 @@ def test_offline_reload_still_computes(
         assert [e for e in errors if "sw.js" not in e] == []  # the update check may fail offline
     finally:
         context.close()
-        try:
+        with contextlib.suppress(OSError):  # stopped already, unless the test failed early
             server.stop()
-        except OSError:
-            pass
 
 
 @pytest.mark.usefixtures("watch")
@@ -92,7 +91,8 @@ def test_embed_in_a_cross_origin_iframe(
     host_dir = tmp_path / "host"
     host_dir.mkdir()
     (host_dir / "index.html").write_text(
-        f"<!doctype html><title>Docs</title><link rel=\"icon\" href=\"data:,\"><h1>Our docs</h1>\n{snippet}\n<p>after</p>"
+        '<!doctype html><title>Docs</title><link rel="icon" href="data:,">'
+        f"<h1>Our docs</h1>\n{snippet}\n<p>after</p>"
     )
     host = Server(host_dir)  # another port: another origin
     watch.origins.add(host.url.rstrip("/"))
@@ -170,7 +170,9 @@ def test_format_gib_matches_the_page(page: Any, site_url: str) -> None:
         " return vs.map(v => [u.gib(v), u.gb(v), u.gib(-v)]); }",
         values,
     )
-    assert shown == [[build.format_gib(v), build.format_gb(v), build.format_gib(-v)] for v in values]
+    assert shown == [
+        [build.format_gib(v), build.format_gb(v), build.format_gib(-v)] for v in values
+    ]
 
 
 def test_python_failing_to_start_is_said_plainly(page: Any, site_url: str) -> None:

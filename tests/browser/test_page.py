@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.request
 from pathlib import Path
@@ -41,7 +42,7 @@ def test_prerendered_then_live(page: Any, site_url: str, vramcalc: Any, defaults
     expected = vramcalc.estimate(defaults["requests"][defaults["view"]])
     figure = build.format_gib(expected["total_bytes"])
     assert '<html lang="en" data-state="prerendered"' in html
-    assert f'data-testid="total" data-prerender="total"' in html
+    assert 'data-testid="total" data-prerender="total"' in html
     assert f">{figure}</output>" in html  # in the HTML itself: no script needed to see it
 
     page.goto(site_url)
@@ -100,7 +101,7 @@ def test_each_mode_computes_what_python_does(
         assert shown_total(page) == "…"
         return
     for how, name, value in MODES[view]:
-        edit(page, lambda: set_input(page, how, name, value))
+        edit(page, functools.partial(set_input, page, how, name, value))
     response = assert_matches_python(page, vramcalc)
     request = response["request"]
     for _, name, value in MODES[view]:
@@ -127,7 +128,7 @@ def test_link_reproduces_the_result(page: Any, context: Any, site_url: str, vram
         ("fill", "context_length", "16384"),
         ("fill", "overheads.cuda_context_bytes", "700"),
     ]:
-        edit(page, lambda: set_input(page, how, name, value))
+        edit(page, functools.partial(set_input, page, how, name, value))
     first = response_json(page)
     assert first["request"]["overheads"]["cuda_context_bytes"] == 700 * 2**20
     page.locator("#share").click()
@@ -165,7 +166,10 @@ def test_config_json_pasted_or_uploaded_and_linked(
     page.goto(site_url)
     wait_live(page)
     page.locator("input[name=source][value=config]").check()
-    assert page.locator("#problem-model\\.config").text_content() == "paste a config.json or choose a file"
+    assert (
+        page.locator("#problem-model\\.config").text_content()
+        == "paste a config.json or choose a file"
+    )
     edit(page, lambda: page.locator("#f-model\\.config").fill(json.dumps(config)))
     pasted = assert_matches_python(page, vramcalc)
     assert pasted["request"]["model"]["config"] == config
@@ -249,19 +253,30 @@ def test_hugging_face_lookup(page: Any, watch: Any, site_url: str, vramcalc: Any
     """Recorded Hub answers: a config, gated (401), missing (404), and no network."""
     watch.allowed.add("https://huggingface.co")
     answers = {
-        "meta-llama/Llama-3.2-1B": {"status": 200, "body": json.dumps(HUB_CONFIG),
-                                    "content_type": "application/json"},
-        "meta-llama/Llama-3.1-405B": {"status": 401, "body": "Access to model is restricted",
-                                      "headers": {"x-error-code": "GatedRepo"}},
-        "someone/gguf-only": {"status": 404, "body": "Entry not found",
-                              "headers": {"x-error-code": "EntryNotFound"}},
+        "meta-llama/Llama-3.2-1B": {
+            "status": 200,
+            "body": json.dumps(HUB_CONFIG),
+            "content_type": "application/json",
+        },
+        "meta-llama/Llama-3.1-405B": {
+            "status": 401,
+            "body": "Access to model is restricted",
+            "headers": {"x-error-code": "GatedRepo"},
+        },
+        "someone/gguf-only": {
+            "status": 404,
+            "body": "Entry not found",
+            "headers": {"x-error-code": "EntryNotFound"},
+        },
     }
     asked: list[str] = []
 
     def hub(route: Any) -> None:
         url = route.request.url
         asked.append(url)
-        model = url.removeprefix("https://huggingface.co/").removesuffix("/resolve/main/config.json")
+        model = url.removeprefix("https://huggingface.co/").removesuffix(
+            "/resolve/main/config.json"
+        )
         if model in answers:
             route.fulfill(**answers[model])
         else:
@@ -278,15 +293,21 @@ def test_hugging_face_lookup(page: Any, watch: Any, site_url: str, vramcalc: Any
         page.locator("#hub-fetch").click()
 
     look_up("meta-llama/Llama-3.1-405B")
-    page.wait_for_function("() => document.querySelector('#hub-status').classList.contains('error')")
+    page.wait_for_function(
+        "() => document.querySelector('#hub-status').classList.contains('error')"
+    )
     assert "gated, private, or does not exist" in status.text_content()
     assert status.get_by_role("button", name="Paste config.json").is_visible()
 
     look_up("someone/gguf-only")
-    page.wait_for_function("() => document.querySelector('#hub-status').textContent.includes('no config.json')")
+    page.wait_for_function(
+        "() => document.querySelector('#hub-status').textContent.includes('no config.json')"
+    )
 
     look_up("nobody/offline-test")
-    page.wait_for_function("() => document.querySelector('#hub-status').textContent.includes('could not be reached')")
+    page.wait_for_function(
+        "() => document.querySelector('#hub-status').textContent.includes('could not be reached')"
+    )
 
     edit(page, lambda: look_up("meta-llama/Llama-3.2-1B"))
     assert status.text_content() == "Loaded config.json of meta-llama/Llama-3.2-1B."
@@ -294,11 +315,17 @@ def test_hugging_face_lookup(page: Any, watch: Any, site_url: str, vramcalc: Any
     assert response["request"]["model"] == {"config": HUB_CONFIG, "name": "meta-llama/Llama-3.2-1B"}
     assert asked == [
         f"https://huggingface.co/{m}/resolve/main/config.json"
-        for m in ("meta-llama/Llama-3.1-405B", "someone/gguf-only", "nobody/offline-test",
-                  "meta-llama/Llama-3.2-1B")
+        for m in (
+            "meta-llama/Llama-3.1-405B",
+            "someone/gguf-only",
+            "nobody/offline-test",
+            "meta-llama/Llama-3.2-1B",
+        )
     ]
 
     look_up("meta-llama/Llama-3.1-405B")
-    page.wait_for_function("() => document.querySelector('#hub-status').classList.contains('error')")
+    page.wait_for_function(
+        "() => document.querySelector('#hub-status').classList.contains('error')"
+    )
     status.get_by_role("button", name="Paste config.json").click()
     assert page.locator("input[name=source]:checked").get_attribute("value") == "config"
