@@ -230,6 +230,25 @@ def point_at_runtime(text: str, where: str) -> str:
     return text
 
 
+def preload_runtime(out: Path) -> list[str]:
+    """Let the browser fetch PyScript's chunks in parallel with core.js, not one import after
+    another: replace the `<!-- modulepreload: pyscript chunks -->` marker by their links."""
+    (pyscript,) = (r for r in RUNTIME if r.alias == "pyscript")
+    marker = "<!-- modulepreload: pyscript chunks -->"
+    page = out / "index.html"
+    text = page.read_text()
+    if marker not in text:
+        raise BuildError(f"index.html lacks the marker {marker}")
+    chunks = sorted(
+        f"./{pyscript.dest}/{p.name}"
+        for p in (out / pyscript.dest).glob("*.js")
+        if p.name != "core.js"  # the page's own <script>
+    )
+    links = "\n".join(f'<link rel="modulepreload" href="{c}">' for c in chunks)
+    page.write_text(text.replace(marker, links))
+    return chunks
+
+
 def write_pyscript_config(out: Path) -> None:
     """Write the worker's PyScript config: the local interpreter and the package zip."""
     (pyodide,) = (r for r in RUNTIME if r.name == "pyodide")
@@ -675,6 +694,7 @@ def build(out: Path = DIST, *, site: Path = SITE, root: Path = ROOT, cache: Path
         check_integrity(tarball, runtime.integrity)
         extract_runtime(runtime, tarball, out)
     copy_site(site, out)
+    preload_runtime(out)
     write_pyscript_config(out)
     zip_package(root / "vramcalc", out / "vramcalc.zip")
     prerender(site, out, root)

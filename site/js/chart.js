@@ -68,7 +68,8 @@ export function lineChart({ points, current, axisLabel, lines, title }) {
     const ly = used.some((u) => Math.abs(u - y) < 12) ? null : y;
     if (ly !== null || line.selected) {
       used.push(y);
-      const label = el("text", { x: W - M.right + 6, y: y + 4, class: line.selected ? "cap-label selected" : "cap-label" }, line.label);
+      const text = line.label.length > 22 ? `${line.label.slice(0, 21)}…` : line.label;
+      const label = el("text", { x: W - M.right + 6, y: y + 4, class: line.selected ? "cap-label selected" : "cap-label" }, text);
       label.append(el("title", {}, `${line.title}: ${gib(line.bytes)} usable`));
       caps.append(label);
     }

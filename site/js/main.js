@@ -136,7 +136,9 @@ async function compute() {
   app.busy = true;
   const editedAt = app.editedAt;
   try {
+    const asked = performance.now();
     const result = await app.bridge.compute(request, { field: app.axis, values: defaults.series[app.axis] });
+    performance.measure("vramcalc:python", { start: asked, end: performance.now() });
     if (!app.again) await show(result, request, editedAt);
   } catch (error) {
     fail("python-crash", error);
@@ -176,14 +178,19 @@ async function show(result, request, editedAt) {
   }
   app.linked = null;
   app.result = result;
+  const drawn = performance.now();
   render.clearProblems(form);
   render.renderResult(result, ctx());
+  performance.measure("vramcalc:render", { start: drawn, end: performance.now() });
   if (editedAt !== null) {
     performance.mark("vramcalc:rendered");
+    // painted: the frame after the DOM writes has been drawn
     requestAnimationFrame(() =>
       setTimeout(() => performance.measure("vramcalc:update", { start: editedAt, end: performance.now() })),
     );
   }
+  // the URL can wait until the figures are on screen
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
   await saveUrl(request);
 }
 

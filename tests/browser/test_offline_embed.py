@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Server, build, edit, response_json, settle, wait_live
+from conftest import ROOT, Server, build, edit, response_json, settle, wait_live
 from test_page import assert_matches_python
 
 
@@ -159,6 +160,12 @@ def test_accessible_and_responsive(page: Any, site_url: str) -> None:
     page.keyboard.press("End")
     edit(page, lambda: page.keyboard.type("0"))  # 8192 -> 81920
     assert response_json(page)["request"]["context_length"] == 81920
+    # the preset list filters on every word typed
+    page.locator("#preset-filter").fill("qwen3 8")
+    visible = page.locator('select[name="model.preset"] option:not([hidden])')
+    assert visible.all_text_contents() == ["Qwen3 8B"]
+    edit(page, lambda: page.locator('select[name="model.preset"]').select_option("Qwen/Qwen3-8B"))
+    assert response_json(page)["request"]["model"] == {"preset": "Qwen/Qwen3-8B"}
 
 
 def test_format_gib_matches_the_page(page: Any, site_url: str) -> None:
@@ -184,3 +191,44 @@ def test_python_failing_to_start_is_said_plainly(page: Any, site_url: str) -> No
     page.locator("[name=batch_size]").fill("2")
     assert page.locator("[data-testid=total]").text_content() == "…"  # no stale figure
     assert page.locator("#summary").text_content().startswith("Python could not start")
+
+
+def test_a_new_version_is_announced_and_old_caches_go(
+    browser: Any, dist: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(dist, site)
+    server = Server(site)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(server.url)
+        wait_live(page)
+        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=60_000)
+        caches = "async () => (await caches.keys()).filter(k => k.startsWith('vramcalc-'))"
+        (old,) = page.evaluate(caches)
+
+        # publish a new version, as a rebuild would
+        css = site / "css" / "app.css"
+        css.write_text(css.read_text() + "\n/* next version */\n")
+        version, _ = build.write_service_worker(ROOT / "site", site)
+        assert f"vramcalc-{version}" != old
+
+        page.reload()
+        wait_live(page)
+        notice = page.locator('[data-notice="update"]')
+        notice.wait_for(timeout=60_000)
+        assert notice.text_content().startswith("A new version of vramcalc is ready.")
+        with page.expect_navigation():
+            notice.get_by_role("button", name="Reload").click()
+        wait_live(page)
+        page.wait_for_function(
+            "v => navigator.serviceWorker.controller?.scriptURL.endsWith('/sw.js')"
+            " && caches.keys().then(k => k.includes(v))",
+            arg=f"vramcalc-{version}",
+        )
+        assert page.evaluate(caches) == [f"vramcalc-{version}"]  # the old cache is gone
+        assert page.locator('[data-notice="update"]').count() == 0
+    finally:
+        context.close()
+        server.stop()

@@ -131,6 +131,9 @@ def test_link_reproduces_the_result(page: Any, context: Any, site_url: str, vram
         edit(page, functools.partial(set_input, page, how, name, value))
     first = response_json(page)
     assert first["request"]["overheads"]["cuda_context_bytes"] == 700 * 2**20
+    with page.expect_download() as download:
+        page.locator("#download-json").click()
+    assert json.loads(Path(download.value.path()).read_text()) == first
     page.locator("#share").click()
     link = page.evaluate("navigator.clipboard.readText()")
     assert link == page.url
