@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Server, build, edit, response_json, settle, wait_live
-from test_page import assert_matches_python
+
+from .helpers import (
+    ROOT,
+    Server,
+    assert_matches_python,
+    build,
+    edit,
+    response_json,
+    settle,
+    wait_live,
+)
 
 
 def precache(dist: Path) -> list[str]:

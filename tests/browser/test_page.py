@@ -9,32 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import build, edit, response_json, settle, wait_live
+
+from .helpers import (
+    assert_matches_python,
+    build,
+    edit,
+    response_json,
+    settle,
+    shown_total,
+    wait_live,
+)
 
 pytestmark = pytest.mark.usefixtures("watch")
-
-
-def shown_total(page: Any) -> str:
-    return page.locator("[data-testid=total]").text_content()
-
-
-def assert_matches_python(page: Any, vramcalc: Any) -> dict[str, Any]:
-    """The page's response equals CPython's for the same request, and its total is shown."""
-    response = response_json(page)
-    assert "error" not in response
-    assert response == vramcalc.estimate(response["request"])
-    assert shown_total(page) == build.format_gib(response["total_bytes"])
-    assert page.locator("[data-testid=total]").get_attribute("title") == build.format_gb(
-        response["total_bytes"]
-    )
-    rows = page.locator("#gpu-rows tr")
-    assert rows.count() == len(response["fit"]["gpus"])
-    for i, gpu in enumerate(response["fit"]["gpus"]):
-        assert rows.nth(i).get_attribute("data-gpu") == gpu["gpu"]
-        assert rows.nth(i).locator("td.fit").text_content() == ("✓ fits" if gpu["fits"] else "✗ no")
-    assert page.locator("#chart svg circle").count() >= 2
-    assert page.locator("#math-rows tr").count() == len(response["components"])
-    return response
 
 
 def test_prerendered_then_live(page: Any, site_url: str, vramcalc: Any, defaults: dict) -> None:

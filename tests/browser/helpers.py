@@ -1,0 +1,139 @@
+"""What the browser tests share: the site's server, and waiting for and reading the page."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import json
+import os
+import shutil
+import sys
+import threading
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import build  # noqa: E402
+
+CHROMIUM = os.environ.get("VRAMCALC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+LIVE_TIMEOUT_MS = 60_000
+
+
+class Server:
+    """A built site on 127.0.0.1 in a thread, with the build's MIME types."""
+
+    def __init__(self, root: Path) -> None:
+        handler = functools.partial(_QuietHandler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(build.Handler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def copyfile(self, source: Any, outputfile: Any) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a browser went away
+            super().copyfile(source, outputfile)
+
+
+@dataclass
+class Watch:
+    """What a context did that a test should not see."""
+
+    origins: set[str]
+    errors: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    allowed: set[str] = field(default_factory=set)  # origins a test routes on purpose
+
+    def request(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if parts.scheme in ("blob", "data") or origin in self.origins | self.allowed:
+            return
+        self.foreign.append(url)
+
+    def console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        url = message.location.get("url", "")
+        if any(url.startswith(origin + "/") for origin in self.allowed):
+            return  # the browser's own note on a routed Hub answer the test chose to fail
+        self.errors.append(f"console: {message.text} ({url})")
+
+
+def wait_live(page: Any) -> None:
+    page.wait_for_selector("html[data-state=live]", state="attached", timeout=LIVE_TIMEOUT_MS)
+
+
+def response_json(page: Any) -> dict[str, Any]:
+    """The response the page rendered, as its "Response JSON" panel shows it."""
+    if not page.locator("#raw").evaluate("d => d.open"):
+        page.locator("#raw summary").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=response-json]').textContent"
+    )
+    return json.loads(page.locator("[data-testid=response-json]").text_content())
+
+
+def settle(page: Any) -> None:
+    """Wait until no computation is queued or running and results are on screen."""
+    page.wait_for_function(
+        "() => new Promise(r => requestAnimationFrame(() => setTimeout(() => r(true), 50)))"
+    )
+
+
+def update_count(page: Any) -> int:
+    return page.evaluate("performance.getEntriesByName('vramcalc:rendered').length")
+
+
+def edit(page: Any, action: Callable[[], None]) -> None:
+    """Do `action` (an input change) on a live page and wait for the results it causes."""
+    before = update_count(page)
+    action()
+    page.wait_for_function(
+        "n => performance.getEntriesByName('vramcalc:rendered').length > n", arg=before
+    )
+    settle(page)
+
+
+def shown_total(page: Any) -> str:
+    return page.locator("[data-testid=total]").text_content()
+
+
+def assert_matches_python(page: Any, vramcalc: Any) -> dict[str, Any]:
+    """The page's response equals CPython's for the same request, and its total is shown."""
+    response = response_json(page)
+    assert "error" not in response
+    assert response == vramcalc.estimate(response["request"])
+    assert shown_total(page) == build.format_gib(response["total_bytes"])
+    assert page.locator("[data-testid=total]").get_attribute("title") == build.format_gb(
+        response["total_bytes"]
+    )
+    rows = page.locator("#gpu-rows tr")
+    assert rows.count() == len(response["fit"]["gpus"])
+    for i, gpu in enumerate(response["fit"]["gpus"]):
+        assert rows.nth(i).get_attribute("data-gpu") == gpu["gpu"]
+        assert rows.nth(i).locator("td.fit").text_content() == ("✓ fits" if gpu["fits"] else "✗ no")
+    assert page.locator("#chart svg circle").count() >= 2
+    assert page.locator("#math-rows tr").count() == len(response["components"])
+    return response
