@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, engines, fit, formats, inference, kv_cache, request, speed
+from . import __version__, _data, engines, fit, formats, inference, kv_cache, request, speed
 from .errors import Collector, RequestError
 
 if TYPE_CHECKING:
@@ -115,14 +115,15 @@ def _respond(
 
 def _speed(
     req: request.InferenceRequest, *, weights: int, kv: int, cpu_weights: int = 0,
-    cpu_kv: int = 0, cpu_bandwidth: float = 0.0,
+    cpu_kv: int = 0, cpu_bandwidth: float = 0.0, context: int | None = None,
 ) -> dict[str, Any] | None:
     """The roofline speed bound on the selected GPU (None without one)."""
     if req.common.gpu is None:
         return None
     work = speed.Workload(
         weights_bytes=weights, routed_fraction=speed.routed_fraction(req.common.spec),
-        kv_bytes=kv, batch=req.batch_size, context=req.context_length,
+        kv_bytes=kv, batch=req.batch_size,
+        context=req.context_length if context is None else context,
         tp=req.tensor_parallel, cpu_weights_bytes=cpu_weights, cpu_kv_bytes=cpu_kv,
         cpu_bandwidth_gb_s=cpu_bandwidth,
     )
@@ -158,7 +159,7 @@ def _vllm_response(req: request.InferenceRequest) -> dict[str, Any]:
                                             / spec.total_parameters, 4),
         "vllm": engines.vllm_details(plan, selected),
         "speed": _speed(req, weights=weights, kv=min(
-            kv_one * req.batch_size, max(selected.kv_pool, 0))),
+            kv_one * req.batch_size, max(selected.kv_pool, 0)), context=opts.max_model_len),
     }
     warnings = _context_warnings(req, opts.max_model_len)
     error = details["vllm"]["error"]
@@ -207,7 +208,7 @@ def _llama_cpp_response(req: request.InferenceRequest) -> dict[str, Any]:
         "llama_cpp": engines.llama_cpp_details(plan, split, max_ngl),
         "speed": _speed(req, weights=split.gpu_weights, kv=split.gpu_kv,
                         cpu_weights=split.cpu_weights, cpu_kv=split.cpu_kv,
-                        cpu_bandwidth=opts.cpu_bandwidth_gb_s),
+                        cpu_bandwidth=opts.cpu_bandwidth_gb_s, context=opts.n_ctx),
     }
     return _respond(req, peak, [peak], details, rows, _context_warnings(req, opts.n_ctx))
 
@@ -280,6 +281,10 @@ def catalog() -> dict[str, Any]:
             "mode": list(request.MODES),
             "engine": list(request.ENGINES),
             "attention": list(request.INFERENCE_ATTENTION),
+            "transformers.cache": list(request.TRANSFORMERS_CACHES),
+            "vllm.block_size": list(request.VLLM_BLOCK_SIZES),
+            "llama_cpp.cache_type": list(request.LLAMA_CPP_CACHE_TYPES),
+            "hub_status": list(_data.load("hub_messages.json")["messages"]),
         },
         "defaults": {
             "inference": {
@@ -291,6 +296,40 @@ def catalog() -> dict[str, Any]:
                 "overheads": {
                     "cuda_context_bytes": request.DEFAULT_CUDA_CONTEXT_BYTES,
                     "allocator_reserve_fraction": request.DEFAULT_INFERENCE_RESERVE_FRACTION,
+                },
+                "transformers": {"cache": "dynamic"},
+                "vllm": {
+                    "version": engines.VLLM_VERSION,
+                    "gpu_memory_utilization": request.VLLM_DEFAULT_UTILIZATION,
+                    "max_model_len": None,  # = context_length
+                    "max_num_seqs": None,  # vLLM's default for the GPU
+                    "max_num_batched_tokens": None,  # vLLM's default for the GPU
+                    "block_size": request.VLLM_DEFAULT_BLOCK_SIZE,
+                    "enforce_eager": False,
+                    "cuda_graph_bytes": None,  # estimated
+                    "non_torch_bytes": None,  # 0.13 GiB at TP=1, 0.55 GiB at TP>1
+                    "device_memory_bytes": None,  # the GPU's catalog memory
+                    "overheads": {"cuda_context_bytes": request.VLLM_DEFAULT_CONTEXT_BYTES,
+                                  "allocator_reserve_fraction": 0.0},
+                    "batch_defaults_by_gpu": {
+                        gpu_id: dict(zip(("max_num_seqs", "max_num_batched_tokens"),
+                                         request.vllm_batch_defaults(gpu), strict=True))
+                        for gpu_id, gpu in request.gpu_catalog().items()
+                    },
+                },
+                "llama_cpp": {
+                    "version": engines.LLAMA_CPP_VERSION,
+                    "weight_format": "Q4_K_M",
+                    "n_ctx": None,  # = context_length
+                    "n_batch": request.LLAMA_CPP_DEFAULT_N_BATCH,
+                    "n_ubatch": request.LLAMA_CPP_DEFAULT_N_UBATCH,
+                    "cache_type_k": "f16",
+                    "cache_type_v": "f16",
+                    "flash_attn": True,
+                    "n_gpu_layers": -1,  # all
+                    "cpu_bandwidth_gb_s": request.LLAMA_CPP_DEFAULT_CPU_BANDWIDTH_GB_S,
+                    "overheads": {"cuda_context_bytes": request.LLAMA_CPP_DEFAULT_CONTEXT_BYTES,
+                                  "allocator_reserve_fraction": 0.0},
                 },
             },
         },
