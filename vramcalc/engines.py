@@ -345,7 +345,8 @@ class LlamaCppPlan:
     flash_attn: bool
     heads: int
     head_dim_v: int
-    kv_width: int  # largest per-layer K+V elements per cell (for the no-FA casts)
+    kv_width: int  # largest per-layer K+V elements per token (k and v of the micro-batch)
+    q_width: int  # query heads x head_dim
     ffn_width: int  # widest per-token FFN temporaries (elements)
     hidden: int
     vocab: int
@@ -374,20 +375,24 @@ class LlamaCppPlan:
         return int(sum(rows[start] * self.cells(n_ctx, w) for w, rows in self.kv_suffix))
 
     def compute_buffer(self, n_ctx: int, *, with_output: bool) -> int:
-        """The compute buffer of the worst-case graph (llama-context.cpp graph_reserve):
-        ggml's allocator reuses memory, so its size is the largest set of f32 tensors alive
-        at once. Without flash attention the K·Q scores of one layer dominate at long
-        context: n_kv x n_ubatch x heads x 4 B, plus the f32 KQ mask; with it, an f16 mask
-        and the attention output. The output layer adds n_ubatch x vocab f32 logits."""
+        """The compute buffer of the worst-case graph (llama-context.cpp graph_reserve with
+        n_ubatch tokens and outputs): ggml's allocator reuses memory, so its size is the
+        largest set of f32 tensors alive at once, at one of three points:
+        - attention: without flash attention the K·Q scores of one layer (n_kv x n_ubatch x
+          heads x 4 B) and the f32 mask (n_kv x n_ubatch x 4 B); with it the f16 mask and
+          the output; plus the residual, normed input, q, k and v of the micro-batch;
+        - the FFN temporaries; - the output layer's logits (n_ubatch x vocab x 4 B).
+        Checked against `llama-fit-params --fit-print` (CPU backend) to within 1 MiB + 0.2 %
+        (tests/data/llamacpp_buffers.json)."""
         u, n_kv = self.n_ubatch, _pad(n_ctx)
-        residual = 4 * u * self.hidden * 4  # residual stream, normed input, attn/ffn outputs
+        around = u * (4 * self.hidden + self.q_width + self.kv_width) * 4
         if self.flash_attn:
             attention = n_kv * _pad(u, 64) * 2 + u * self.heads * self.head_dim_v * 4
         else:
             attention = n_kv * u * self.heads * 4 + n_kv * u * 4
-        ffn = u * self.ffn_width * 4
-        logits = u * self.vocab * 4 if with_output else 0
-        return residual + max(attention, ffn, logits)
+        ffn = u * (self.ffn_width + 2 * self.hidden) * 4
+        logits = u * (self.vocab + 2 * self.hidden) * 4 if with_output else 0
+        return max(attention + around, ffn, logits)
 
     def split(self, n_gpu_layers: int, n_ctx: int | None = None) -> LlamaCppSplit:
         """-ngl N puts the last N-1 layers and the output layer on the GPU
@@ -396,11 +401,12 @@ class LlamaCppPlan:
         ctx = self.n_ctx if n_ctx is None else n_ctx
         n = self.n_layer
         ngl = n + 1 if n_gpu_layers < 0 else min(n_gpu_layers, n + 1)
-        start = n + 1 - ngl
+        start = min(n + 1 - ngl, n)  # layers start.. on the GPU; -ngl 0: none
         layers_gpu = self.weights_suffix[start]
         gpu_w = layers_gpu + (self.output_weights if ngl >= 1 else 0)
+        # a tied output on the CPU is the same mapped tensor as token_embd: no second copy
         cpu_w = self.weights_suffix[0] - layers_gpu + self.input_weights + (
-            0 if ngl >= 1 else self.output_weights)
+            0 if ngl >= 1 else self.output_weights - self.tied_duplicate)
         gpu_kv = self.kv_from(start, ctx)
         cpu_kv = self.kv_from(0, ctx) - gpu_kv
         gpu_compute = self.compute_buffer(ctx, with_output=True) if ngl else 0
@@ -470,7 +476,7 @@ def llama_cpp_plan(req: InferenceRequest) -> LlamaCppPlan:
         kv_row_bytes=tuple(rows), n_ctx=opts.n_ctx, n_ubatch=opts.n_ubatch,
         flash_attn=opts.flash_attn, heads=spec.num_heads,
         head_dim_v=(first.v_width // max(spec.num_kv_heads, 1)) if first else spec.head_dim,
-        kv_width=max(widths), ffn_width=ffn, hidden=spec.hidden_size, vocab=spec.vocab_size,
+        kv_width=max(widths), q_width=spec.num_heads * spec.head_dim, ffn_width=ffn, hidden=spec.hidden_size, vocab=spec.vocab_size,
         context=req.overheads.cuda_context_bytes, tied_duplicate=tied,
         weights_suffix=_suffix([float(x) for x in layers], int),
         kv_suffix=tuple(
