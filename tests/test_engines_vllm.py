@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from _models import TINY, GiB, MiB, request
+
 import vramcalc
-from _models import GiB, MiB, TINY, request
 
 TINY_VLLM = {
     "mode": "inference", "model": {"config": TINY, "name": "tiny"}, "engine": "vllm",

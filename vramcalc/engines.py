@@ -455,8 +455,13 @@ def llama_cpp_plan(req: InferenceRequest) -> LlamaCppPlan:
     out += tied  # a tied embedding is loaded twice, once as the output (TENSOR_DUPLICATED)
     k_id, v_id = req.kv_cache_dtype.id, req.kv_cache_dtype_v.id
     rows: list[tuple[float, int]] = []
+    # Phi-3's sliding_window is ignored by llama.cpp (src/models/phi3.cpp sets swa_type
+    # NONE: "fix conversion scripts to correctly populate n_swa"): every layer is full
+    ignore_windows = spec.family == "phi3"
     for layer in spec.attention:
         window = layer.window if layer.kind in ("sliding", "chunked") else 0
+        if ignore_windows:
+            window = 0
         if layer.kind == "none":
             rows.append((0.0, 0))
         elif spec.mla:  # llama-kv-cache.cpp: MLA caches K (the latent) only
@@ -475,8 +480,9 @@ def llama_cpp_plan(req: InferenceRequest) -> LlamaCppPlan:
         layer_weights=tuple(layers), output_weights=out, input_weights=inp,
         kv_row_bytes=tuple(rows), n_ctx=opts.n_ctx, n_ubatch=opts.n_ubatch,
         flash_attn=opts.flash_attn, heads=spec.num_heads,
-        head_dim_v=(first.v_width // max(spec.num_kv_heads, 1)) if first else spec.head_dim,
-        kv_width=max(widths), q_width=spec.num_heads * spec.head_dim, ffn_width=ffn, hidden=spec.hidden_size, vocab=spec.vocab_size,
+        head_dim_v=first.v_width // max(spec.num_kv_heads, 1) if first else spec.head_dim,
+        kv_width=max(widths), q_width=spec.num_heads * spec.head_dim, ffn_width=ffn,
+        hidden=spec.hidden_size, vocab=spec.vocab_size,
         context=req.overheads.cuda_context_bytes, tied_duplicate=tied,
         weights_suffix=_suffix([float(x) for x in layers], int),
         kv_suffix=tuple(
