@@ -16,10 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import vramcalc  # noqa: E402
 from _models import GiB, MiB, request  # noqa: E402
 from test_engines_llamacpp import GGUF_BPW, GGUF_BPW_IMATRIX  # noqa: E402
 from test_engines_vllm import LLM_D, llm_d_request  # noqa: E402
+
+import vramcalc  # noqa: E402
 
 ROWS: list[tuple[str, str, str, str, str, str]] = []
 

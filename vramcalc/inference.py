@@ -9,6 +9,9 @@ step (decode), appending K and V to a `DynamicCache`. The peak is the larger of:
   one token's temporaries + logits.
 
 The prompt is taken to fill the context (`context_length` tokens), the worst case.
+With `transformers.cache = "static"` (`StaticCache`) the cache is pre-allocated to the
+context, sliding-window layers hold at most their window, and decode writes in place
+(`index_copy_`), so there is no append copy.
 Sliding-window layers keep the whole prompt until the first decode step: transformers'
 `DynamicSlidingWindowLayer.update` (cache_utils.py, v5) stores a slice (a view) of the full
 prompt's K/V, which keeps the whole storage alive until the next `torch.cat` replaces it.
