@@ -240,8 +240,14 @@ class LayerActivations:
     replicated_per_token: int  # the norms' part: not split by tensor parallelism without SP
     per_token_key: int  # eager attention's s² terms: bytes per token and per key
     checkpoint_input: int  # what full checkpointing keeps: the layer input, bytes per token
-    backward_transient: int  # bytes per token the layer's backward holds on top
-    backward_transient_key: int
+    mlp_per_token: int  # the MLP's share of per_token (freed before attention's backward)
+    mlp_backward: int  # bytes per token the MLP's backward holds on top of what is saved
+    attention_backward: int  # the same for attention (after the MLP's share was freed)
+    backward_transient_key: int  # eager attention's backward, per token and key
+
+    @property
+    def backward_transient(self) -> int:
+        return max(self.mlp_backward, self.attention_backward)
     weight_copies: int  # autocast bf16 weight copies saved for backward (bytes)
 
 
@@ -259,19 +265,16 @@ def layer_activations(
         + norm_saved(r, shape, shape.mlp_consumers)
         + shape.extra_norms * norm_saved(r, shape, 0)
     )
-    per_token = (
-        norms
-        + attn_tok
-        + mlp_saved(r, shape, down_adapted="down" in by_input)
-        + adapters_saved(r, flat)
-    )
+    mlp = mlp_saved(r, shape, down_adapted="down" in by_input)
+    per_token = norms + attn_tok + mlp + adapters_saved(r, flat)
     b = r.act_bytes
     # backward: gradients of the MLP intermediates (three f-wide at once for SwiGLU), or
-    # of q/k/v plus flash's fp32 dq accumulator; eager adds the grads of the probabilities
-    # (bf16), their fp32 cast and the softmax backward output
+    # of q/k/v plus flash's fp32 dq accumulator; eager: the probabilities' gradient in fp32
+    # and the softmax backward's fp32 output (4 + 4 B per head and key), less the bf16
+    # probabilities freed just before (2 B)
     mlp_t = b * shape.mlp_width * (3 if shape.gated else 2)
     attn_t = b * (shape.q_width + shape.k_width + shape.v_width) + 4 * shape.q_width
-    key_t = shape.heads * (8 if r.kind == "fp32" else 10) if r.attention == "eager" else 0
+    key_t = shape.heads * (8 if r.kind == "fp32" else 6) if r.attention == "eager" else 0
     copies = 2 * shape.weight_numel if r.kind == "autocast" and r.trainable_base else 0
     if r.kind == "autocast" and not r.trainable_base:
         copies = 2 * shape.weight_numel  # frozen mm saves the bf16 weight for grad wrt input
@@ -280,7 +283,9 @@ def layer_activations(
         replicated_per_token=norms,
         per_token_key=attn_key,
         checkpoint_input=r.residual_bytes * shape.hidden,
-        backward_transient=max(mlp_t, attn_t),
+        mlp_per_token=mlp,
+        mlp_backward=mlp_t,
+        attention_backward=attn_t,
         backward_transient_key=key_t,
         weight_copies=copies,
     )

@@ -543,10 +543,12 @@ class _Acts:
 
     saved: Poly  # every layer's saved tensors (or the checkpointed inputs)
     recompute: Poly  # one recomputed layer with its backward (checkpointing)
-    top_backward: Poly  # the first layer's backward transient (no checkpointing)
+    top_mlp: Poly  # the last layer's MLP backward, on top of everything saved
+    top_attention: Poly  # its attention backward, once its MLP's tensors are freed
     eager_forward: Poly  # eager scores before the softmax in the last layer
     final: Poly  # final norm + RoPE tables
     copies: int  # autocast bf16 weight copies saved across the forward and backward
+    copies_stack: int  # the decoder layers' share of `copies`
     copies_layer: int
     offloaded_bytes_per_token: int  # checkpointed inputs moved to the host
 
@@ -594,23 +596,29 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
     bwd_tok = max(la.backward_transient for la in layers) / tp
     bwd_key = max(la.backward_transient_key for la in layers) / tp
     recompute = _tok(w_tok + bwd_tok + inputs, w_key + bwd_key)
-    top = _tok(bwd_tok, bwd_key)
+    # the last layer's backward: its MLP first (on top of everything saved), then its
+    # attention, once the MLP's saved tensors are freed
+    top_mlp = _tok(max(la.mlp_backward for la in layers) / tp)
+    top_attn = _tok((max(la.attention_backward for la in layers)
+                     - layers[-1].mlp_per_token) / tp, bwd_key)
     eager = _tok(0, 2 * spec.num_heads / tp) if req.attention == "eager" and ckpt == "none" else _ZERO
     norm = activations._norm_style(spec)
     final = activations.final_norm_saved(r, spec.hidden_size, norm) / (tp if sp else 1)
     rope = 2 * spec.head_dim * r.residual_bytes  # cos and sin, (1, s, d), shared by layers
-    copies = copies_layer = 0
+    copies = copies_layer = stack = 0
     if d.regime == "autocast":
         stage = parallel.stage_layers(n, par.pipeline) / n
         if req.method != "qlora":  # bitsandbytes keeps only the 4-bit weight for backward
-            copies = round(sum(la.weight_copies for la in layers) * stage / tp)
+            stack = copies = round(sum(la.weight_copies for la in layers) * stage / tp)
             copies_layer = round(max(la.weight_copies for la in layers) / tp)
         copies += 2 * params.head_numel // tp  # lm_head cast to bf16, saved for its backward
         if req.method != "full":  # autocast caches the bf16 casts of trainable adapters
             copies += 2 * sum(a.parameters for a in params.adapters) // tp
     return _Acts(
-        saved=saved, recompute=recompute, top_backward=top, eager_forward=eager,
-        final=(0, round(final), 0, rope), copies=copies, copies_layer=copies_layer,
+        saved=saved, recompute=recompute, top_mlp=top_mlp, top_attention=top_attn,
+        eager_forward=eager,
+        final=(0, round(final), 0, rope), copies=copies, copies_stack=stack,
+        copies_layer=copies_layer,
         offloaded_bytes_per_token=offloaded,
     )
 
@@ -685,6 +693,10 @@ def plan(req: TrainingRequest) -> TrainingPlan:
     kept = live_grads if req.gradient_accumulation_steps > 1 else _ZERO
     fused_head = _const(head_grad) if (loss.hidden_grad_in_forward and full) else _ZERO
     w_fwd = _const(weights + gathered + dequant + acts.copies)
+    # with checkpointing the autocast cache is the only holder of the layers' bf16 copies,
+    # and it is cleared when the forward leaves autocast: only the lm_head's copy remains
+    w_bwd = w_fwd if req.gradient_checkpointing in ("none", "selective") else _const(
+        weights + gathered + dequant + acts.copies - acts.copies_stack)
     acts_fwd = _add(acts.saved, acts.final)
 
     def cand(phase: str, moment: str, **parts: Poly) -> Candidate:
@@ -695,7 +707,7 @@ def plan(req: TrainingRequest) -> TrainingPlan:
     cands = [
         cand("forward", "at the loss", weights=w_fwd, gradients=_add(kept, fused_head),
              activations=acts_fwd, logits=_tok(loss.forward_peak * lsc)),
-        cand("backward", "loss gradients, every activation still saved", weights=w_fwd,
+        cand("backward", "loss gradients, every activation still saved", weights=w_bwd,
              gradients=_add(kept, fused_head),
              activations=acts_fwd, logits=_tok(loss.backward_peak * lsc)),
         cand("backward", "at the end: every gradient alive",
@@ -709,14 +721,18 @@ def plan(req: TrainingRequest) -> TrainingPlan:
         cands.append(cand("forward", "eager attention scores in the last layer", weights=w_fwd,
                           gradients=kept, activations=_add(acts_fwd, acts.eager_forward)))
     if req.gradient_checkpointing in ("none", "selective"):
-        cands.append(cand("backward", "the last layer's backward, every activation saved",
-                          weights=w_fwd,
-                          gradients=_add(kept, _const(head_grad + layer_grad)),
-                          activations=_add(acts_fwd, acts.top_backward)))
+        for moment, extra in (("the last layer's MLP backward", acts.top_mlp),
+                              ("the last layer's attention backward", acts.top_attention)):
+            cands.append(cand("backward", moment, weights=w_fwd,
+                              gradients=_add(kept, _const(head_grad + layer_grad)),
+                              activations=_add(acts_fwd, extra)))
     else:
+        # the first layer's and (untied) embedding's gradients do not exist yet
+        not_yet = (pr.largest_layer + (0 if spec.tie_word_embeddings else pr.embed)) \
+            * d.grad * trainable_frac / par.gradient_shards() if full else 0.0
         cands.append(cand("backward", "recomputing the first layer, nearly every gradient alive",
                           weights=_const(weights + gathered + dequant + acts.copies_layer),
-                          gradients=_const(largest_grad if oib else grads + grad_copy),
+                          gradients=_const(largest_grad if oib else grads + grad_copy - not_yet),
                           activations=acts.recompute))
     if acts.offloaded_bytes_per_token:
         cpu["offloaded_activations_per_token"] = acts.offloaded_bytes_per_token
