@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .architecture import ModelSpec
-    from .lora import AdapterGroup
 
 REGIMES = ("fp32", "bf16", "autocast")
 _LINEAR_INPUT_ROLES = {
@@ -101,8 +100,15 @@ def layer_shapes(spec: ModelSpec) -> tuple[LayerShape, ...]:
             by_layer.setdefault(layer, []).append(
                 (group.role, group.numel, group.in_features, group.out_features))
     shapes = []
+    seen: dict[tuple[object, ...], LayerShape] = {}
     for i in range(spec.num_layers):
-        shapes.append(_layer_shape(spec, i, by_layer.get(i, [])))
+        groups = by_layer.get(i, [])
+        attn = spec.attention[i] if i < len(spec.attention) else None
+        width = spec.dense_layer_widths[i] if i < len(spec.dense_layer_widths) else 0
+        key = (tuple(groups), attn, width)  # layers alike in every way share one shape
+        if key not in seen:
+            seen[key] = _layer_shape(spec, i, groups)
+        shapes.append(seen[key])
     return tuple(shapes)
 
 
@@ -111,7 +117,9 @@ def _layer_shape(spec: ModelSpec, i: int, groups: list[tuple[str, int, int, int]
     roles = {role for role, *_ in groups}
     attn = spec.attention[i] if i < len(spec.attention) else None
     q_width = spec.num_heads * spec.head_dim
-    k_width = attn.k_width if attn is not None and attn.k_width else spec.num_kv_heads * spec.head_dim
+    k_width = spec.num_kv_heads * spec.head_dim
+    if attn is not None and attn.k_width:
+        k_width = attn.k_width
     v_width = attn.v_width if attn is not None and attn.v_width else k_width
     if spec.mla:  # per-head K/V are expanded from the latent before attention
         k_width = q_width
@@ -131,7 +139,8 @@ def _layer_shape(spec: ModelSpec, i: int, groups: list[tuple[str, int, int, int]
         extra_norms=max(0, norms - 2), qk_norm=any(
             role == "norm" and numel not in (h, 2 * h) for role, numel, *_ in groups),
         norm=_norm_style(spec), moe_router=router,
-        weight_numel=sum(n for n, _ in linear), largest_weight=max((n for n, _ in linear), default=0),
+        weight_numel=sum(n for n, _ in linear),
+        largest_weight=max((n for n, _ in linear), default=0),
     )
 
 
@@ -161,9 +170,7 @@ def norm_saved(r: Regime, shape: LayerShape, consumers: int) -> int:
         base = r.residual_bytes * h + 8
     elif not r.trainable_base:
         base = 4 * h + rsqrt
-    elif r.kind == "fp32":
-        base = 8 * h + rsqrt
-    elif r.kind == "autocast":
+    elif r.kind in ("fp32", "autocast"):  # fp32 input and x·rsqrt
         base = 8 * h + rsqrt
     else:
         base = 6 * h + rsqrt + (2 * h if shape.norm == "gemma" else 0)
@@ -188,7 +195,8 @@ def attention_saved(r: Regime, shape: LayerShape) -> tuple[int, int]:
     qd, kd, vd = shape.q_width, shape.k_width, shape.v_width
     per_token = 0
     if shape.qk_norm:  # q_norm / k_norm: fp32 upcast + bf16 cast for the weight product
-        per_token += (6 if r.kind == "bf16" else 8) * (qd + kd) if r.trainable_base else 4 * (qd + kd)
+        per_element = (6 if r.kind == "bf16" else 8) if r.trainable_base else 4
+        per_token += per_element * (qd + kd)
     if r.attention == "eager":
         repeated = qd if kd < qd else kd  # repeat_kv copies only when there are fewer KV heads
         per_token += b * (qd + 2 * repeated + qd)

@@ -125,7 +125,10 @@ def build_response(
 
 def catalog() -> dict[str, Any]:
     """What a front end needs to build its forms: presets, GPUs, formats and choices."""
+    from . import training  # imported on demand: the page opens in inference mode
+
     models = request.presets()
+    train = training.catalog_entries()
     return {
         "vramcalc_version": __version__,
         "presets": [
@@ -152,7 +155,9 @@ def catalog() -> dict[str, Any]:
             "mode": list(request.MODES),
             "engine": list(request.ENGINES),
             "attention": list(request.INFERENCE_ATTENTION),
+            "training": train["choices"],
         },
+        "frameworks": train["frameworks"],
         "defaults": {
             "inference": {
                 "batch_size": 1,
@@ -165,5 +170,6 @@ def catalog() -> dict[str, Any]:
                     "allocator_reserve_fraction": request.DEFAULT_INFERENCE_RESERVE_FRACTION,
                 },
             },
+            "training": train["defaults"],
         },
     }

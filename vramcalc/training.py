@@ -304,7 +304,9 @@ def _parse_qlora(data: Mapping[str, Any], c: Collector, method: str) -> QLoraSpe
     )
 
 
-def _parse_parallel(data: Mapping[str, Any], c: Collector, spec: ModelSpec) -> parallel.ParallelSpec:
+def _parse_parallel(
+    data: Mapping[str, Any], c: Collector, spec: ModelSpec
+) -> parallel.ParallelSpec:
     raw = c.mapping(data, "parallel", "parallel")
     d = DEFAULTS["parallel"]
     c.unknown_keys(raw, frozenset(d), "parallel")
@@ -406,12 +408,12 @@ class TrainingPlan:
 
     def by_length(self, b: int) -> Any:
         """total(b, s) as a function of s alone: the max of a few parabolas in s."""
-        quads = [(c.total[0], c.total[1] * b + c.total[3], c.total[2] * b)
-                 for c in self.candidates]
+        quads: list[tuple[int, int, int]] = _prune(
+            [(c.total[0], c.total[1] * b + c.total[3], c.total[2] * b) for c in self.candidates])
         f, ctx = self.reserve_fraction, self.context
 
         def total(s: int) -> int:
-            alloc = max(k0 + s * (k1 + k2 * s) for k0, k1, k2 in quads)
+            alloc: int = max(k0 + s * (k1 + k2 * s) for k0, k1, k2 in quads)
             return alloc + _reserve(alloc, f) + ctx
         return total
 
@@ -424,11 +426,12 @@ class TrainingPlan:
         return total
 
 
-def _prune(lines: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Drop lines that another line bounds from above for every x >= 1."""
-    return [(c, d) for i, (c, d) in enumerate(lines)
-            if not any(j != i and c2 >= c and d2 >= d and (c2, d2) != (c, d)
-                       for j, (c2, d2) in enumerate(lines))] or lines[:1]
+def _prune(polys: list[Any]) -> list[Any]:
+    """Drop polynomials (non-negative x) that another one bounds from above, term by term."""
+    unique = list(dict.fromkeys(polys))
+    return [p for p in unique
+            if not any(q != p and all(a >= b for a, b in zip(q, p, strict=True))
+                       for q in unique)]
 
 
 def _reserve(allocated: int, fraction: float) -> int:
@@ -601,7 +604,9 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
     top_mlp = _tok(max(la.mlp_backward for la in layers) / tp)
     top_attn = _tok((max(la.attention_backward for la in layers)
                      - layers[-1].mlp_per_token) / tp, bwd_key)
-    eager = _tok(0, 2 * spec.num_heads / tp) if req.attention == "eager" and ckpt == "none" else _ZERO
+    eager = _ZERO
+    if req.attention == "eager" and ckpt == "none":  # pre-softmax bf16 scores (2 B)
+        eager = _tok(0, 2 * spec.num_heads / tp)
     norm = activations._norm_style(spec)
     final = activations.final_norm_saved(r, spec.hidden_size, norm) / (tp if sp else 1)
     rope = 2 * spec.head_dim * r.residual_bytes  # cos and sin, (1, s, d), shared by layers
@@ -788,8 +793,9 @@ def _formulas(
         per_gpu.append(f"× busiest of {par.pipeline} pipeline stages")
     shard = " ".join(per_gpu)
     if req.method == "qlora":
+        nonq = 32 if req.framework.qlora_non_quantized_dtype == "fp32" else 16
         w = ("linear weights · 4.127 bits (NF4, blocks of 64, double-quantized absmax) + "
-             f"embeddings, lm_head, norms · {8 * (4 if req.framework.qlora_non_quantized_dtype == 'fp32' else 2)} bits; "
+             f"embeddings, lm_head, norms · {nonq} bits; "
              "+ one bf16 dequantized linear weight in forward and backward")
     else:
         w = f"P · {d.weight} B  (P = {pr.total:,})"
@@ -809,10 +815,13 @@ def _formulas(
     states += "; optimizer step: + " + opt.temporary_formula
     acts = {
         "none": "Σ layers · b·s · (saved bytes per token) — norms' fp32 upcasts, q/k/v/out + lse,"
-                " SwiGLU gate/up/act/product" + (", eager scores b·a·s²·6 B" if req.attention == "eager" else ""),
+                " SwiGLU gate/up/act/product"
+                + (", eager scores b·a·s²·6 B" if req.attention == "eager" else ""),
         "selective": "as without checkpointing, minus the attention core (recomputed)",
-        "full": "Σ layers · b·s·h · B (each layer's input) + one recomputed layer in the backward",
-        "offloaded": "two layers' inputs on the GPU (in flight and prefetched); the rest in CPU memory",
+        "full": "Σ layers · b·s·h · B (each layer's input) + one recomputed layer in the "
+                "backward",
+        "offloaded": "two layers' inputs on the GPU (in flight and prefetched); the rest in "
+                     "CPU memory",
     }[req.gradient_checkpointing]
     if par.tensor > 1:
         acts += f"; / TP {par.tensor} inside attention and MLP" + (
@@ -928,3 +937,36 @@ def _warnings(req: TrainingRequest, p: TrainingPlan) -> list[dict[str, str]]:
                     "memory when it is free and move to CPU memory under pressure, and "
                     "torch.cuda.max_memory_allocated does not count them"})
     return out
+
+
+def catalog_entries() -> dict[str, Any]:
+    """Choices, defaults and framework profiles for `vramcalc.catalog()`."""
+    fw = frameworks()
+    return {
+        "choices": {
+            "method": list(METHODS),
+            "precision": list(PRECISIONS),
+            "optimizer": list(optimizers.OPTIMIZERS),
+            "optimizer_implementation": list(optimizers.IMPLEMENTATIONS),
+            "gradient_checkpointing": list(CHECKPOINTING),
+            "attention": list(ATTENTION),
+            "loss": list(activations.LOSSES),
+            "framework": list(fw),
+            "lora_target_modules": [*lora.known_modules(), lora.ALL_LINEAR],
+            "qlora_quant_type": list(QUANT_TYPES),
+        },
+        "defaults": {
+            **{k: v for k, v in DEFAULTS.items() if k != "lora"},
+            **fw[DEFAULTS["framework"]].defaults,
+            "lora": {**DEFAULTS["lora"], "target_modules": ["q_proj", "v_proj"]},
+            "overheads": {
+                "cuda_context_bytes": request.DEFAULT_CUDA_CONTEXT_BYTES,
+                "allocator_reserve_fraction": DEFAULT_TRAINING_RESERVE_FRACTION,
+            },
+        },
+        "frameworks": [
+            {"id": f.id, "name": f.name, "defaults": {**f.defaults},
+             "method_defaults": f.method_defaults, "memory_report": f.memory_report}
+            for f in fw.values()
+        ],
+    }
