@@ -46,6 +46,17 @@ QUANT_TYPES = ("nf4", "fp4")
 # from 20 MiB segments) without modelling variable-length fragmentation.
 DEFAULT_TRAINING_RESERVE_FRACTION = 0.10
 
+# What a training process holds on the device before and beside its tensors: driver
+# context, loaded kernels, cuBLAS/cuDNN handles. Measured on an H200 (driver 580.159,
+# torch 2.11 + CUDA 13.0, lazy module loading): NVML's used memory minus
+# max_memory_reserved was 758-762 MiB over 11 training runs
+# (tests/data/calibration/cuda_h200_train.jsonl); NCCL adds more with several GPUs.
+DEFAULT_TRAINING_CUDA_CONTEXT_BYTES = 768 << 20
+# cuBLAS workspaces come from the caching allocator and count as allocated: torch's default
+# CUBLAS_WORKSPACE_CONFIG is :4096:8 (32 MiB) on Hopper, :4096:2:16:8 (8.1 MiB) before
+# (aten/src/ATen/cuda/CublasHandlePool.cpp); measured 33,554,940 B on the H200.
+CUBLAS_WORKSPACE_BYTES = 32 << 20
+
 DEFAULTS: dict[str, Any] = {
     "method": "full",
     "micro_batch_size": 1,
@@ -235,7 +246,7 @@ def parse(data: Mapping[str, Any], common: Common, c: Collector) -> TrainingRequ
         attention=picked["attention"], loss=picked["loss"],
         optimizer_in_backward=picked["optimizer_in_backward"],
         lora=lora_spec, qlora=qlora_spec, parallel=par,
-        overheads=request.parse_overheads(data, c, context=request.DEFAULT_CUDA_CONTEXT_BYTES,
+        overheads=request.parse_overheads(data, c, context=DEFAULT_TRAINING_CUDA_CONTEXT_BYTES,
                                           reserve=DEFAULT_TRAINING_RESERVE_FRACTION),
         filled_by_framework=filled,
     )
@@ -345,11 +356,11 @@ def _parse_parallel(
 Poly = tuple[int, int, int, int]  # bytes = k0 + kt·t + kts·t·s + ks·s
 _ZERO: Poly = (0, 0, 0, 0)
 COMPONENTS = ("weights", "master_weights", "adapters", "gradients", "optimizer_states",
-              "activations", "logits")
+              "activations", "logits", "workspace")
 _LABELS = {
     "weights": "Weights", "master_weights": "Master weights (fp32)", "adapters": "LoRA adapters",
     "gradients": "Gradients", "optimizer_states": "Optimizer states",
-    "activations": "Activations", "logits": "Logits and loss",
+    "activations": "Activations", "logits": "Logits and loss", "workspace": "cuBLAS workspace",
 }
 
 
@@ -692,7 +703,8 @@ def plan(req: TrainingRequest) -> TrainingPlan:
     lsc = last_stage / tp  # vocabulary-parallel logits with TP
 
     base = {"weights": _const(weights), "master_weights": _const(master),
-            "adapters": _const(adapters), "optimizer_states": _const(states)}
+            "adapters": _const(adapters), "optimizer_states": _const(states),
+            "workspace": _const(CUBLAS_WORKSPACE_BYTES)}
     live_grads = _const(grads + grad_copy)
     oib = req.optimizer_in_backward
     kept = live_grads if req.gradient_accumulation_steps > 1 else _ZERO
@@ -838,6 +850,8 @@ def _formulas(
         "optimizer_states": states,
         "activations": acts,
         "logits": loss.formula,
+        "workspace": "32 MiB: cuBLAS workspace (CUBLAS_WORKSPACE_CONFIG :4096:8), allocated "
+                     "through the caching allocator",
     }
     return out
 
@@ -856,6 +870,7 @@ def _sources(req: TrainingRequest, opt: optimizers.OptimizerCost,
         "activations": "Korthikanti et al. 2022 (Table 2), adapted to the tensors transformers v5 "
         "saves (activations.py); torch.utils.checkpoint (non-reentrant)",
         "logits": loss.source,
+        "workspace": "torch aten/src/ATen/cuda/CublasHandlePool.cpp; measured on an H200",
     }
 
 
@@ -960,7 +975,7 @@ def catalog_entries() -> dict[str, Any]:
             **fw[DEFAULTS["framework"]].defaults,
             "lora": {**DEFAULTS["lora"], "target_modules": ["q_proj", "v_proj"]},
             "overheads": {
-                "cuda_context_bytes": request.DEFAULT_CUDA_CONTEXT_BYTES,
+                "cuda_context_bytes": DEFAULT_TRAINING_CUDA_CONTEXT_BYTES,
                 "allocator_reserve_fraction": DEFAULT_TRAINING_RESERVE_FRACTION,
             },
         },
