@@ -8,10 +8,11 @@ Two sources, compared like with like:
 1. The project's calibration rows (tests/data/calibration/*.jsonl, written by
    tools/calibrate/measure.py): each row carries the vramcalc request that describes the run
    and the measured tensor-level peak (`allocated_peak_bytes`), compared with the estimate's
-   `allocated_bytes`. Rows measured on the CPU (`cpu-fake`, `cpu`) keep PyTorch's CPU
-   dropout noise in the activation dtype (4 bytes per element in fp32 adapters) where CUDA's
-   fused kernel keeps a 1-byte mask; the "CPU dropout" column adds that difference to the
-   estimate so that both sides count the same tensors, and the raw error is shown too.
+   `allocated_bytes`. Rows measured on the CPU without the harness's CUDA dropout
+   emulation (no `cuda_emulation.dropout`) keep PyTorch's CPU dropout noise in the
+   activation dtype (4 bytes per element in fp32 adapters) where CUDA's fused kernel keeps
+   a 1-byte mask; the "CPU dropout" column adds that difference to the estimate so that both
+   sides count the same tensors, and the raw error is shown too.
 2. Published real-GPU figures (tests/data/published_measurements.jsonl), each with the
    metric it reports: `max_memory_allocated` is compared with `allocated_bytes`,
    `max_memory_reserved` with allocated + allocator reserve, nvidia-smi with `total_bytes`.
@@ -178,6 +179,8 @@ def cpu_dropout_bytes(row: dict[str, Any]) -> int:
     1-byte mask, for every adapted input element, at the backward's start."""
     req = row["request"]
     if row.get("device") == "cuda" or req.get("method") not in ("lora", "qlora"):
+        return 0
+    if "dropout" in (row.get("cuda_emulation") or {}):  # the harness ran CUDA's kernel
         return 0
     cfg = req.get("lora", {})
     if not cfg.get("dropout"):

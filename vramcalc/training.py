@@ -551,6 +551,18 @@ def _layer_adapters(spec: ModelSpec, req: TrainingRequest) -> dict[int, list[tup
     return out
 
 
+def attention_kernel(req: TrainingRequest, d: _Dtypes) -> str:
+    """What attention saves like: "sdpa" (flash / memory-efficient: q, k, v, out, lse) or
+    "eager" (s² scores). SDPA in fp32 with fewer KV heads than query heads runs PyTorch's
+    math kernel, which saves like eager attention: flash and cuDNN take only 16-bit inputs
+    and the memory-efficient kernel does not take `enable_gqa` (torch 2.11,
+    aten/src/ATen/native/transformers/sdp_utils_cpp.h; measured on an H200)."""
+    spec = req.common.spec
+    if req.attention == "sdpa" and d.regime == "fp32" and spec.num_kv_heads < spec.num_heads:
+        return "eager"
+    return req.attention
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Acts:
     """Activation coefficients for the whole (busiest-stage) model, per GPU."""
@@ -575,7 +587,7 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
         kind=d.regime, trainable_base=req.method == "full",
         adapter_bytes=d.adapter if req.method != "full" else 0,
         lora_dropout=bool(req.lora and req.lora.dropout > 0),
-        lora_rank=req.lora.rank if req.lora else 0, attention=req.attention,
+        lora_rank=req.lora.rank if req.lora else 0, attention=attention_kernel(req, d),
     )
     by_layer = _layer_adapters(spec, req)
     shapes = activations.layer_shapes(spec)
@@ -616,8 +628,8 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
     top_attn = _tok((max(la.attention_backward for la in layers)
                      - layers[-1].mlp_per_token) / tp, bwd_key)
     eager = _ZERO
-    if req.attention == "eager" and ckpt == "none":  # pre-softmax bf16 scores (2 B)
-        eager = _tok(0, 2 * spec.num_heads / tp)
+    if r.attention == "eager" and ckpt == "none":  # the pre-softmax scores
+        eager = _tok(0, r.act_bytes * spec.num_heads / tp)
     norm = activations._norm_style(spec)
     final = activations.final_norm_saved(r, spec.hidden_size, norm) / (tp if sp else 1)
     rope = 2 * spec.head_dim * r.residual_bytes  # cos and sin, (1, s, d), shared by layers
@@ -709,11 +721,17 @@ def plan(req: TrainingRequest) -> TrainingPlan:
     oib = req.optimizer_in_backward
     kept = live_grads if req.gradient_accumulation_steps > 1 else _ZERO
     fused_head = _const(head_grad) if (loss.hidden_grad_in_forward and full) else _ZERO
-    w_fwd = _const(weights + gathered + dequant + acts.copies)
+    copies_fwd = acts.copies
+    if req.gradient_checkpointing not in ("none", "selective") and not full:
+        # autocast caches only casts of leaves that require grad: under checkpointing
+        # nothing keeps a frozen layer's bf16 weight after its forward
+        copies_fwd -= acts.copies_stack
+    w_fwd = _const(weights + gathered + dequant + copies_fwd)
     # with checkpointing the autocast cache is the only holder of the layers' bf16 copies,
     # and it is cleared when the forward leaves autocast: only the lm_head's copy remains
     w_bwd = w_fwd if req.gradient_checkpointing in ("none", "selective") else _const(
         weights + gathered + dequant + acts.copies - acts.copies_stack)
+
     acts_fwd = _add(acts.saved, acts.final)
 
     def cand(phase: str, moment: str, **parts: Poly) -> Candidate:
@@ -734,7 +752,7 @@ def plan(req: TrainingRequest) -> TrainingPlan:
              gradients=_const(largest_grad if oib else grads + grad_copy),
              optimizer_states=_const(states + temps)),
     ]
-    if req.attention == "eager" and req.gradient_checkpointing == "none":
+    if attention_kernel(req, d) == "eager" and req.gradient_checkpointing == "none":
         cands.append(cand("forward", "eager attention scores in the last layer", weights=w_fwd,
                           gradients=kept, activations=_add(acts_fwd, acts.eager_forward)))
     if req.gradient_checkpointing in ("none", "selective"):
@@ -754,6 +772,10 @@ def plan(req: TrainingRequest) -> TrainingPlan:
     if acts.offloaded_bytes_per_token:
         cpu["offloaded_activations_per_token"] = acts.offloaded_bytes_per_token
     details = {
+        "attention_kernel": {"sdpa": "flash / memory-efficient (q, k, v, out, lse saved)",
+                             "flash": "flash-attn (q, k, v, out, lse saved)",
+                             "eager": "s² scores saved (eager, or SDPA's math kernel: fp32 "
+                                      "with grouped KV heads)"}[attention_kernel(req, d)],
         "dtypes": {"activations": d.regime, "weights_bytes": d.weight, "gradient_bytes": d.grad,
                    "state_bytes": d.state, "master_bytes": d.master,
                    "adapter_bytes": d.adapter if req.method != "full" else 0},
