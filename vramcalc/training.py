@@ -102,6 +102,7 @@ class Framework:
     mixed_precision: str  # "autocast" (fp32 weights) | "master" (16-bit weights + fp32 copy)
     master_gradient_bytes: int
     ddp_gradient_copy: bool
+    parallel_defaults: dict[str, Any]  # sequence_parallel: applies only with tensor > 1
     memory_report: str
     sources: tuple[str, ...]
 
@@ -118,6 +119,7 @@ def frameworks() -> dict[str, Framework]:
             mixed_precision=entry["mixed_precision"],
             master_gradient_bytes=int(entry["master_gradient_bytes"]),
             ddp_gradient_copy=bool(entry["ddp_gradient_copy"]),
+            parallel_defaults=dict(entry.get("parallel_defaults", {})),
             memory_report=entry["memory_report"], sources=tuple(entry["sources"]),
         )
     return out
@@ -222,7 +224,7 @@ def parse(data: Mapping[str, Any], common: Common, c: Collector) -> TrainingRequ
             picked[key] = c.choice(data, key, key, _CHOICES[key], default=defaults[key])
     lora_spec = _parse_lora(data, c, method, spec)
     qlora_spec = _parse_qlora(data, c, method)
-    par = _parse_parallel(data, c, spec)
+    par = _parse_parallel(data, c, spec, fw, filled)
     ga = c.integer(data, "gradient_accumulation_steps", "gradient_accumulation_steps",
                    default=DEFAULTS["gradient_accumulation_steps"], maximum=1 << 16)
     if picked["optimizer_in_backward"] and ga > 1:
@@ -316,12 +318,17 @@ def _parse_qlora(data: Mapping[str, Any], c: Collector, method: str) -> QLoraSpe
 
 
 def _parse_parallel(
-    data: Mapping[str, Any], c: Collector, spec: ModelSpec
+    data: Mapping[str, Any], c: Collector, spec: ModelSpec, fw: Framework,
+    filled: dict[str, Any],
 ) -> parallel.ParallelSpec:
     raw = c.mapping(data, "parallel", "parallel")
-    d = DEFAULTS["parallel"]
-    c.unknown_keys(raw, frozenset(d), "parallel")
-    tp = c.integer(raw, "tensor", "parallel.tensor", default=d["tensor"], maximum=64)
+    c.unknown_keys(raw, frozenset(DEFAULTS["parallel"]), "parallel")
+    tp = c.integer(raw, "tensor", "parallel.tensor", default=1, maximum=64)
+    d = {**DEFAULTS["parallel"], **fw.parallel_defaults}
+    d["sequence_parallel"] = bool(d["sequence_parallel"]) and tp > 1
+    for key, value in d.items():
+        if raw.get(key) is None and value != DEFAULTS["parallel"][key]:
+            filled[f"parallel.{key}"] = value
     pp = c.integer(raw, "pipeline", "parallel.pipeline", default=d["pipeline"], maximum=1024)
     zero = c.integer(raw, "zero_stage", "parallel.zero_stage", default=d["zero_stage"],
                      minimum=0, maximum=3)
