@@ -254,7 +254,10 @@ def build_response(
 
 def catalog() -> dict[str, Any]:
     """What a front end needs to build its forms: presets, GPUs, formats and choices."""
+    from . import training  # imported on demand: the page opens in inference mode
+
     models = request.presets()
+    train = training.catalog_entries()
     return {
         "vramcalc_version": __version__,
         "presets": [
@@ -285,7 +288,9 @@ def catalog() -> dict[str, Any]:
             "vllm.block_size": list(request.VLLM_BLOCK_SIZES),
             "llama_cpp.cache_type": list(request.LLAMA_CPP_CACHE_TYPES),
             "hub_status": list(_data.load("hub_messages.json")["messages"]),
+            "training": train["choices"],
         },
+        "frameworks": train["frameworks"],
         "defaults": {
             "inference": {
                 "batch_size": 1,
@@ -332,5 +337,6 @@ def catalog() -> dict[str, Any]:
                                   "allocator_reserve_fraction": 0.0},
                 },
             },
+            "training": train["defaults"],
         },
     }
