@@ -22,9 +22,12 @@ REQUESTS = {
     "Llama-3.1-8B bf16, 8k context": {
         "mode": "inference", "model": {"preset": "meta-llama/Llama-3.1-8B"},
         "context_length": 8192},
-    "gemma-3-27b-it Q4_K_M, 32k": {
-        "mode": "inference", "model": {"preset": "google/gemma-3-27b-it"},
+    "gemma-3-27b-it llama.cpp Q4_K_M, 32k": {
+        "mode": "inference", "model": {"preset": "google/gemma-3-27b-it"}, "engine": "llama.cpp",
         "weight_format": "Q4_K_M", "context_length": 32768},
+    "Qwen3-8B vLLM on an L40S, 32k": {
+        "mode": "inference", "model": {"preset": "Qwen/Qwen3-8B"}, "engine": "vllm",
+        "gpu": "l40s", "context_length": 32768},
     "DeepSeek-V3 fp8, batch 8": {
         "mode": "inference", "model": {"preset": "deepseek-ai/DeepSeek-V3"}, "batch_size": 8},
     "Qwen3-30B-A3B training LoRA": {

@@ -103,8 +103,11 @@ def test_monotone_and_finite(model: str) -> None:
 
 def test_wider_formats_never_use_less() -> None:
     totals = [estimate(weight_format=f)["total_bytes"]
-              for f in ("Q2_K", "Q4_K_M", "nf4", "Q8_0", "fp8", "bf16", "fp32")]
+              for f in ("nf4", "awq-int4", "fp8", "gptq-int8", "bf16", "fp32")]
     assert totals == sorted(totals)
+    gguf = [estimate(weight_format=f, engine="llama.cpp")["total_bytes"]
+            for f in ("Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16")]
+    assert gguf == sorted(gguf)
     kv = [parts(estimate(kv_cache_dtype=k, context_length=8192))["kv_cache"]
           for k in ("bf16", "fp32")]
     assert kv == sorted(kv)

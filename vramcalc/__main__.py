@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,37 @@ def _parser() -> argparse.ArgumentParser:
     model = est.add_mutually_exclusive_group()
     model.add_argument("--preset", "-m", help="catalog model id, e.g. meta-llama/Llama-3.1-8B")
     model.add_argument("--config", type=Path, help="path to a model's config.json")
+    model.add_argument("--hf", metavar="MODEL_ID",
+                       help="fetch config.json from the Hugging Face Hub, e.g. Qwen/Qwen3-8B")
+    est.add_argument("--token", help="Hugging Face token for gated models (default: $HF_TOKEN)")
+    est.add_argument("--revision", default="main", help="Hub branch, tag or commit (--hf)")
     est.add_argument("--batch", type=int, help="batch size (training: micro batch size)")
     est.add_argument("--context", type=int, help="context length (training: sequence length)")
     est.add_argument("--weight-format", help="bf16, fp8, nf4, awq-int4, Q4_K_M, ...")
     est.add_argument("--kv-cache-dtype", help="bf16, fp8, q8_0, ...")
     est.add_argument("--engine", help="transformers (default), vllm, llama.cpp")
+    est.add_argument("--tensor-parallel-size", "--tp", type=int, dest="tp",
+                     help="tensor-parallel GPUs (parallel.tensor)")
+    tf = est.add_argument_group("transformers engine")
+    tf.add_argument("--cache", choices=("dynamic", "static"), help="KV cache class")
+    tf.add_argument("--attention", choices=("sdpa", "eager"), help="attention implementation")
+    vl = est.add_argument_group("vllm engine (vllm serve flags)")
+    vl.add_argument("--gpu-memory-utilization", type=float)
+    vl.add_argument("--max-model-len", type=int)
+    vl.add_argument("--max-num-seqs", type=int)
+    vl.add_argument("--max-num-batched-tokens", type=int)
+    vl.add_argument("--block-size", type=int)
+    vl.add_argument("--enforce-eager", action="store_true", default=None,
+                    help="no CUDA graphs")
+    lc = est.add_argument_group("llama.cpp engine (llama-server flags)")
+    lc.add_argument("--n-ctx", "--ctx-size", type=int, dest="n_ctx")
+    lc.add_argument("--n-gpu-layers", "-ngl", type=int, dest="n_gpu_layers",
+                    help="layers on the GPU (-1: all)")
+    lc.add_argument("--n-batch", "--batch-size", type=int, dest="n_batch")
+    lc.add_argument("--n-ubatch", "--ubatch-size", type=int, dest="n_ubatch")
+    lc.add_argument("--cache-type-k", "-ctk")
+    lc.add_argument("--cache-type-v", "-ctv")
+    lc.add_argument("--flash-attn", "-fa", choices=("on", "off"))
     est.add_argument("--gpu", help="GPU id to highlight, e.g. rtx-4090 (see `vramcalc gpus`)")
     est.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="set any request field (repeatable)")
@@ -94,6 +121,8 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise _BadInput(f"{args.config}: not valid JSON ({exc.msg})") from exc
         request["model"] = {"config": config, "name": args.config.parent.name or "config"}
+    elif args.hf:
+        request["model"] = {"config": _hub_config(args), "name": args.hf}
     elif "model" not in request:
         request["model"] = {"preset": "meta-llama/Llama-3.1-8B"}
     training = mode == "training"
@@ -106,6 +135,26 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, flag)
         if value is not None:
             request[key] = value
+    if args.tp is not None:
+        request.setdefault("parallel", {})["tensor"] = args.tp
+    options = {
+        "transformers": (("cache", args.cache),),
+        "vllm": (("gpu_memory_utilization", args.gpu_memory_utilization),
+                 ("max_model_len", args.max_model_len), ("max_num_seqs", args.max_num_seqs),
+                 ("max_num_batched_tokens", args.max_num_batched_tokens),
+                 ("block_size", args.block_size), ("enforce_eager", args.enforce_eager)),
+        "llama_cpp": (("n_ctx", args.n_ctx), ("n_gpu_layers", args.n_gpu_layers),
+                      ("n_batch", args.n_batch), ("n_ubatch", args.n_ubatch),
+                      ("cache_type_k", args.cache_type_k), ("cache_type_v", args.cache_type_v),
+                      ("flash_attn", None if args.flash_attn is None
+                       else args.flash_attn == "on")),
+    }
+    for section, pairs in options.items():
+        for key, value in pairs:
+            if value is not None:
+                request.setdefault(section, {})[key] = value
+    if args.attention is not None:
+        request["attention"] = args.attention
     for item in args.set:
         field, sep, raw = item.partition("=")
         if not sep or not field:
@@ -116,6 +165,17 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
             value = raw  # a bare word is a string: --set engine=vllm
         _set_path(request, field, value)
     return request
+
+
+def _hub_config(args: argparse.Namespace) -> dict[str, Any]:
+    """config.json from the Hub (network); failures become one clear line."""
+    from .hub import HubError, fetch_config
+
+    token = args.token or os.environ.get("HF_TOKEN") or None
+    try:
+        return fetch_config(args.hf, token=token, revision=args.revision)
+    except HubError as exc:
+        raise _BadInput(str(exc)) from exc
 
 
 def _gib(n: int) -> str:
@@ -138,6 +198,7 @@ def _print_table(response: dict[str, Any]) -> None:
         f"{_gib(response['allocated_bytes'])})\n")
     for warning in response["warnings"]:
         out(f"\nwarning: {warning['message']}\n")
+    _print_engine(response["details"])
     rows = response["fit"]["gpus"]
     selected = response["fit"]["selected"]
     if selected:
@@ -150,6 +211,38 @@ def _print_table(response: dict[str, Any]) -> None:
                 f"{'yes' if r['fits'] else 'no':>4} {_gib(r['headroom_bytes']):>11}"
                 f"  {r['max_batch_size']:>9}  {r['max_context_length']:>11}"
                 f"  {r['gpus_for_weights']:>16}\n")
+
+
+def _print_engine(details: dict[str, Any]) -> None:
+    out = sys.stdout.write
+    vllm = details.get("vllm")
+    if vllm:
+        out(f"\nvLLM {vllm['version']}: max_model_len {vllm['max_model_len']:,}, "
+            f"max_num_seqs {vllm['max_num_seqs']}, max_num_batched_tokens "
+            f"{vllm['max_num_batched_tokens']:,}, block {vllm['block_size']}\n")
+        out(f"  KV cache: {vllm['kv_cache_tokens']:,} tokens "
+            f"({_gib(max(vllm['available_kv_cache_bytes'], 0))}), maximum concurrency at "
+            f"{vllm['max_model_len']:,} tokens: {vllm['max_concurrency']:.2f}x\n")
+        out(f"  largest max_model_len that fits: {vllm['max_model_len_that_fits']:,}\n")
+        if vllm["error"]:
+            out(f"  vLLM would stop with: {vllm['error']}\n")
+    llama = details.get("llama_cpp")
+    if llama:
+        out(f"\nllama.cpp: n_ctx {llama['n_ctx']:,}, -ngl {llama['n_gpu_layers']} of "
+            f"{llama['n_layer'] + 1} (incl. output), flash attention "
+            f"{'on' if llama['flash_attn'] else 'off'}\n")
+        out(f"  GPU {_gib(llama['gpu_bytes'])}, CPU {_gib(llama['cpu_bytes'])}"
+            f" (GGUF weights {_gib(llama['model_file_bytes'])})\n")
+        if llama["max_n_gpu_layers"] is not None:
+            out(f"  largest -ngl that fits the selected GPU: {llama['max_n_gpu_layers']}\n")
+    sp = details.get("speed")
+    if sp:
+        dec, pre = sp["decode"], sp["prefill"]
+        out(f"\nspeed ({sp['bound']} bound on {sp['gpu']}, batch {sp['batch_size']}, "
+            f"context {sp['context_length']:,}): decode <= {dec['tokens_per_s_per_sequence']:,}"
+            f" tokens/s per sequence ({dec['tokens_per_s_total']:,} total, "
+            f"{dec['limited_by']}-bound); prefill <= {pre['tokens_per_s']:,} tokens/s, "
+            f"time to first token >= {pre['time_to_first_token_s']} s\n")
 
 
 def main(argv: list[str] | None = None) -> int:

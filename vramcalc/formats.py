@@ -11,7 +11,7 @@ Three kinds of weight format:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -371,3 +371,29 @@ def _gguf_group_bytes(recipe: str, group: TensorGroup, spec: ModelSpec) -> int:
 def _attn_v_order(spec: ModelSpec) -> dict[int, int]:
     layers = sorted(layer for g in spec.tensors if g.role == "attn_v" for layer in g.layers)
     return {layer: i for i, layer in enumerate(layers)}
+
+
+def weights_by_layer(fmt: WeightFormat, spec: ModelSpec, dense_bits: int = 16) -> tuple[
+        list[int], dict[str, int]]:
+    """Bytes of each layer's tensors, and of each tensor outside the layer stack by role
+    (what an engine that places layers on devices, like llama.cpp, needs)."""
+    per_layer = [0] * spec.num_layers
+    outside: dict[str, int] = {}
+    gguf = _gguf_context(fmt.id, spec) if fmt.kind == "gguf" else None
+    wv_order = _attn_v_order(spec) if gguf is not None else {}
+    for group in spec.tensors:
+        if not group.layers:
+            outside[group.role] = outside.get(group.role, 0) + tensor_bytes(
+                fmt, group, spec, dense_bits)
+            continue
+        if gguf is None or gguf.base in ("F16", "BF16", "F32") or group.in_features == 0 \
+                or group.role == "ffn_gate_inp":
+            one = tensor_bytes(fmt, replace(group, layers=(group.layers[0],)), spec, dense_bits)
+            for layer in group.layers:
+                per_layer[layer] += one
+            continue
+        name = _GGUF_ROLE_NAMES.get(group.role, "other")
+        for layer in group.layers:
+            chosen = _gguf_layer_type(gguf, name, layer, wv_order.get(layer, layer))
+            per_layer[layer] += _gguf_bytes(_gguf_fit(chosen, group.in_features), group.numel)
+    return per_layer, outside

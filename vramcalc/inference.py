@@ -9,6 +9,9 @@ step (decode), appending K and V to a `DynamicCache`. The peak is the larger of:
   one token's temporaries + logits.
 
 The prompt is taken to fill the context (`context_length` tokens), the worst case.
+With `transformers.cache = "static"` (`StaticCache`) the cache is pre-allocated to the
+context, sliding-window layers hold at most their window, and decode writes in place
+(`index_copy_`), so there is no append copy.
 Sliding-window layers keep the whole prompt until the first decode step: transformers'
 `DynamicSlidingWindowLayer.update` (cache_utils.py, v5) stores a slice (a view) of the full
 prompt's K/V, which keeps the whole storage alive until the next `torch.cat` replaces it.
@@ -49,12 +52,13 @@ class InferencePlan:
     vocab: int
     context: int
     reserve_fraction: float
+    static_cache: bool = False  # StaticCache: pre-allocated, windows capped, no append copy
 
     def kv_bytes(self, batch: int, tokens: int, *, prefill: bool) -> int:
         # / kv_shards: each GPU holds its share of the KV heads (at least one head)
         return kv_cache.cache_bytes(
             self.kv, bits=self.kv_bits, sequences=batch, tokens=tokens,
-            windows_hold_all=prefill,
+            windows_hold_all=prefill and not self.static_cache,
         ) // self.kv_shards
 
     def prefill_activations(self, batch: int, tokens: int) -> int:
@@ -70,7 +74,9 @@ class InferencePlan:
     def decode_activations(self, batch: int, tokens: int) -> int:
         step = batch * (self.layer_elements_per_token + self.mla_expand_per_token * tokens)
         # torch.cat while appending: the old and new K (or V) of one layer coexist
-        append_copy = batch * tokens * self.largest_layer_kv * self.kv_bits / 8
+        # (a StaticCache writes in place with index_copy_: no copy)
+        append_copy = 0.0 if self.static_cache else (
+            batch * tokens * self.largest_layer_kv * self.kv_bits / 8)
         scores = batch * tokens * (8 * self.eager_heads // self.tp) if self.eager_heads else 0
         return step * _ACT_BYTES // self.tp + int(append_copy) // self.tp + scores
 
@@ -100,7 +106,7 @@ def _reserve(allocated: int, fraction: float) -> int:
     return int(allocated * fraction + 0.999999)
 
 
-def _layer_elements(spec: ModelSpec) -> int:
+def layer_elements(spec: ModelSpec) -> int:
     """Peak live elements of one decoder layer per token, in inference (no autograd).
 
     MLP (SwiGLU): residual + normed input + act(gate) + up + their product = 2h + 3f
@@ -147,13 +153,14 @@ def plan(req: InferenceRequest) -> InferencePlan:
         kv_bits=req.kv_cache_dtype.bits,
         tp=req.tensor_parallel,
         kv_shards=1 if spec.mla else min(req.tensor_parallel, spec.num_kv_heads),
-        layer_elements_per_token=_layer_elements(spec),
+        layer_elements_per_token=layer_elements(spec),
         eager_heads=spec.num_heads if req.attention == "eager" else 0,
         mla_expand_per_token=mla_expand,
         largest_layer_kv=largest,
         vocab=spec.vocab_size,
         context=req.overheads.cuda_context_bytes,
         reserve_fraction=req.overheads.allocator_reserve_fraction,
+        static_cache=req.transformers.cache == "static",
     )
 
 
@@ -174,7 +181,8 @@ def estimate(req: InferenceRequest, p: InferencePlan) -> tuple[Phase, list[Phase
             weights,
             Component(
                 name="kv_cache", label="KV cache", bytes=kv_bytes, kind="tensor",
-                formula=_kv_formula(spec, kv.bits, b, s, prefill=name == "prefill"),
+                formula=_kv_formula(spec, kv.bits, b, s,
+                                    prefill=name == "prefill" and not p.static_cache),
                 source=kv.source + "; " + _SRC_TRANSFORMERS,
             ),
             Component(
@@ -240,7 +248,9 @@ def _activation_formula(phase: str, req: InferenceRequest, p: InferencePlan) -> 
         if p.eager_heads:
             text += " + b · a · s² · 8 B + b · s² · 2 B (eager attention scores, softmax, mask)"
         return text
-    text = f"b · {per_token} · 2 B + one layer's K copy while appending (b · s · width)"
+    text = f"b · {per_token} · 2 B"
+    if not p.static_cache:
+        text += " + one layer's K copy while appending (b · s · width)"
     if p.mla_expand_per_token:
         text += " + b · s · a · (d_qk + d_v) · 2 B (latent expanded per head)"
     return text

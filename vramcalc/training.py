@@ -1,20 +1,1016 @@
-"""Training and fine-tuning memory (mode "training")."""
+"""Training and fine-tuning memory (mode "training"): one step, phase by phase.
+
+A training step has three phases, and its peak is in one of them:
+
+- forward: weights, optimizer states and (with gradient accumulation) the gradients kept
+  from the previous micro-steps, the activations every layer saves, and at the loss the
+  logits in bf16, their fp32 upcast and the log-softmax;
+- backward: at its start the loss gradients (12 B per logit) on top of every saved
+  activation; as it runs, activations are freed while gradients are allocated, so it ends
+  with every gradient alive (with checkpointing, a recomputed layer adds its activations);
+- optimizer step: weights, gradients, states and the step's temporaries.
+
+Each phase total is a polynomial in the tokens `t = b·s` and in `t·s` (eager attention's
+scores), built once per request (`plan`), so that the fit solvers are cheap. Gradient
+accumulation does not shrink gradients: it keeps them alive across the forward and
+backward of every micro-step after the first.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from . import _data, activations, fit, formats, lora, optimizers, parallel, request
+from .components import Component, Phase
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from .architecture import ModelSpec
     from .errors import Collector
-    from .request import Common
+    from .request import Common, Overheads
+
+METHODS = ("full", "lora", "qlora")
+PRECISIONS = ("fp32", "mixed_bf16", "bf16", "mixed_fp16")
+CHECKPOINTING = ("none", "full", "selective", "offloaded")
+ATTENTION = ("sdpa", "flash", "eager")
+PHASES = ("forward", "backward", "optimizer_step")
+QUANT_TYPES = ("nf4", "fp4")
+
+# The caching allocator's slack in training: reserved minus allocated at the peak, as a
+# fraction of the allocated peak. Fixed-shape steps (packed or padded batches) reuse their
+# blocks and stay near 5-10 %; 0.10 covers the block rounding of large allocations
+# (c10/cuda/CUDACachingAllocator.cpp rounds blocks over 1 MiB to 2 MiB and carves them
+# from 20 MiB segments) without modelling variable-length fragmentation.
+DEFAULT_TRAINING_RESERVE_FRACTION = 0.10
+
+# What a training process holds on the device before and beside its tensors: driver
+# context, loaded kernels, cuBLAS/cuDNN handles. Measured on an H200 (driver 580.159,
+# torch 2.11 + CUDA 13.0, lazy module loading): NVML's used memory minus
+# max_memory_reserved was 758-762 MiB over 11 training runs
+# (tests/data/calibration/cuda_h200_train.jsonl); NCCL adds more with several GPUs.
+DEFAULT_TRAINING_CUDA_CONTEXT_BYTES = 768 << 20
+# cuBLAS workspaces come from the caching allocator and count as allocated: torch's default
+# CUBLAS_WORKSPACE_CONFIG is :4096:8 (32 MiB) on Hopper, :4096:2:16:8 (8.1 MiB) before
+# (aten/src/ATen/cuda/CublasHandlePool.cpp); measured 33,554,940 B on the H200.
+CUBLAS_WORKSPACE_BYTES = 32 << 20
+
+DEFAULTS: dict[str, Any] = {
+    "method": "full",
+    "micro_batch_size": 1,
+    "sequence_length": 2048,
+    "gradient_accumulation_steps": 1,
+    "momentum": 0.0,
+    "framework": "hf_trainer",
+    "lora": {"rank": 16, "alpha": 32, "dropout": 0.05},
+    "qlora": {"quant_type": "nf4", "double_quant": True},
+    "parallel": {"data": 1, "tensor": 1, "pipeline": 1, "zero_stage": 0,
+                 "offload_optimizer": False, "offload_parameters": False,
+                 "sequence_parallel": False},
+}
+_FRAMEWORK_FIELDS = ("precision", "optimizer", "optimizer_implementation",
+                     "gradient_checkpointing", "attention", "loss", "optimizer_in_backward")
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "precision": PRECISIONS,
+    "optimizer": optimizers.OPTIMIZERS,
+    "optimizer_implementation": optimizers.IMPLEMENTATIONS,
+    "gradient_checkpointing": CHECKPOINTING,
+    "attention": ATTENTION,
+    "loss": activations.LOSSES,
+}
+_COMMON_KEYS = frozenset({"mode", "model", "gpu", "fit_gpus", "overheads"})
+_TRAINING_KEYS = frozenset({
+    "method", "micro_batch_size", "sequence_length", "gradient_accumulation_steps",
+    "momentum", "lora", "qlora", "parallel", "framework", *_FRAMEWORK_FIELDS,
+})
 
 
-def parse(data: Mapping[str, Any], common: Common, c: Collector) -> object:
-    c.add("mode", "training estimates are not available in this version")
-    return None
+# ----------------------------------------------------------------------------------------
+# Framework profiles (data/frameworks.json)
 
 
-def respond(req: object) -> dict[str, Any]:
-    raise AssertionError("parse() always records a problem")
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Framework:
+    id: str
+    name: str
+    defaults: dict[str, Any]
+    method_defaults: dict[str, dict[str, Any]]
+    adapter_dtype: str
+    qlora_non_quantized_dtype: str
+    mixed_precision: str  # "autocast" (fp32 weights) | "master" (16-bit weights + fp32 copy)
+    master_gradient_bytes: int
+    ddp_gradient_copy: bool
+    parallel_defaults: dict[str, Any]  # sequence_parallel: applies only with tensor > 1
+    memory_report: str
+    sources: tuple[str, ...]
+
+
+@lru_cache(maxsize=1)
+def frameworks() -> dict[str, Framework]:
+    out = {}
+    for entry in _data.load("frameworks.json")["frameworks"]:
+        out[entry["id"]] = Framework(
+            id=entry["id"], name=entry["name"], defaults=dict(entry["defaults"]),
+            method_defaults={k: dict(v) for k, v in entry["method_defaults"].items()},
+            adapter_dtype=entry["adapter_dtype"],
+            qlora_non_quantized_dtype=entry["qlora_non_quantized_dtype"],
+            mixed_precision=entry["mixed_precision"],
+            master_gradient_bytes=int(entry["master_gradient_bytes"]),
+            ddp_gradient_copy=bool(entry["ddp_gradient_copy"]),
+            parallel_defaults=dict(entry.get("parallel_defaults", {})),
+            memory_report=entry["memory_report"], sources=tuple(entry["sources"]),
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# The request
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoraSpec:
+    rank: int
+    alpha: float
+    dropout: float
+    target_modules: tuple[str, ...] | str
+
+    def to_dict(self) -> dict[str, Any]:
+        targets = self.target_modules
+        return {"rank": self.rank, "alpha": self.alpha, "dropout": self.dropout,
+                "target_modules": targets if isinstance(targets, str) else list(targets)}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class QLoraSpec:
+    quant_type: str
+    double_quant: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"quant_type": self.quant_type, "double_quant": self.double_quant}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainingRequest:
+    common: Common
+    framework: Framework
+    method: str
+    micro_batch_size: int
+    sequence_length: int
+    gradient_accumulation_steps: int
+    precision: str
+    optimizer: str
+    optimizer_implementation: str
+    momentum: float
+    gradient_checkpointing: str
+    attention: str
+    loss: str
+    optimizer_in_backward: bool
+    lora: LoraSpec | None
+    qlora: QLoraSpec | None
+    parallel: parallel.ParallelSpec
+    overheads: Overheads
+    filled_by_framework: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mode": "training",
+            "model": self.common.model.to_dict(),
+            "gpu": self.common.gpu,
+            "fit_gpus": list(self.common.fit_gpus),
+            "framework": self.framework.id,
+            "method": self.method,
+            "micro_batch_size": self.micro_batch_size,
+            "sequence_length": self.sequence_length,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "precision": self.precision,
+            "optimizer": self.optimizer,
+            "optimizer_implementation": self.optimizer_implementation,
+            "momentum": self.momentum,
+            "gradient_checkpointing": self.gradient_checkpointing,
+            "attention": self.attention,
+            "loss": self.loss,
+            "optimizer_in_backward": self.optimizer_in_backward,
+            "parallel": self.parallel.to_dict(),
+            "overheads": {
+                "cuda_context_bytes": self.overheads.cuda_context_bytes,
+                "allocator_reserve_fraction": self.overheads.allocator_reserve_fraction,
+            },
+        }
+        if self.lora is not None:
+            out["lora"] = self.lora.to_dict()
+        if self.qlora is not None:
+            out["qlora"] = self.qlora.to_dict()
+        return out
+
+
+def parse(data: Mapping[str, Any], common: Common, c: Collector) -> TrainingRequest:
+    """Validate a training request; framework defaults fill what the user left out."""
+    c.unknown_keys(data, _COMMON_KEYS | _TRAINING_KEYS, "")
+    spec = common.spec
+    fw = frameworks()[c.choice(data, "framework", "framework", tuple(frameworks()),
+                               default=DEFAULTS["framework"])]
+    method = c.choice(data, "method", "method", METHODS, default=DEFAULTS["method"])
+    defaults = {**fw.defaults, **fw.method_defaults.get(method, {})}
+    filled: dict[str, Any] = {}
+    picked: dict[str, Any] = {}
+    for key in _FRAMEWORK_FIELDS:
+        if data.get(key) is None:
+            filled[key] = picked[key] = defaults[key]
+        elif key == "optimizer_in_backward":
+            picked[key] = c.boolean(data, key, key, default=defaults[key])
+        else:
+            picked[key] = c.choice(data, key, key, _CHOICES[key], default=defaults[key])
+    lora_spec = _parse_lora(data, c, method, spec)
+    qlora_spec = _parse_qlora(data, c, method)
+    par = _parse_parallel(data, c, spec, fw, filled)
+    ga = c.integer(data, "gradient_accumulation_steps", "gradient_accumulation_steps",
+                   default=DEFAULTS["gradient_accumulation_steps"], maximum=1 << 16)
+    if picked["optimizer_in_backward"] and ga > 1:
+        c.add("optimizer_in_backward", "cannot be combined with gradient_accumulation_steps > 1 "
+              "(each parameter is updated as soon as its gradient exists)")
+    if picked["optimizer_in_backward"] and par.zero_stage:
+        c.add("optimizer_in_backward", "is a single-process technique; it cannot be combined "
+              "with parallel.zero_stage > 0")
+    return TrainingRequest(
+        common=common, framework=fw, method=method,
+        micro_batch_size=c.integer(data, "micro_batch_size", "micro_batch_size",
+                                   default=DEFAULTS["micro_batch_size"], maximum=1 << 16),
+        sequence_length=c.integer(data, "sequence_length", "sequence_length",
+                                  default=DEFAULTS["sequence_length"], maximum=1 << 22),
+        gradient_accumulation_steps=ga,
+        precision=picked["precision"], optimizer=picked["optimizer"],
+        optimizer_implementation=picked["optimizer_implementation"],
+        momentum=c.number(data, "momentum", "momentum", default=DEFAULTS["momentum"],
+                          maximum=1.0),
+        gradient_checkpointing=picked["gradient_checkpointing"],
+        attention=picked["attention"], loss=picked["loss"],
+        optimizer_in_backward=picked["optimizer_in_backward"],
+        lora=lora_spec, qlora=qlora_spec, parallel=par,
+        overheads=request.parse_overheads(data, c, context=DEFAULT_TRAINING_CUDA_CONTEXT_BYTES,
+                                          reserve=DEFAULT_TRAINING_RESERVE_FRACTION),
+        filled_by_framework=filled,
+    )
+
+
+def default_targets(spec: ModelSpec) -> tuple[str, ...]:
+    """PEFT's default LoRA targets for the family (peft/utils/constants.py
+    TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING): q and v, or the fused qkv."""
+    roles = {group.role for group in spec.tensors}
+    if {"attn_q", "attn_v"} <= roles:
+        return ("q_proj", "v_proj")
+    if spec.mla:
+        return ("q_b_proj" if "attn_q_b" in roles else "q_proj", "kv_b_proj")
+    fused = {"gpt2": "c_attn", "phi3": "qkv_proj"}.get(spec.family, "query_key_value")
+    return (fused,)
+
+
+def _parse_lora(
+    data: Mapping[str, Any], c: Collector, method: str, spec: ModelSpec
+) -> LoraSpec | None:
+    if method == "full":
+        if data.get("lora") is not None:
+            c.add("lora", "is only used with method lora or qlora")
+        return None
+    raw = c.mapping(data, "lora", "lora")
+    c.unknown_keys(raw, frozenset({"rank", "alpha", "dropout", "target_modules"}), "lora")
+    d = DEFAULTS["lora"]
+    targets: tuple[str, ...] | str = default_targets(spec)
+    given = raw.get("target_modules")
+    if given == lora.ALL_LINEAR:
+        targets = lora.ALL_LINEAR
+    elif isinstance(given, list) and given and all(isinstance(x, str) for x in given):
+        unknown = [x for x in given if x not in lora.MODULE_ROLES]
+        if unknown:
+            c.add("lora.target_modules", f"unknown module names: {', '.join(unknown)}; known: "
+                  + ", ".join(lora.known_modules()) + ", or \"all-linear\"")
+        else:
+            missing = lora.unmatched(spec, tuple(given))
+            if missing:
+                c.add("lora.target_modules",
+                      f"this model has no {', '.join(missing)} layers")
+            targets = tuple(given)
+    elif given is not None:
+        c.add("lora.target_modules", "must be a non-empty list of module names or \"all-linear\"")
+    return LoraSpec(
+        rank=c.integer(raw, "rank", "lora.rank", default=d["rank"], maximum=1 << 14),
+        alpha=c.number(raw, "alpha", "lora.alpha", default=d["alpha"], maximum=1e6),
+        dropout=c.number(raw, "dropout", "lora.dropout", default=d["dropout"], maximum=0.99),
+        target_modules=targets,
+    )
+
+
+def _parse_qlora(data: Mapping[str, Any], c: Collector, method: str) -> QLoraSpec | None:
+    if method != "qlora":
+        if data.get("qlora") is not None:
+            c.add("qlora", "is only used with method qlora")
+        return None
+    raw = c.mapping(data, "qlora", "qlora")
+    c.unknown_keys(raw, frozenset({"quant_type", "double_quant"}), "qlora")
+    d = DEFAULTS["qlora"]
+    return QLoraSpec(
+        quant_type=c.choice(raw, "quant_type", "qlora.quant_type", QUANT_TYPES,
+                            default=d["quant_type"]),
+        double_quant=c.boolean(raw, "double_quant", "qlora.double_quant",
+                               default=d["double_quant"]),
+    )
+
+
+def _parse_parallel(
+    data: Mapping[str, Any], c: Collector, spec: ModelSpec, fw: Framework,
+    filled: dict[str, Any],
+) -> parallel.ParallelSpec:
+    raw = c.mapping(data, "parallel", "parallel")
+    c.unknown_keys(raw, frozenset(DEFAULTS["parallel"]), "parallel")
+    tp = c.integer(raw, "tensor", "parallel.tensor", default=1, maximum=64)
+    d = {**DEFAULTS["parallel"], **fw.parallel_defaults}
+    d["sequence_parallel"] = bool(d["sequence_parallel"]) and tp > 1
+    for key, value in d.items():
+        if raw.get(key) is None and value != DEFAULTS["parallel"][key]:
+            filled[f"parallel.{key}"] = value
+    pp = c.integer(raw, "pipeline", "parallel.pipeline", default=d["pipeline"], maximum=1024)
+    zero = c.integer(raw, "zero_stage", "parallel.zero_stage", default=d["zero_stage"],
+                     minimum=0, maximum=3)
+    spec_out = parallel.ParallelSpec(
+        data=c.integer(raw, "data", "parallel.data", default=d["data"], maximum=1 << 16),
+        tensor=tp, pipeline=pp, zero_stage=zero,
+        offload_optimizer=c.boolean(raw, "offload_optimizer", "parallel.offload_optimizer",
+                                    default=d["offload_optimizer"]),
+        offload_parameters=c.boolean(raw, "offload_parameters", "parallel.offload_parameters",
+                                     default=d["offload_parameters"]),
+        sequence_parallel=c.boolean(raw, "sequence_parallel", "parallel.sequence_parallel",
+                                    default=d["sequence_parallel"]),
+    )
+    if tp > 1 and spec.num_heads % tp:
+        c.add("parallel.tensor", f"must divide the number of attention heads ({spec.num_heads})")
+    if tp > 1 and spec.num_kv_heads >= tp and spec.num_kv_heads % tp:
+        c.add("parallel.tensor", f"must divide the number of KV heads ({spec.num_kv_heads})")
+    if pp > spec.num_layers:
+        c.add("parallel.pipeline", f"must be at most the number of layers ({spec.num_layers})")
+    if spec_out.offload_optimizer and zero < 1:
+        c.add("parallel.offload_optimizer", "needs zero_stage 1, 2 or 3 (ZeRO-Offload)")
+    if spec_out.offload_parameters and zero < 3:
+        c.add("parallel.offload_parameters", "needs zero_stage 3")
+    if spec_out.sequence_parallel and tp == 1:
+        c.add("parallel.sequence_parallel", "needs tensor > 1 (it splits what TP replicates)")
+    return spec_out
+
+
+# ----------------------------------------------------------------------------------------
+# The plan: every phase candidate as a polynomial in t = b·s (tokens) and s
+
+Poly = tuple[int, int, int, int]  # bytes = k0 + kt·t + kts·t·s + ks·s
+_ZERO: Poly = (0, 0, 0, 0)
+COMPONENTS = ("weights", "master_weights", "adapters", "gradients", "optimizer_states",
+              "activations", "logits", "workspace")
+_LABELS = {
+    "weights": "Weights", "master_weights": "Master weights (fp32)", "adapters": "LoRA adapters",
+    "gradients": "Gradients", "optimizer_states": "Optimizer states",
+    "activations": "Activations", "logits": "Logits and loss", "workspace": "cuBLAS workspace",
+}
+
+
+def _const(n: float) -> Poly:
+    return (round(n), 0, 0, 0)
+
+
+def _tok(per_token: float, per_token_key: float = 0.0, per_key: float = 0.0) -> Poly:
+    return (0, round(per_token), round(per_token_key), round(per_key))
+
+
+def _add(*polys: Poly) -> Poly:
+    return (sum(p[0] for p in polys), sum(p[1] for p in polys), sum(p[2] for p in polys),
+            sum(p[3] for p in polys))
+
+
+def _at(p: Poly, t: int, s: int) -> int:
+    return p[0] + p[1] * t + p[2] * t * s + p[3] * s
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Candidate:
+    """One moment of a phase that may set its peak, with what is alive then."""
+
+    phase: str
+    moment: str
+    parts: dict[str, Poly]
+    total: Poly
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TrainingPlan:
+    candidates: tuple[Candidate, ...]
+    formulas: dict[str, str]
+    sources: dict[str, str]
+    context: int
+    reserve_fraction: float
+    weights_bytes: int  # resident weights per GPU (for "GPUs for the weights")
+    cpu: dict[str, int]
+    parameters: dict[str, Any]
+    details: dict[str, Any]
+
+    def allocated(self, b: int, s: int) -> int:
+        t = b * s
+        return max(_at(c.total, t, s) for c in self.candidates)
+
+    def total(self, b: int, s: int) -> int:
+        alloc = self.allocated(b, s)
+        return alloc + _reserve(alloc, self.reserve_fraction) + self.context
+
+    def by_batch(self, s: int) -> Any:
+        """total(b, s) as a function of b alone: the max of a few lines in b."""
+        lines = _prune([(c.total[0] + c.total[3] * s, c.total[1] * s + c.total[2] * s * s)
+                        for c in self.candidates])
+        return self._solver(lines)
+
+    def by_length(self, b: int) -> Any:
+        """total(b, s) as a function of s alone: the max of a few parabolas in s."""
+        quads: list[tuple[int, int, int]] = _prune(
+            [(c.total[0], c.total[1] * b + c.total[3], c.total[2] * b) for c in self.candidates])
+        f, ctx = self.reserve_fraction, self.context
+
+        def total(s: int) -> int:
+            alloc: int = max(k0 + s * (k1 + k2 * s) for k0, k1, k2 in quads)
+            return alloc + _reserve(alloc, f) + ctx
+        return total
+
+    def _solver(self, lines: list[tuple[int, int]]) -> Any:
+        f, ctx = self.reserve_fraction, self.context
+
+        def total(x: int) -> int:
+            alloc = max(c + d * x for c, d in lines)
+            return alloc + _reserve(alloc, f) + ctx
+        return total
+
+
+def _prune(polys: list[Any]) -> list[Any]:
+    """Drop polynomials (non-negative x) that another one bounds from above, term by term."""
+    unique = list(dict.fromkeys(polys))
+    return [p for p in unique
+            if not any(q != p and all(a >= b for a, b in zip(q, p, strict=True))
+                       for q in unique)]
+
+
+def _reserve(allocated: int, fraction: float) -> int:
+    return int(allocated * fraction + 0.999999)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Dtypes:
+    """Bytes per element of what a step keeps, from precision, method and framework."""
+
+    regime: str  # activations regime (activations.REGIMES)
+    weight: int  # trainable or frozen model weights
+    grad: int
+    state: int  # optimizer state element (torch optimizers: the parameter's dtype)
+    master: int  # fp32 master copy per trainable parameter (0 when the weights are it)
+    adapter: int
+
+
+def _dtypes(req: TrainingRequest) -> _Dtypes:
+    fw, p = req.framework, req.precision
+    master_layout = p.startswith("mixed") and (
+        fw.mixed_precision == "master" or req.parallel.zero_stage >= 1)
+    if p == "fp32":
+        regime, weight, grad, master = "fp32", 4, 4, 0
+    elif p == "bf16":
+        regime, weight, grad, master = "bf16", 2, 2, 0
+    elif master_layout:  # DeepSpeed / Megatron / FSDP: 16-bit weights, fp32 master copy
+        regime, weight, grad, master = "bf16", 2, fw.master_gradient_bytes, 4
+    else:  # torch.autocast over fp32 weights (HF Trainer bf16=True / fp16=True)
+        regime, weight, grad, master = "autocast", 4, 4, 0
+    adapter = 4 if (fw.adapter_dtype == "fp32" or p == "fp32") else 2
+    if req.method != "full":
+        grad, master = adapter, 0
+        if req.method == "qlora" and regime == "bf16" and fw.qlora_non_quantized_dtype == "fp32" \
+                and p.startswith("mixed"):
+            regime = "autocast"
+    state = 4 if master else (adapter if req.method != "full" else weight)
+    return _Dtypes(regime=regime, weight=weight, grad=grad, state=state, master=master,
+                   adapter=adapter)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Params:
+    """Parameter counts the plan needs."""
+
+    total: int
+    embed: int  # token (and position) embeddings
+    head: int  # untied lm_head (0 when tied)
+    head_numel: int  # the lm_head weight, tied or not
+    layers: int  # everything in the decoder layers
+    trainable: int
+    trainable_sizes: tuple[int, ...]  # one entry per trainable tensor
+    decay_numel: int  # 2-D trainable tensors: HF Trainer's weight-decay param group
+    largest_layer: int  # parameters of the largest decoder layer
+    largest_linear: int  # the largest per-layer linear weight (QLoRA dequantizes one)
+    adapters: tuple[lora.AdapterGroup, ...]
+
+
+def _params(req: TrainingRequest) -> _Params:
+    spec = req.common.spec
+    per_layer: dict[int, int] = {}
+    embed = head = 0
+    largest_linear = 0
+    for g in spec.tensors:
+        if not g.layers:
+            if g.role in ("token_embd", "pos_embd"):
+                embed += g.total
+            elif g.role == "output":
+                head += g.total
+            continue
+        for layer in g.layers:
+            per_layer[layer] = per_layer.get(layer, 0) + g.numel
+        if g.in_features:
+            largest_linear = max(largest_linear, g.numel)
+    head_numel = head or spec.vocab_size * spec.hidden_size
+    adapters: tuple[lora.AdapterGroup, ...] = ()
+    if req.lora is not None:
+        adapters = lora.adapters(spec, req.lora.target_modules, req.lora.rank)
+        sizes: list[int] = []
+        for a in adapters:
+            sizes += [req.lora.rank * a.in_features, a.out_features * req.lora.rank] * a.modules
+        trainable_sizes = tuple(sizes)
+        decay = sum(sizes)
+    else:
+        trainable_sizes = tuple(g.numel for g in spec.tensors for _ in range(g.count))
+        decay = sum(g.total for g in spec.tensors if g.in_features)
+    return _Params(
+        total=spec.total_parameters, embed=embed, head=head, head_numel=head_numel,
+        layers=sum(per_layer.values()), trainable=sum(trainable_sizes),
+        trainable_sizes=trainable_sizes, decay_numel=decay,
+        largest_layer=max(per_layer.values(), default=0), largest_linear=largest_linear,
+        adapters=adapters,
+    )
+
+
+def _layer_adapters(spec: ModelSpec, req: TrainingRequest) -> dict[int, list[tuple[str, int, int]]]:
+    """layer -> (role, in_features, matrices) of every adapted weight in it."""
+    out: dict[int, list[tuple[str, int, int]]] = {}
+    if req.lora is None:
+        return out
+    roles = lora.target_roles(req.lora.target_modules)
+    for g in spec.tensors:
+        if g.role in roles and g.in_features:
+            for layer in g.layers:
+                out.setdefault(layer, []).append((g.role, g.in_features, g.experts))
+    return out
+
+
+def attention_kernel(req: TrainingRequest, d: _Dtypes) -> str:
+    """What attention saves like: "sdpa" (flash / memory-efficient: q, k, v, out, lse) or
+    "eager" (s² scores). SDPA in fp32 with fewer KV heads than query heads runs PyTorch's
+    math kernel, which saves like eager attention: flash and cuDNN take only 16-bit inputs
+    and the memory-efficient kernel does not take `enable_gqa` (torch 2.11,
+    aten/src/ATen/native/transformers/sdp_utils_cpp.h; measured on an H200)."""
+    spec = req.common.spec
+    if req.attention == "sdpa" and d.regime == "fp32" and spec.num_kv_heads < spec.num_heads:
+        return "eager"
+    return req.attention
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Acts:
+    """Activation coefficients for the whole (busiest-stage) model, per GPU."""
+
+    saved: Poly  # every layer's saved tensors (or the checkpointed inputs)
+    recompute: Poly  # one recomputed layer with its backward (checkpointing)
+    top_mlp: Poly  # the last layer's MLP backward, on top of everything saved
+    top_attention: Poly  # its attention backward, once its MLP's tensors are freed
+    eager_forward: Poly  # eager scores before the softmax in the last layer
+    final: Poly  # final norm + RoPE tables
+    copies: int  # autocast bf16 weight copies saved across the forward and backward
+    copies_stack: int  # the decoder layers' share of `copies`
+    copies_layer: int
+    offloaded_bytes_per_token: int  # checkpointed inputs moved to the host
+
+
+def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
+    spec = req.common.spec
+    par = req.parallel
+    tp, sp = par.tensor, par.sequence_parallel
+    r = activations.Regime(
+        kind=d.regime, trainable_base=req.method == "full",
+        adapter_bytes=d.adapter if req.method != "full" else 0,
+        lora_dropout=bool(req.lora and req.lora.dropout > 0),
+        lora_rank=req.lora.rank if req.lora else 0, attention=attention_kernel(req, d),
+    )
+    by_layer = _layer_adapters(spec, req)
+    shapes = activations.layer_shapes(spec)
+    cache: dict[Any, activations.LayerActivations] = {}
+    layers = []
+    for i, shape in enumerate(shapes):
+        key = (shape, tuple(by_layer.get(i, ())))
+        if key not in cache:
+            cache[key] = activations.layer_activations(r, shape, list(key[1]))
+        layers.append(cache[key])
+    n = len(layers) or 1
+    # per GPU: TP splits what is inside attention and MLP; the norms' part only with SP
+    def split(la: activations.LayerActivations) -> tuple[float, float]:
+        inner = la.per_token - la.replicated_per_token
+        return inner / tp + la.replicated_per_token / (tp if sp else 1), la.per_token_key / tp
+    avg_tok = sum(split(la)[0] for la in layers) / n
+    avg_key = sum(split(la)[1] for la in layers) / n
+    worst = max(layers, key=lambda la: la.per_token + la.per_token_key)
+    w_tok, w_key = split(worst)
+    flight = parallel.in_flight_layers(n, par.pipeline, req.gradient_accumulation_steps)
+    ckpt = req.gradient_checkpointing
+    if ckpt == "selective":
+        avg_key = 0.0  # Korthikanti's selective recompute: the attention core is recomputed
+    inputs = sum(la.checkpoint_input for la in layers) / n / (tp if sp else 1)
+    offloaded = 0
+    if ckpt in ("full", "offloaded"):
+        held = flight if ckpt == "full" else min(2.0, flight)  # offload: in flight + prefetch
+        saved = _tok(inputs * held)
+        offloaded = round(inputs * flight) if ckpt == "offloaded" else 0
+    else:
+        saved = _tok(avg_tok * flight, avg_key * flight)
+    bwd_tok = max(la.backward_transient for la in layers) / tp
+    bwd_key = max(la.backward_transient_key for la in layers) / tp
+    recompute = _tok(w_tok + bwd_tok + inputs, w_key + bwd_key)
+    # the last layer's backward: its MLP first (on top of everything saved), then its
+    # attention, once the MLP's saved tensors are freed
+    top_mlp = _tok(max(la.mlp_backward for la in layers) / tp)
+    top_attn = _tok((max(la.attention_backward for la in layers)
+                     - layers[-1].mlp_per_token) / tp, bwd_key)
+    eager = _ZERO
+    if r.attention == "eager" and ckpt == "none":  # the pre-softmax scores
+        eager = _tok(0, r.act_bytes * spec.num_heads / tp)
+    norm = activations._norm_style(spec)
+    final = activations.final_norm_saved(r, spec.hidden_size, norm) / (tp if sp else 1)
+    rope = 2 * spec.head_dim * r.residual_bytes  # cos and sin, (1, s, d), shared by layers
+    copies = copies_layer = stack = 0
+    if d.regime == "autocast":
+        stage = parallel.stage_layers(n, par.pipeline) / n
+        if req.method != "qlora":  # bitsandbytes keeps only the 4-bit weight for backward
+            stack = copies = round(sum(la.weight_copies for la in layers) * stage / tp)
+            copies_layer = round(max(la.weight_copies for la in layers) / tp)
+        copies += 2 * params.head_numel // tp  # lm_head cast to bf16, saved for its backward
+        if req.method != "full":  # autocast caches the bf16 casts of trainable adapters
+            copies += 2 * sum(a.parameters for a in params.adapters) // tp
+    return _Acts(
+        saved=saved, recompute=recompute, top_mlp=top_mlp, top_attention=top_attn,
+        eager_forward=eager,
+        final=(0, round(final), 0, rope), copies=copies, copies_stack=stack,
+        copies_layer=copies_layer,
+        offloaded_bytes_per_token=offloaded,
+    )
+
+
+def plan(req: TrainingRequest) -> TrainingPlan:
+    """Everything about the step that does not depend on (b, s), as phase candidates."""
+    spec = req.common.spec
+    par = req.parallel
+    d = _dtypes(req)
+    pr = _params(req)
+    tp = par.tensor
+    frac = parallel.stage_fraction(layer_params=pr.layers, embed_params=pr.embed,
+                                   head_params=pr.head, layers=spec.num_layers,
+                                   pipeline=par.pipeline)
+    last_stage = 1.0  # the busiest stage view keeps the loss (conservative for p > 1)
+
+    # --- model states, per GPU
+    if req.method == "qlora":
+        assert req.qlora is not None
+        fmt = formats.weight_formats()["nf4" if req.qlora.double_quant else "nf4-no-dq"]
+        nonq = 4 if (req.framework.qlora_non_quantized_dtype == "fp32"
+                     or req.precision == "fp32") else 2
+        weights_all = formats.weights_bytes(fmt, spec, dense_bits=8 * nonq)
+    else:
+        weights_all = pr.total * d.weight
+    weights = weights_all * frac / tp / par.weight_shards()
+    gathered = 0.0
+    if par.zero_stage == 3 and par.data > 1:  # the layer in use + the prefetched one
+        gathered = 2 * max(pr.largest_layer, pr.embed, pr.head) * d.weight / tp
+    if par.offload_parameters:
+        weights = 0.0
+    dequant = 2 * pr.largest_linear / tp if req.method == "qlora" else 0  # one bf16 layer
+    adapters = sum(a.parameters for a in pr.adapters) * d.adapter * frac / tp
+    trainable_frac = frac / tp
+    grads = pr.trainable * d.grad * trainable_frac / par.gradient_shards()
+    grad_copy = grads if (par.zero_stage == 0 and par.data > 1
+                          and req.framework.ddp_gradient_copy) else 0.0
+    master = pr.trainable * d.master * trainable_frac / par.states_shards()
+    opt = _optimizer(req, pr, d)
+    states = opt.state_bytes * trainable_frac / par.states_shards()
+    temps = opt.temporary_bytes * trainable_frac / par.states_shards()
+    paged = states if opt.paged else 0.0
+    cpu: dict[str, int] = {}
+    if opt.paged:
+        states = temps = 0.0
+        cpu["paged_optimizer_states"] = round(paged)
+    if par.offload_optimizer:
+        cpu["optimizer_states"] = round(states)
+        cpu["master_weights"] = round(master or pr.trainable * 4 * trainable_frac
+                                      / par.states_shards())
+        cpu["fp32_gradients"] = round(pr.trainable * 4 * trainable_frac / par.states_shards())
+        states = temps = master = 0.0
+    if par.offload_parameters:
+        cpu["weights"] = round(weights_all * frac / tp / par.data)
+    full = req.method == "full"
+    head_grad = pr.head_numel * d.grad / tp if full else 0.0
+    if d.regime == "autocast" and full:
+        head_grad += 2 * pr.head_numel / tp  # the bf16 gradient before its fp32 cast
+    largest_grad = max(pr.trainable_sizes, default=0) * d.grad
+    tied_add = pr.head_numel * d.grad / tp if (full and spec.tie_word_embeddings) else 0.0
+    layer_grad = pr.largest_layer * d.grad / tp if (full and par.zero_stage >= 2) else 0.0
+
+    acts = _activations(req, d, pr)
+    loss = activations.loss_cost(req.loss, spec.vocab_size, spec.hidden_size,
+                                 4 if d.regime == "fp32" else 2)
+    lsc = last_stage / tp  # vocabulary-parallel logits with TP
+
+    base = {"weights": _const(weights), "master_weights": _const(master),
+            "adapters": _const(adapters), "optimizer_states": _const(states),
+            "workspace": _const(CUBLAS_WORKSPACE_BYTES)}
+    live_grads = _const(grads + grad_copy)
+    oib = req.optimizer_in_backward
+    kept = live_grads if req.gradient_accumulation_steps > 1 else _ZERO
+    fused_head = _const(head_grad) if (loss.hidden_grad_in_forward and full) else _ZERO
+    copies_fwd = acts.copies
+    if req.gradient_checkpointing not in ("none", "selective") and not full:
+        # autocast caches only casts of leaves that require grad: under checkpointing
+        # nothing keeps a frozen layer's bf16 weight after its forward
+        copies_fwd -= acts.copies_stack
+    w_fwd = _const(weights + gathered + dequant + copies_fwd)
+    # with checkpointing the autocast cache is the only holder of the layers' bf16 copies,
+    # and it is cleared when the forward leaves autocast: only the lm_head's copy remains
+    w_bwd = w_fwd if req.gradient_checkpointing in ("none", "selective") else _const(
+        weights + gathered + dequant + acts.copies - acts.copies_stack)
+
+    acts_fwd = _add(acts.saved, acts.final)
+
+    def cand(phase: str, moment: str, **parts: Poly) -> Candidate:
+        merged = {**base, **parts}
+        return Candidate(phase=phase, moment=moment, parts=merged,
+                         total=_add(*merged.values()))
+
+    cands = [
+        cand("forward", "at the loss", weights=w_fwd, gradients=_add(kept, fused_head),
+             activations=acts_fwd, logits=_tok(loss.forward_peak * lsc)),
+        cand("backward", "loss gradients, every activation still saved", weights=w_bwd,
+             gradients=_add(kept, fused_head),
+             activations=acts_fwd, logits=_tok(loss.backward_peak * lsc)),
+        cand("backward", "at the end: every gradient alive",
+             weights=_const(weights + gathered + dequant),
+             gradients=_const(largest_grad if oib else grads + grad_copy + tied_add + layer_grad)),
+        cand("optimizer_step", "optimizer step: gradients, states and step temporaries",
+             gradients=_const(largest_grad if oib else grads + grad_copy),
+             optimizer_states=_const(states + temps)),
+    ]
+    if attention_kernel(req, d) == "eager" and req.gradient_checkpointing == "none":
+        cands.append(cand("forward", "eager attention scores in the last layer", weights=w_fwd,
+                          gradients=kept, activations=_add(acts_fwd, acts.eager_forward)))
+    if req.gradient_checkpointing in ("none", "selective"):
+        for moment, extra in (("the last layer's MLP backward", acts.top_mlp),
+                              ("the last layer's attention backward", acts.top_attention)):
+            cands.append(cand("backward", moment, weights=w_fwd,
+                              gradients=_add(kept, _const(head_grad + layer_grad)),
+                              activations=_add(acts_fwd, extra)))
+    else:
+        # the first layer's and (untied) embedding's gradients do not exist yet
+        not_yet = (pr.largest_layer + (0 if spec.tie_word_embeddings else pr.embed)) \
+            * d.grad * trainable_frac / par.gradient_shards() if full else 0.0
+        cands.append(cand("backward", "recomputing the first layer, nearly every gradient alive",
+                          weights=_const(weights + gathered + dequant + acts.copies_layer),
+                          gradients=_const(largest_grad if oib else grads + grad_copy - not_yet),
+                          activations=acts.recompute))
+    if acts.offloaded_bytes_per_token:
+        cpu["offloaded_activations_per_token"] = acts.offloaded_bytes_per_token
+    details = {
+        "attention_kernel": {"sdpa": "flash / memory-efficient (q, k, v, out, lse saved)",
+                             "flash": "flash-attn (q, k, v, out, lse saved)",
+                             "eager": "s² scores saved (eager, or SDPA's math kernel: fp32 "
+                                      "with grouped KV heads)"}[attention_kernel(req, d)],
+        "dtypes": {"activations": d.regime, "weights_bytes": d.weight, "gradient_bytes": d.grad,
+                   "state_bytes": d.state, "master_bytes": d.master,
+                   "adapter_bytes": d.adapter if req.method != "full" else 0},
+        "optimizer": {"state_formula": opt.state_formula,
+                      "temporary_formula": opt.temporary_formula, "paged": opt.paged,
+                      "source": opt.source},
+    }
+    return TrainingPlan(
+        candidates=tuple(cands),
+        formulas=_formulas(req, d, pr, opt, loss),
+        sources=_sources(req, opt, loss),
+        context=req.overheads.cuda_context_bytes,
+        reserve_fraction=req.overheads.allocator_reserve_fraction,
+        weights_bytes=round(weights),
+        cpu=cpu,
+        parameters={"trainable": pr.trainable, "adapters": sum(a.parameters for a in pr.adapters)},
+        details=details,
+    )
+
+
+def _optimizer(req: TrainingRequest, pr: _Params, d: _Dtypes) -> optimizers.OptimizerCost:
+    if req.optimizer == "adafactor":
+        shapes: list[tuple[int, int, int]] = []
+        if req.method == "full":
+            for g in req.common.spec.tensors:
+                shapes.append((g.out_features, g.in_features, g.count * g.experts)
+                              if g.in_features else (g.numel, 0, g.count))
+        else:
+            for a in pr.adapters:
+                assert req.lora is not None
+                shapes.append((req.lora.rank, a.in_features, a.modules))
+                shapes.append((a.out_features, req.lora.rank, a.modules))
+        return optimizers.adafactor_cost(tuple(shapes), max(pr.trainable_sizes, default=0))
+    return optimizers.cost(
+        req.optimizer, req.optimizer_implementation, sizes=pr.trainable_sizes,
+        group_numel=pr.decay_numel, state_bytes=d.state, momentum=req.momentum,
+    )
+
+
+def _formulas(
+    req: TrainingRequest, d: _Dtypes, pr: _Params, opt: optimizers.OptimizerCost,
+    loss: activations.LossCost,
+) -> dict[str, str]:
+    par = req.parallel
+    per_gpu = []
+    if par.tensor > 1:
+        per_gpu.append(f"/ TP {par.tensor}")
+    if par.pipeline > 1:
+        per_gpu.append(f"× busiest of {par.pipeline} pipeline stages")
+    shard = " ".join(per_gpu)
+    if req.method == "qlora":
+        nonq = 32 if req.framework.qlora_non_quantized_dtype == "fp32" else 16
+        w = ("linear weights · 4.127 bits (NF4, blocks of 64, double-quantized absmax) + "
+             f"embeddings, lm_head, norms · {nonq} bits; "
+             "+ one bf16 dequantized linear weight in forward and backward")
+    else:
+        w = f"P · {d.weight} B  (P = {pr.total:,})"
+        if par.zero_stage == 3:
+            w += f" / ZeRO-3 {par.data} + 2 unsharded layers (in use, prefetched)"
+    if d.regime == "autocast":
+        w += "; forward/backward: + bf16 copies of the linear weights saved by autocast"
+    g = (f"P_trainable · {d.grad} B  (P_trainable = {pr.trainable:,})"
+         + (f" / ZeRO-{par.zero_stage} {par.data}" if par.zero_stage >= 2 else "")
+         + ("; forward: 0 (zero_grad(set_to_none=True))" if req.gradient_accumulation_steps == 1
+            else "; kept across micro-steps (gradient accumulation does not shrink them)"))
+    if req.optimizer_in_backward:
+        g = "one parameter's gradient at a time (the optimizer steps inside the backward)"
+    states = opt.state_formula + (f" / ZeRO {par.data}" if par.zero_stage >= 1 else "")
+    if par.offload_optimizer:
+        states = "0 on the GPU: offloaded to CPU memory (ZeRO-Offload)"
+    states += "; optimizer step: + " + opt.temporary_formula
+    acts = {
+        "none": "Σ layers · b·s · (saved bytes per token) — norms' fp32 upcasts, q/k/v/out + lse,"
+                " SwiGLU gate/up/act/product"
+                + (", eager scores b·a·s²·6 B" if req.attention == "eager" else ""),
+        "selective": "as without checkpointing, minus the attention core (recomputed)",
+        "full": "Σ layers · b·s·h · B (each layer's input) + one recomputed layer in the "
+                "backward",
+        "offloaded": "two layers' inputs on the GPU (in flight and prefetched); the rest in "
+                     "CPU memory",
+    }[req.gradient_checkpointing]
+    if par.tensor > 1:
+        acts += f"; / TP {par.tensor} inside attention and MLP" + (
+            ", norms too (sequence parallel)" if par.sequence_parallel else "")
+    out = {
+        "weights": w + (f" {shard}" if shard else ""),
+        "master_weights": (f"P_trainable · 4 B / ZeRO {par.states_shards()}" if d.master
+                           else "0: the fp32 weights are the master copy" if d.regime == "autocast"
+                           else "0: no separate master copy"),
+        "adapters": (f"Σ adapted weights r·(in + out) · {d.adapter} B = "
+                     f"{sum(a.parameters for a in pr.adapters):,} parameters"
+                     if req.method != "full" else "0: full fine-tune"),
+        "gradients": g,
+        "optimizer_states": states,
+        "activations": acts,
+        "logits": loss.formula,
+        "workspace": "32 MiB: cuBLAS workspace (CUBLAS_WORKSPACE_CONFIG :4096:8), allocated "
+                     "through the caching allocator",
+    }
+    return out
+
+
+def _sources(req: TrainingRequest, opt: optimizers.OptimizerCost,
+             loss: activations.LossCost) -> dict[str, str]:
+    return {
+        "weights": ("formats.json nf4 (Dettmers et al. 2023, QLoRA)" if req.method == "qlora"
+                    else "parameter count from config.json (architecture.py)")
+        + "; torch.autocast weight cache (torch/amp/autocast_mode.py)"
+        + ("; " + parallel.SOURCE if req.parallel.gpus > 1 else ""),
+        "master_weights": "Micikevicius et al. 2018 (mixed precision); Rajbhandari et al. 2020",
+        "adapters": "Hu et al. 2021 (LoRA); peft tuners/lora/layer.py",
+        "gradients": "torch autograd AccumulateGrad; optimizer.zero_grad(set_to_none=True)",
+        "optimizer_states": opt.source,
+        "activations": "Korthikanti et al. 2022 (Table 2), adapted to the tensors transformers v5 "
+        "saves (activations.py); torch.utils.checkpoint (non-reentrant)",
+        "logits": loss.source,
+        "workspace": "torch aten/src/ATen/cuda/CublasHandlePool.cpp; measured on an H200",
+    }
+
+
+def respond(req: TrainingRequest) -> dict[str, Any]:
+    """The response dict (docs/api.md) for a validated training request."""
+    from .api import build_response  # api imports this module on demand
+
+    spec = req.common.spec
+    p = plan(req)
+    b, s = req.micro_batch_size, req.sequence_length
+    t = b * s
+    phases: list[Phase] = []
+    moments: list[dict[str, Any]] = []
+    for name in PHASES:
+        best = max((c for c in p.candidates if c.phase == name), key=lambda c: _at(c.total, t, s))
+        comps = [
+            Component(name=key, label=_LABELS[key], bytes=_at(best.parts.get(key, _ZERO), t, s),
+                      kind="tensor", formula=p.formulas[key], source=p.sources[key])
+            for key in COMPONENTS
+        ]
+        allocated = sum(c.bytes for c in comps)
+        comps.append(Component(
+            name="runtime_reserve", label="Allocator reserve", kind="overhead",
+            bytes=_reserve(allocated, p.reserve_fraction),
+            formula=f"{p.reserve_fraction:g} × allocated peak",
+            source="PyTorch caching allocator: reserved minus allocated at the peak "
+            "(overheads.allocator_reserve_fraction)"))
+        comps.append(Component(
+            name="cuda_context", label="CUDA context", kind="overhead", bytes=p.context,
+            formula="overheads.cuda_context_bytes",
+            source="CUDA driver context, kernels, cuBLAS/NCCL handles of a PyTorch process"))
+        phases.append(Phase(name=name, components=tuple(comps)))
+        moments.append({"phase": name, "moment": best.moment, "allocated_bytes": allocated})
+    peak = max(phases, key=lambda ph: ph.total)
+    rows = fit.fit_table(
+        gpu_ids=req.common.fit_gpus, total=peak.total, weights=p.weights_bytes,
+        by_batch=p.by_batch(s), by_length=p.by_length(b), batch_limit=1 << 16,
+        length_limit=max(spec.max_position_embeddings, s),
+    )
+    details = {
+        **p.details,
+        "peak": next(m for m in moments if m["phase"] == peak.name),
+        "phase_moments": moments,
+        "cpu_memory_bytes": p.cpu,
+        "tokens_per_optimizer_step": t * req.gradient_accumulation_steps * req.parallel.data,
+        "gpus": req.parallel.gpus,
+        "framework": {"id": req.framework.id, "name": req.framework.name,
+                      "filled": req.filled_by_framework,
+                      "memory_report": req.framework.memory_report},
+        "adapter_parameters": p.parameters["adapters"],
+    }
+    return build_response(
+        mode="training", peak=peak, phases=phases,
+        parameters={"total": spec.total_parameters, "active": spec.active_parameters,
+                    "trainable": p.parameters["trainable"],
+                    "by_category": spec.parameters_by_category},
+        common=req.common, details=details, fit_rows=rows, warnings=_warnings(req, p),
+        normalized=req.to_dict(),
+    )
+
+
+def _warnings(req: TrainingRequest, p: TrainingPlan) -> list[dict[str, str]]:
+    spec = req.common.spec
+    out = []
+    for note in spec.notes:
+        out.append({"code": "generic_decoder" if "generic" in note else "model_note",
+                    "message": note})
+    if req.sequence_length > spec.max_position_embeddings:
+        out.append({"code": "context_beyond_model",
+                    "message": f"sequence_length {req.sequence_length:,} exceeds the model's "
+                    f"max_position_embeddings ({spec.max_position_embeddings:,})"})
+    if spec.moe is not None:
+        out.append({"code": "moe_estimate",
+                    "message": "MoE activations assume balanced routing (top-k copies of each "
+                    "token); they are not calibrated against measured runs"})
+    if "paged_optimizer_states" in p.cpu:
+        out.append({"code": "paged_optimizer",
+                    "message": "paged optimizer states live in CUDA unified memory: they use GPU "
+                    "memory when it is free and move to CPU memory under pressure, and "
+                    "torch.cuda.max_memory_allocated does not count them"})
+    return out
+
+
+def catalog_entries() -> dict[str, Any]:
+    """Choices, defaults and framework profiles for `vramcalc.catalog()`."""
+    fw = frameworks()
+    return {
+        "choices": {
+            "method": list(METHODS),
+            "precision": list(PRECISIONS),
+            "optimizer": list(optimizers.OPTIMIZERS),
+            "optimizer_implementation": list(optimizers.IMPLEMENTATIONS),
+            "gradient_checkpointing": list(CHECKPOINTING),
+            "attention": list(ATTENTION),
+            "loss": list(activations.LOSSES),
+            "framework": list(fw),
+            "lora_target_modules": [*lora.known_modules(), lora.ALL_LINEAR],
+            "qlora_quant_type": list(QUANT_TYPES),
+        },
+        "defaults": {
+            **{k: v for k, v in DEFAULTS.items() if k != "lora"},
+            **fw[DEFAULTS["framework"]].defaults,
+            "lora": {**DEFAULTS["lora"], "target_modules": ["q_proj", "v_proj"]},
+            "overheads": {
+                "cuda_context_bytes": DEFAULT_TRAINING_CUDA_CONTEXT_BYTES,
+                "allocator_reserve_fraction": DEFAULT_TRAINING_RESERVE_FRACTION,
+            },
+        },
+        "frameworks": [
+            {"id": f.id, "name": f.name, "defaults": {**f.defaults},
+             "method_defaults": f.method_defaults, "memory_report": f.memory_report}
+            for f in fw.values()
+        ],
+    }

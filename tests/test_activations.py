@@ -1,0 +1,136 @@
+"""Saved activations per layer and token (vramcalc/activations.py).
+
+The tiny model below has h=256, 8 query heads and 2 KV heads of d=64 (q width 512, k and v
+width 128), SwiGLU f=704. Every figure was derived by hand from the tensors transformers v5
+saves, and agrees to the byte with a FakeTensor measurement of one layer (transformers
+5.24, torch 2.13; CUDA code paths: no materialised causal mask, 1-byte dropout masks):
+the bytes one extra layer adds at the end of the forward, at 128 tokens.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from vramcalc import activations as A
+from vramcalc import architecture
+from vramcalc.errors import Collector
+
+TINY = {
+    "model_type": "llama", "hidden_size": 256, "num_hidden_layers": 3,
+    "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64,
+    "intermediate_size": 704, "vocab_size": 1000, "tie_word_embeddings": False,
+}
+QV = [("attn_q", 256, 1), ("attn_v", 256, 1)]
+
+
+def _shape(config: dict[str, object] = TINY) -> A.LayerShape:
+    spec = architecture.from_config(config, Collector())
+    assert spec is not None
+    return A.layer_shapes(spec)[0]
+
+
+def _regime(kind: str, *, full: bool = True, attention: str = "sdpa",
+            dropout: bool = True) -> A.Regime:
+    return A.Regime(kind=kind, trainable_base=full, adapter_bytes=0 if full else 4,
+                    lora_dropout=dropout, lora_rank=16, attention=attention)
+
+
+def test_layer_shape_of_tiny_llama() -> None:
+    s = _shape()
+    assert (s.hidden, s.q_width, s.k_width, s.v_width, s.heads, s.mlp_width) == (
+        256, 512, 128, 128, 8, 704)
+    assert (s.attn_consumers, s.mlp_consumers, s.extra_norms, s.qk_norm) == (3, 2, 0, False)
+    # q 256·512 + k, v 256·128 + o 512·256 + gate, up, down 256·704
+    assert s.weight_numel == 131072 + 2 * 32768 + 131072 + 3 * 180224
+
+
+@pytest.mark.parametrize(
+    ("kind", "per_token", "measured_per_layer"),
+    [
+        # bf16: 2 norms · (4h fp32 + 2h cast + 2h output + 4 rsqrt) = 4104
+        #   + q, k, v, out 2·(512 + 128 + 128 + 512) + lse 4·8 = 2592 + gate/up/act/prod 8·704
+        #   = 4104 + 2592 + 5632 = 12328
+        ("bf16", 12328, 1577984),
+        # fp32: 2 · (12h + 4) + 4·(512+128+128+512) + 32 + 16·704 = 6152 + 5152 + 11264
+        ("fp32", 22568, 2888704),
+        # autocast: 2 norms · (8h + 4) + casts for q, k, v (3 · 2h) and gate, up (2 · 2h)
+        #   = 4104 + 2560 = 6664; + 2592 + 5632 = 14888 (bf16 weight copies counted apart)
+        ("autocast", 14888, 1905664),
+    ],
+)
+def test_full_fine_tune_layer(kind: str, per_token: int, measured_per_layer: int) -> None:
+    la = A.layer_activations(_regime(kind), _shape(), [])
+    assert la.per_token == per_token
+    assert la.per_token * 128 == measured_per_layer  # FakeTensor measurement, 128 tokens
+
+
+def test_autocast_keeps_bf16_weight_copies() -> None:
+    la = A.layer_activations(_regime("autocast"), _shape(), [])
+    assert la.weight_copies == 2 * 868352  # 2 B per linear weight element of the layer
+
+
+def test_lora_layer_saves_less_than_full() -> None:
+    # frozen bf16 base, PEFT fp32 adapters on q and v with dropout:
+    # norms 2 · (4h + 4) = 2056; adapters 2 · ((4 + 1)·256 + 4·16) = 2688;
+    # attention 2592; frozen SwiGLU keeps gate, up, act: 6·704 = 4224. Sum 11560.
+    la = A.layer_activations(_regime("bf16", full=False), _shape(), QV)
+    assert la.per_token == 11560
+    assert la.per_token * 128 == 1479680  # measured
+    full = A.layer_activations(_regime("bf16"), _shape(), [])
+    assert la.per_token < full.per_token
+
+
+def test_lora_without_dropout_keeps_no_mask() -> None:
+    with_mask = A.layer_activations(_regime("bf16", full=False), _shape(), QV)
+    without = A.layer_activations(_regime("bf16", full=False, dropout=False), _shape(), QV)
+    assert with_mask.per_token - without.per_token == 2 * 256  # 1 B mask per input element
+
+
+def test_eager_attention_adds_score_terms() -> None:
+    sdpa = A.layer_activations(_regime("bf16"), _shape(), [])
+    eager = A.layer_activations(_regime("bf16", attention="eager"), _shape(), [])
+    # per key: fp32 softmax + its bf16 copy, 6 B per head
+    assert eager.per_token_key == 6 * 8
+    # q 2·512, K and V repeated to 8 heads 2·2·512, out 2·512 instead of q,k,v,out + lse
+    assert eager.per_token - sdpa.per_token == (2 * 512 * 4) - (2 * 1280 + 32)
+    assert A.layer_activations(_regime("fp32", attention="eager"), _shape(), []).per_token_key \
+        == 4 * 8
+
+
+def test_qk_norm_adds_per_head_norm_copies() -> None:
+    qwen3 = dict(TINY, model_type="qwen3")
+    base = A.layer_activations(_regime("bf16"), _shape(), []).per_token
+    # q_norm, k_norm: fp32 upcast + bf16 cast, 6 B per element of q (512) and k (128)
+    assert A.layer_activations(_regime("bf16"), _shape(qwen3), []).per_token - base \
+        == 6 * 640
+
+
+def test_checkpoint_input_is_the_residual() -> None:
+    assert A.layer_activations(_regime("bf16"), _shape(), []).checkpoint_input == 2 * 256
+    assert A.layer_activations(_regime("autocast"), _shape(), []).checkpoint_input == 4 * 256
+
+
+@pytest.mark.parametrize(
+    ("loss", "logits_bytes", "forward_saved", "forward_peak", "backward_peak"),
+    [
+        ("standard", 2, 4000, 10000, 12000),  # V = 1000: 4V saved, 2V + 4V + 4V, 12V
+        ("standard", 4, 4000, 8000, 12000),  # fp32 logits are their own upcast
+        ("chunked", 2, 4000, 2000 + 4000 + 500, 4000 + 1000 + 250),
+        ("fused", 2, 2 * 256, 12 * 256, 2 * 256),
+    ],
+)
+def test_loss_costs(loss: str, logits_bytes: int, forward_saved: int, forward_peak: int,
+                    backward_peak: int) -> None:
+    cost = A.loss_cost(loss, 1000, 256, logits_bytes)
+    assert (cost.forward_saved, cost.forward_peak, cost.backward_peak) == (
+        forward_saved, forward_peak, backward_peak)
+
+
+def test_never_negative() -> None:
+    for kind in A.REGIMES:
+        for full in (True, False):
+            for attention in ("sdpa", "eager"):
+                la = A.layer_activations(_regime(kind, full=full, attention=attention),
+                                         _shape(), [] if full else QV)
+                assert min(la.per_token, la.per_token_key, la.mlp_backward,
+                           la.attention_backward, la.weight_copies) >= 0

@@ -1,0 +1,166 @@
+"""llama.cpp engine profile: hand-derived, against llama.cpp's own figures, and properties."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _models import TINY, MiB, request
+
+import vramcalc
+
+DATA = Path(__file__).parent / "data"
+
+
+def _llama(model: str, **opts: object) -> dict:
+    return vramcalc.estimate_or_raise(request(model, engine="llama.cpp", gpu="rtx-3060-12gb",
+                                              llama_cpp=opts))
+
+
+# 1. Tiny model by hand ---------------------------------------------------------------------
+
+
+def test_tiny_kv_and_compute_by_hand() -> None:
+    req = {"mode": "inference", "model": {"config": TINY, "name": "tiny"},
+           "engine": "llama.cpp", "weight_format": "F16", "fit_gpus": ["rtx-4090"],
+           "llama_cpp": {"n_ctx": 300, "n_ubatch": 8, "flash_attn": False}}
+    d = vramcalc.estimate_or_raise(req)["details"]["llama_cpp"]
+    # n_ctx 300 is padded to 512 cells; per layer K and V rows: 2 heads · 8 · 2 B = 32 B
+    # each: 2 layers · 512 · 64 B
+    assert d["n_ctx"] == 512
+    assert d["kv_cache_bytes"] == 2 * 512 * 64
+    # no flash attention: scores 512 · 8 · 4 heads · 4 B + f32 mask 512 · 8 · 4 B = 81,920,
+    # plus 8 tokens · (4·32 + 32 + 32) · 4 B = 6,144 around it; logits 8 · (100 + 64) · 4
+    assert d["gpu"]["compute_buffer"] == 81_920 + 6_144
+    # -1 = all: 2 layers + the output layer on the GPU; token_embd (100 · 32 · 2 B) stays
+    assert d["n_gpu_layers"] == 3
+    assert d["cpu"]["weights"] == 6_400
+
+
+def test_quantized_v_needs_flash_attention() -> None:
+    r = vramcalc.estimate(request("meta-llama/Llama-3.1-8B-Instruct", engine="llama.cpp",
+                                  llama_cpp={"cache_type_v": "q4_0", "flash_attn": False}))
+    assert r["error"]["problems"] == [{
+        "field": "llama_cpp.cache_type_v",
+        "message": "a quantized V cache (q4_0) requires flash attention: set "
+                   "llama_cpp.flash_attn to true",
+    }]
+
+
+def test_llama_cpp_rejects_non_gguf_and_tp() -> None:
+    r = vramcalc.estimate(request("meta-llama/Llama-3.1-8B-Instruct", engine="llama.cpp",
+                                  weight_format="awq-int4", parallel={"tensor": 2}))
+    assert r["error"]["problems"] == [
+        {"field": "weight_format", "message": "llama.cpp runs GGUF files: use a GGUF type "
+         "such as Q4_K_M, Q8_0 or F16, got 'awq-int4'"},
+        {"field": "parallel.tensor", "message": "llama.cpp splits layers, not tensors: use 1 "
+         "(one GPU)"},
+    ]
+
+
+# 2. Against llama.cpp ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "cells", "mib"), [
+    # measured.md I18: llama_kv_cache log lines (f16)
+    ("meta-llama/Meta-Llama-3-70B", 4096, 1280),
+    ("microsoft/Phi-3-mini-4k-instruct", 4096, 1536),
+    ("Qwen/Qwen3-8B", 131072, 18432),
+    ("meta-llama/Llama-3.2-1B-Instruct", 4096, 128),
+    ("meta-llama/Llama-3.2-3B", 1024, 112),
+])
+def test_kv_log_lines_exact(model: str, cells: int, mib: int) -> None:
+    d = _llama(model, n_ctx=cells)["details"]["llama_cpp"]
+    assert d["kv_cache_bytes"] == mib * MiB
+
+
+ROWS = json.loads((DATA / "llamacpp_buffers.json").read_text(encoding="utf-8"))["rows"]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: f"{r['model']}-{r['n_ctx']}-{r['flash_attn']}")
+def test_buffers_match_llama_fit_params(row: dict) -> None:
+    d = _llama(row["model"], n_ctx=row["n_ctx"], flash_attn=row["flash_attn"],
+               n_gpu_layers=0)["details"]["llama_cpp"]
+    cpu = d["cpu"]
+    assert cpu["kv_cache"] // MiB == row["kv_mib"]  # exact
+    assert cpu["compute_buffer"] / MiB == pytest.approx(row["compute_mib"], abs=1)
+
+
+def test_compute_buffer_without_flash_attention_cuda_log() -> None:
+    # field-notes 3.14: "9,240 MiB CUDA compute buffer at 131,072 ctx, 36 layers" (a
+    # Qwen3-8B-class model, n_ubatch 512). The same graph on the CPU backend reserves
+    # 8,492 MiB (tests/data/llamacpp_buffers.json); the CUDA log is 8.8 % higher.
+    d = _llama("Qwen/Qwen3-8B", n_ctx=131072, flash_attn=False)["details"]["llama_cpp"]
+    assert d["gpu"]["compute_buffer"] / MiB == pytest.approx(9240, rel=0.10)
+
+
+GGUF_BPW = {  # llama.cpp tools/quantize/README.md, Llama-3.1-8B whole-file bits per weight
+    "IQ2_S": 2.7403, "IQ2_M": 2.9294, "IQ3_XS": 3.4977, "IQ3_S": 3.6606, "IQ3_M": 3.7628,
+    "IQ4_XS": 4.4597, "IQ4_NL": 4.6818, "Q2_K_S": 2.9697, "Q2_K": 3.1593, "Q3_K_S": 3.6429,
+    "Q3_K_L": 4.2979, "Q4_K_S": 4.6672, "Q4_K_M": 4.8944, "Q5_K_S": 5.5704, "Q5_K_M": 5.7036,
+    "Q6_K": 6.5633, "Q8_0": 8.5008, "F16": 16.0005,
+}
+# recipes whose README files were made with an importance matrix, which changes
+# llama-quant.cpp's choices (e.g. IQ3_XXS keeps ffn_down in IQ3_XXS); not modelled
+GGUF_BPW_IMATRIX = {"IQ1_S": 2.0042, "IQ1_M": 2.1460, "IQ2_XXS": 2.3824, "IQ2_XS": 2.5882,
+                    "IQ3_XXS": 3.2548}
+
+
+@pytest.mark.parametrize(("recipe", "bpw"), sorted(GGUF_BPW.items()))
+def test_gguf_file_sizes_exact(recipe: str, bpw: float) -> None:
+    r = vramcalc.estimate_or_raise(request(
+        "meta-llama/Llama-3.1-8B-Instruct", engine="llama.cpp", weight_format=recipe))
+    d = r["details"]["llama_cpp"]
+    assert round(8 * d["model_file_bytes"] / r["parameters"]["total"], 4) == bpw
+
+
+@pytest.mark.parametrize(("recipe", "bpw"), sorted(GGUF_BPW_IMATRIX.items()))
+def test_gguf_file_sizes_imatrix_recipes(recipe: str, bpw: float) -> None:
+    r = vramcalc.estimate_or_raise(request(
+        "meta-llama/Llama-3.1-8B-Instruct", engine="llama.cpp", weight_format=recipe))
+    ours = 8 * r["details"]["llama_cpp"]["model_file_bytes"] / r["parameters"]["total"]
+    assert ours == pytest.approx(bpw, rel=0.05)
+
+
+# 3. Properties -------------------------------------------------------------------------------
+
+
+def test_more_gpu_layers_moves_memory_to_the_gpu() -> None:
+    last_gpu, last_cpu = -1, None
+    for ngl in range(0, 34):
+        d = _llama("meta-llama/Llama-3.1-8B-Instruct", n_gpu_layers=ngl,
+                   n_ctx=8192)["details"]["llama_cpp"]
+        assert d["gpu_bytes"] >= last_gpu
+        if last_cpu is not None:
+            assert d["cpu_bytes"] <= last_cpu
+        last_gpu, last_cpu = d["gpu_bytes"], d["cpu_bytes"]
+
+
+def test_largest_ngl_fits_and_one_more_does_not() -> None:
+    r = _llama("Qwen/Qwen3-8B", n_ctx=40960, flash_attn=False)
+    d = r["details"]["llama_cpp"]
+    best = d["max_n_gpu_layers"]
+    assert 0 < best < d["n_layer"] + 1
+    usable = 12_884_901_888
+    assert _llama("Qwen/Qwen3-8B", n_ctx=40960, flash_attn=False, n_gpu_layers=best)[
+        "total_bytes"] <= usable
+    assert _llama("Qwen/Qwen3-8B", n_ctx=40960, flash_attn=False, n_gpu_layers=best + 1)[
+        "total_bytes"] > usable
+
+
+def test_smaller_cache_type_never_lowers_max_context() -> None:
+    lengths = []
+    for kind in ("f16", "q8_0", "q4_0"):
+        r = _llama("meta-llama/Llama-3.1-8B-Instruct", cache_type_k=kind, cache_type_v=kind)
+        row = next(g for g in r["fit"]["gpus"] if g["gpu"] == "rtx-3060-12gb")
+        lengths.append(row["max_context_length"])
+        assert sum(c["bytes"] for c in r["components"]) == r["total_bytes"]
+    assert lengths == sorted(lengths)
+
+
+def test_flash_attention_never_needs_more() -> None:
+    for n_ctx in (512, 4096, 32768):
+        on = _llama("Qwen/Qwen3-8B", n_ctx=n_ctx, flash_attn=True)["total_bytes"]
+        off = _llama("Qwen/Qwen3-8B", n_ctx=n_ctx, flash_attn=False)["total_bytes"]
+        assert on <= off

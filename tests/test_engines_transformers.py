@@ -1,0 +1,71 @@
+"""transformers generate(): dynamic vs static cache, eager vs sdpa; CLI engine flags."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _models import TINY, request
+
+import vramcalc
+from vramcalc import __main__ as cli
+
+
+def _kv(response: dict, phase: str) -> int:
+    assert response["peak_phase"] in ("prefill", "decode")
+    return next(c["bytes"] for c in response["components"] if c["name"] == "kv_cache")
+
+
+def test_static_cache_has_no_append_copy() -> None:
+    base = {"mode": "inference", "model": {"config": TINY, "name": "tiny"},
+            "context_length": 1024, "fit_gpus": ["rtx-4090"]}
+    dynamic = vramcalc.estimate_or_raise(base)
+    static = vramcalc.estimate_or_raise({**base, "transformers": {"cache": "static"}})
+    # decode: the dynamic cache's torch.cat copies one layer's K: 1,024 tokens · 16 · 2 B
+    d_dec = next(p["bytes"] for p in dynamic["phases"] if p["name"] == "decode")
+    s_dec = next(p["bytes"] for p in static["phases"] if p["name"] == "decode")
+    assert d_dec - s_dec >= 1024 * 16 * 2
+    assert static["details"]["transformers"] == {"cache": "static", "attention": "sdpa"}
+
+
+def test_static_cache_caps_sliding_layers_in_prefill() -> None:
+    cfg = {**TINY, "sliding_window": 64, "layer_types": ["sliding_attention"] * 2}
+    base = {"mode": "inference", "model": {"config": cfg, "name": "swa"},
+            "context_length": 1024, "fit_gpus": ["rtx-4090"]}
+    dyn = vramcalc.estimate_or_raise(base)
+    sta = vramcalc.estimate_or_raise({**base, "transformers": {"cache": "static"}})
+    # static sliding layers hold 64 tokens: 2 layers · 64 · 64 B
+    assert _kv(sta, "prefill") == 2 * 64 * 64
+    assert _kv(dyn, "prefill") == 2 * 1024 * 64
+
+
+def test_bad_cache_choice() -> None:
+    r = vramcalc.estimate(request("Qwen/Qwen3-8B", transformers={"cache": "paged"}))
+    assert r["error"]["problems"] == [
+        {"field": "transformers.cache", "message": "must be one of dynamic, static; got "
+         "'paged'"}]
+
+
+@pytest.mark.parametrize(("argv", "path", "value"), [
+    (["--engine", "vllm", "--gpu", "rtx-4090", "--gpu-memory-utilization", "0.8",
+      "--max-num-seqs", "64", "--enforce-eager", "--tp", "1"],
+     ("vllm", "gpu_memory_utilization"), 0.8),
+    (["--engine", "llama.cpp", "-ngl", "20", "-fa", "off", "-ctk", "q8_0", "--n-ctx", "8192"],
+     ("llama_cpp", "n_gpu_layers"), 20),
+    (["--cache", "static", "--attention", "eager"], ("transformers", "cache"), "static"),
+])
+def test_cli_engine_flags(argv: list[str], path: tuple[str, str], value: object,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["estimate", "--json", *argv]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["request"][path[0]][path[1]] == value
+    assert sum(c["bytes"] for c in out["components"]) == out["total_bytes"]
+
+
+def test_cli_prints_engine_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["estimate", "--engine", "vllm", "--gpu", "rtx-4090",
+                     "--max-model-len", "131072"]) == 0
+    text = capsys.readouterr().out
+    assert "largest max_model_len that fits:" in text
+    assert "vLLM would stop with: To serve at least one request" in text
+    assert "roofline bound on rtx-4090" in text

@@ -1,0 +1,268 @@
+"""vLLM v0.33 engine profile: hand-derived, against engine logs, and properties."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from _models import TINY, GiB, MiB, request
+
+import vramcalc
+
+TINY_VLLM = {
+    "mode": "inference", "model": {"config": TINY, "name": "tiny"}, "engine": "vllm",
+    "gpu": "rtx-4090", "fit_gpus": ["rtx-4090"], "context_length": 64,
+    "overheads": {"cuda_context_bytes": MiB},
+    "vllm": {"device_memory_bytes": 64 * MiB, "gpu_memory_utilization": 0.5,
+             "max_num_seqs": 2, "max_num_batched_tokens": 32, "enforce_eager": True,
+             "non_torch_bytes": MiB},
+}
+
+
+def _components(response: dict) -> dict[str, int]:
+    return {c["name"]: c["bytes"] for c in response["components"]}
+
+
+# 1. Tiny model, arithmetic by hand -------------------------------------------------------
+
+
+def test_tiny_budget_by_hand() -> None:
+    r = vramcalc.estimate_or_raise(TINY_VLLM)
+    c = _components(r)
+    # weights: embed 100·32 + lm_head 100·32 + 2 layers · (q 1024 + k 512 + v 512 + o 1024
+    # + gate/up/down 3·2048 + 2 norms of 32) + final norm 32 = 24,992 params · 2 B
+    assert c["weights"] == 49_984
+    # forward of 32 tokens · 256 elements (one layer's temporaries) · 2 B = 16,384 beats the
+    # sampler (38.4 B · 2 requests · 100 = 7,680); + hidden states 32 · 32 · 2 = 2,048
+    assert c["activations"] == 18_432
+    assert c["cuda_graphs"] == 0  # enforce_eager
+    # requested = ceil(64 MiB · 0.5) = 33,554,432; pool = requested - weights - act - 1 MiB
+    assert c["kv_cache"] == 33_554_432 - 49_984 - 18_432 - MiB == 32_437_440
+    assert r["total_bytes"] == MiB + 33_554_432  # context outside the budget + the budget
+    v = r["details"]["vllm"]
+    # page: 16 tokens · 2 KV heads · (8 + 8) · 2 B = 1,024 B per layer; 2 layers per block
+    assert (v["page_size_bytes"], v["bytes_per_block"]) == (1024, 2048)
+    assert v["num_gpu_blocks"] == 32_437_440 // 2048 == 15_838
+    # 64 tokens = 4 blocks per request: 15,838 / 4 = 3,959.5 requests, 253,408 tokens
+    assert v["max_concurrency"] == 3959.5
+    assert v["kv_cache_tokens"] == 253_408
+    assert v["kv_cache_needed_bytes"] == 2 * 4 * 1024
+    assert v["error"] is None
+
+
+def test_tiny_does_not_fit_gives_vllms_message() -> None:
+    req = {**TINY_VLLM, "vllm": {**TINY_VLLM["vllm"], "device_memory_bytes": 8 * MiB,
+                                 "gpu_memory_utilization": 0.17, "max_model_len": 4096}}
+    r = vramcalc.estimate_or_raise(req)
+    v = r["details"]["vllm"]
+    # requested = ceil(8 MiB · 0.17) = 1,426,064; pool = 309,072; minus the null block
+    # 307,024 < 2 layers · 256 blocks · 1,024 B = 524,288
+    assert v["available_kv_cache_bytes"] == 309_072
+    assert not v["fits"]
+    # the longest fitting length: 149 blocks of 16 (2 · 149 · 1,024 <= 307,024)
+    assert v["max_model_len_estimate"] == 149 * 16 == 2384
+    assert v["error"] == (
+        "To serve at least one request with the model's max seq len (4096), (0.0 GiB KV "
+        "cache is needed, which is larger than the available KV cache memory (0.0 GiB). "
+        "Based on the available memory, the estimated maximum model length is 2384. Try "
+        "increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
+        "initializing the engine.")
+    assert r["warnings"][-1]["code"] == "vllm_will_not_start"
+    c = _components(r)
+    assert c["kv_cache"] == 524_288 + 2048  # one request + the null block
+    assert r["total_bytes"] == sum(c.values())
+    assert r["fit"]["gpus"][0]["fits"] is False
+
+
+def test_utilization_above_free_memory_stops_at_startup() -> None:
+    req = {**TINY_VLLM, "overheads": {"cuda_context_bytes": 40 * MiB}}
+    v = vramcalc.estimate_or_raise(req)["details"]["vllm"]
+    assert v["error"] == (
+        "Free memory on device (0.02/0.06 GiB) on startup is less than desired GPU memory "
+        "utilization (0.5, 0.03 GiB). Decrease GPU memory utilization or reduce GPU memory "
+        "used by other processes.")
+
+
+def test_sliding_window_groups_and_blocks() -> None:
+    # 4 layers: 2 full, 2 sliding (W=32): two groups of 2 layers; a 64-token request needs
+    # 4 blocks (full) + cdiv(min(32 - 1 + 2·32, 64), 16) + 1 = 5 blocks (sliding)
+    cfg = {**TINY, "num_hidden_layers": 4, "sliding_window": 32,
+           "layer_types": ["full_attention", "sliding_attention"] * 2}
+    req = {**TINY_VLLM, "model": {"config": cfg, "name": "tiny-swa"}}
+    v = vramcalc.estimate_or_raise(req)["details"]["vllm"]
+    assert v["kv_cache_groups"] == 2
+    assert v["bytes_per_block"] == 2 * 1024
+    assert v["kv_cache_needed_bytes"] == 2 * 4 * 1024 + 2 * 5 * 1024
+    assert v["max_concurrency"] == round(v["num_gpu_blocks"] / 9, 4)
+
+
+# 2. Real models against vLLM's own figures -------------------------------------------------
+
+
+@pytest.mark.parametrize(("model", "per_token"), [
+    ("meta-llama/Llama-3.1-8B-Instruct", 131_072),  # 32 · 2 · 8 · 128 · 2
+    ("Qwen/Qwen3-8B", 147_456),  # 36 · 2 · 8 · 128 · 2
+    ("Qwen/Qwen2.5-14B", 196_608),  # 48 · 2 · 8 · 128 · 2
+    ("meta-llama/Meta-Llama-3-70B", 327_680),  # 80 · 2 · 8 · 128 · 2
+    ("deepseek-ai/DeepSeek-V3", 70_272),  # MLA: 61 · (512 + 64) · 2
+])
+def test_kv_bytes_per_token_exact(model: str, per_token: int) -> None:
+    r = vramcalc.estimate_or_raise(request(model, engine="vllm", gpu="h200"))
+    assert r["details"]["kv_cache_bytes_per_token"] == per_token
+    # vLLM's page: 16 tokens of every layer (DeepSeek-V3: one latent "head")
+    assert r["details"]["vllm"]["bytes_per_block"] == 16 * per_token
+
+
+def test_qwen3_8b_32k_tokens_is_4_50_gib() -> None:
+    # vLLM reports 32,768 tokens of Qwen3-8B as 4.50 GiB (measured.md I17)
+    r = vramcalc.estimate_or_raise(request(
+        "Qwen/Qwen3-8B", engine="vllm", gpu="h200", vllm={"max_model_len": 32768}))
+    assert r["details"]["vllm"]["kv_cache_needed_bytes"] == 32768 * 147_456
+    assert r["details"]["vllm"]["kv_cache_needed_bytes"] / GiB == 4.5
+
+
+def test_deepseek_v2_lite_kv_needed_matches_vllm_error() -> None:
+    # vllm#15871 (v0.8.3): "(0.95 GiB KV cache is needed ..." at max_model_len 32768
+    req = request("deepseek-ai/DeepSeek-V2-Lite", engine="vllm", gpu="rtx-4090",
+                  vllm={"max_model_len": 32768})
+    v = vramcalc.estimate_or_raise(req)["details"]["vllm"]
+    assert v["kv_cache_needed_bytes"] == 27 * 576 * 2 * 32768 == 1_019_215_872
+    assert f"{round(v['kv_cache_needed_bytes'] / GiB, 2)}" == "0.95"
+
+
+def test_llama31_8b_l40s_block_rounding() -> None:
+    # vllm PR #17122 log (L40S): "GPU KV cache size: 158,656 tokens", "Maximum concurrency
+    # for 32,768 tokens per request: 4.84x": whole 16-token blocks, tokens = concurrency x len
+    blocks = 158_656 // 16
+    assert blocks * 16 == 158_656
+    assert round(blocks / (32768 // 16), 2) == 4.84
+    req = request("meta-llama/Llama-3.1-8B-Instruct", engine="vllm", gpu="l40s",
+                  vllm={"max_model_len": 32768})
+    v = vramcalc.estimate_or_raise(req)["details"]["vllm"]
+    assert v["kv_cache_tokens"] == v["num_gpu_blocks"] * 16
+    assert v["max_concurrency"] == round(v["num_gpu_blocks"] / 2048, 4)
+
+
+# llm-d config_explorer/empirical-vllm-memory-results.md: H100 (79.18 GiB as PyTorch
+# reports it), gpu_memory_utilization 0.9, max_model_len 16000, block size 128, `vllm serve`
+# defaults (max_num_seqs 1024, max_num_batched_tokens 8192). Those vLLM versions did not
+# take CUDA graphs from the KV budget, so cuda_graph_bytes is 0 here.
+LLM_D = [
+    # model, TP, weight format, weights GiB, activation GiB, non-torch GiB, KV GiB
+    ("meta-llama/Llama-3.1-8B-Instruct", 1, "bf16", 14.99, 4.76, 0.13, 51.38),
+    ("Qwen/Qwen3-0.6B", 1, "bf16", 1.12, 5.56, 0.13, 64.45),
+    ("Qwen/Qwen3-32B", 1, "bf16", 61.03, 5.64, 0.14, 4.45),
+    ("openai/gpt-oss-20b", 1, "mxfp4", 13.47, 7.38, 0.13, 50.28),
+    ("meta-llama/Llama-3.3-70B-Instruct", 2, "fp8", 33.88, 4.84, 0.55, 32.0),
+]
+
+
+def llm_d_request(model: str, tp: int, fmt: str, non_torch: float) -> dict:
+    return request(model, engine="vllm", gpu="h100-sxm", weight_format=fmt,
+                   parallel={"tensor": tp}, context_length=16000,
+                   vllm={"gpu_memory_utilization": 0.9, "block_size": 128,
+                         "cuda_graph_bytes": 0, "device_memory_bytes": round(79.18 * GiB),
+                         "non_torch_bytes": round(non_torch * GiB)})
+
+
+@pytest.mark.parametrize(("model", "tp", "fmt", "weights", "act", "non_torch", "kv"), LLM_D)
+def test_llm_d_h100_logs(model: str, tp: int, fmt: str, weights: float, act: float,
+                         non_torch: float, kv: float) -> None:
+    r = vramcalc.estimate_or_raise(llm_d_request(model, tp, fmt, non_torch))
+    c = _components(r)
+    assert c["activations"] / GiB == pytest.approx(act, rel=0.01)
+    # gpt-oss: vLLM pads the MXFP4 expert weights for its kernels (+5 %), which our weight
+    # format does not model; for the others vLLM's loading figure adds at most 0.035 GiB of
+    # buffers (rotary cache, ...) to the weight bytes
+    tolerance = 0.7 if "gpt-oss" in model else 0.035
+    assert c["weights"] / GiB == pytest.approx(weights, abs=tolerance)
+    pool = r["details"]["vllm"]["available_kv_cache_bytes"] / GiB
+    assert pool == pytest.approx(kv, abs=0.7 if "gpt-oss" in model else 0.05)
+
+
+# 3. Properties ------------------------------------------------------------------------------
+
+
+def _vllm(**opts: object) -> dict:
+    return vramcalc.estimate_or_raise(request(
+        "meta-llama/Llama-3.1-8B-Instruct", engine="vllm", gpu="rtx-4090",
+        fit_gpus=["rtx-4090", "l40s"], vllm=opts))
+
+
+def test_more_utilization_never_lowers_capacity() -> None:
+    last_tokens = last_len = -1
+    for util in [0.6 + 0.01 * i for i in range(35)]:
+        v = _vllm(gpu_memory_utilization=round(util, 2))["details"]["vllm"]
+        assert v["kv_cache_tokens"] >= last_tokens
+        assert v["max_model_len_that_fits"] >= last_len
+        last_tokens, last_len = v["kv_cache_tokens"], v["max_model_len_that_fits"]
+
+
+def test_smaller_kv_dtype_never_lowers_max_context() -> None:
+    for model in ("meta-llama/Llama-3.1-8B-Instruct", "openai/gpt-oss-20b",
+                  "deepseek-ai/DeepSeek-V2-Lite"):
+        lengths = []
+        for dtype in ("bf16", "fp8"):
+            r = vramcalc.estimate_or_raise(request(
+                model, engine="vllm", gpu="rtx-4090", kv_cache_dtype=dtype))
+            lengths.append(r["details"]["vllm"]["max_model_len_that_fits"])
+            assert all(row["max_context_length"] >= 0 for row in r["fit"]["gpus"])
+        assert lengths[1] >= lengths[0]
+
+
+@pytest.mark.parametrize("model", ["meta-llama/Llama-3.1-8B-Instruct", "openai/gpt-oss-20b",
+                                   "deepseek-ai/DeepSeek-V2-Lite"])
+def test_components_sum_and_fit_rows_are_sane(model: str) -> None:
+    r = vramcalc.estimate_or_raise(request(model, engine="vllm", gpu="h100-sxm"))
+    assert sum(c["bytes"] for c in r["components"]) == r["total_bytes"]
+    names = [c["name"] for c in r["components"]]
+    assert names == ["weights", "activations", "non_torch", "cuda_graphs", "kv_cache",
+                     "cuda_context"]
+    for row in r["fit"]["gpus"]:
+        assert row["max_batch_size"] >= 0 and row["max_context_length"] >= 0
+        if row["fits"]:
+            assert row["max_batch_size"] >= 1 and row["headroom_bytes"] >= 0
+    v = r["details"]["vllm"]
+    assert math.isfinite(v["max_concurrency"])
+    # the requested share of the card, plus the context that sits outside it
+    assert r["total_bytes"] == v["requested_memory_bytes"] + 625 * MiB
+
+
+def test_more_batched_tokens_never_lowers_activation_reserve() -> None:
+    last = 0
+    for tokens in (512, 2048, 8192, 32768):
+        act = _components(_vllm(max_num_batched_tokens=tokens))["activations"]
+        assert act >= last
+        last = act
+
+
+def test_vllm_defaults_follow_the_gpu() -> None:
+    small = _vllm()["details"]["vllm"]
+    assert (small["max_num_seqs"], small["max_num_batched_tokens"]) == (256, 2048)
+    big = vramcalc.estimate_or_raise(request(
+        "meta-llama/Llama-3.1-8B-Instruct", engine="vllm", gpu="h100-sxm"))["details"]["vllm"]
+    assert (big["max_num_seqs"], big["max_num_batched_tokens"]) == (1024, 8192)
+    a100 = vramcalc.estimate_or_raise(request(
+        "meta-llama/Llama-3.1-8B-Instruct", engine="vllm", gpu="a100-80gb"))["details"]["vllm"]
+    assert (a100["max_num_seqs"], a100["max_num_batched_tokens"]) == (256, 2048)
+
+
+def test_bad_vllm_requests_list_every_problem() -> None:
+    r = vramcalc.estimate(request(
+        "meta-llama/Llama-3.1-8B-Instruct", engine="vllm", weight_format="Q4_K_M",
+        kv_cache_dtype="q8_0", llama_cpp={"n_ctx": 4},
+        vllm={"gpu_memory_utilization": 1.5, "block_size": 12, "speed": 1}))
+    assert r["error"]["problems"] == [
+        {"field": "llama_cpp", "message": "options for engine 'llama.cpp', but engine is "
+         "'vllm'"},
+        {"field": "weight_format", "message": "Q4_K_M is a GGUF (llama.cpp) type; use engine "
+         "\"llama.cpp\" or a format such as bf16, fp8, awq-int4"},
+        {"field": "kv_cache_dtype", "message": "q8_0 is not a KV cache dtype of vllm; it "
+         "supports: bf16, fp16, fp8, fp8_e5m2"},
+        {"field": "vllm.speed", "message": "is not a known field"},
+        {"field": "gpu", "message": "is required with engine \"vllm\": vLLM takes "
+         "gpu_memory_utilization of the GPU's memory, so its total depends on the GPU"},
+        {"field": "vllm.gpu_memory_utilization", "message": "must be a number <= 1, got 1.5"},
+        {"field": "vllm.block_size", "message": "must be one of 8, 16, 32, 64, 128, 256 "
+         "(vLLM --block-size), got 12"},
+    ]
