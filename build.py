@@ -338,9 +338,18 @@ def format_gb(n_bytes: int) -> str:
 
 Option = tuple[str, str, str, dict[str, str]]  # value, label, group, extra attributes
 
+# catalog()["choices"] keys that differ from the request field a select sets
+CHOICE_KEYS = {
+    "llama_cpp.cache_type_k": "llama_cpp.cache_type",
+    "llama_cpp.cache_type_v": "llama_cpp.cache_type",
+    "lora.target_modules": "lora_target_modules",
+    "qlora.quant_type": "qlora_quant_type",
+}
 
-def select_options(name: str, catalog: dict[str, Any]) -> list[Option]:
-    """The options of a select list, all read from vramcalc.catalog()."""
+
+def select_options(name: str, catalog: dict[str, Any], group: str = "common") -> list[Option]:
+    """The options of a select list, all read from vramcalc.catalog(); `group` is the form's
+    fieldset ("training" fields have their own choices)."""
     if name == "model.preset":
         return [(p["id"], _preset_label(p), p.get("family", ""), {}) for p in catalog["presets"]]
     if name == "gpu":
@@ -355,9 +364,14 @@ def select_options(name: str, catalog: dict[str, Any]) -> list[Option]:
             (f["id"], f.get("label", f["id"]), "", {"data-engines": " ".join(f.get("engines", []))})
             for f in catalog["kv_cache_dtypes"]
         ]
-    values = catalog.get("choices", {}).get(name)
+    if name == "framework":
+        return [(f["id"], f.get("name", f["id"]), "", {}) for f in catalog["frameworks"]]
+    choices = catalog.get("choices", {})
+    if group == "training":
+        choices = choices.get("training", {})
+    values = choices.get(CHOICE_KEYS.get(name, name))
     if values is None:
-        raise BuildError(f"catalog() has no list for the select {name!r}")
+        raise BuildError(f"catalog() has no list for the select {name!r} ({group})")
     return [(str(v), str(v), "", {}) for v in values]
 
 
@@ -387,6 +401,7 @@ class PageFiller(HTMLParser):
         figures: dict[str, str],
         page_data: dict[str, Any],
         available: dict[str, set[str]] | None = None,
+        explicit: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(convert_charrefs=False)
         self.values = values
@@ -394,6 +409,7 @@ class PageFiller(HTMLParser):
         self.figures = figures
         self.page_data = page_data
         self.available = available or {}
+        self.explicit = explicit or {}  # what the page's default requests set themselves
         self.omitted: list[str] = []  # what the engine does not offer (yet), left out
         self.dropping: tuple[str, int] | None = None  # (tag, depth) of a subtree left out
         self.out: list[str] = []
@@ -401,7 +417,6 @@ class PageFiller(HTMLParser):
         self.skipping: str | None = None  # end tag whose content is being replaced
         self.select: str | None = None  # value to select in the open <select>
         self.listed: str | None = None  # the open <select> whose options come from catalog()
-        self.filled: set[str] = set()
 
     # helpers
 
@@ -464,9 +479,10 @@ class PageFiller(HTMLParser):
             self.groups.append(a.get("data-group") or "")
         name = a.get("name")
         changed = False
-        if tag in ("input", "select") and name and "data-ui" not in a and "data-auto" not in a:
-            default = self.value(name)
-            self.filled.add(name)
+        auto = "data-auto" in a  # empty means the engine's default, unless the page sets one
+        set_here = not auto or name in self.explicit.get(self.group(), {})
+        if tag in ("input", "select") and name and "data-ui" not in a and set_here:
+            default = self.explicit[self.group()][name] if auto else self.value(name)
             if tag == "select":
                 self.select = "" if default is None else str(default)
             elif a.get("type") == "checkbox":
@@ -506,7 +522,7 @@ class PageFiller(HTMLParser):
 
     def options(self, name: str) -> str:
         parts, group = [], None
-        for value, label, grp, extra in select_options(name, self.catalog):
+        for value, label, grp, extra in select_options(name, self.catalog, self.group()):
             if grp != group:
                 if group:
                     parts.append("</optgroup>")
@@ -524,7 +540,7 @@ class PageFiller(HTMLParser):
     def checkboxes(self, name: str) -> str:
         chosen = self.value(name) or []
         parts = []
-        for value, label, _, _ in select_options(name, self.catalog):
+        for value, label, _, _ in select_options(name, self.catalog, self.group()):
             attrs: list[tuple[str, str | None]] = [
                 ("type", "checkbox"),
                 ("name", name),
@@ -586,6 +602,25 @@ def _form_value(value: Any, attrs: dict[str, str | None]) -> str:
     return str(value)
 
 
+def field_defaults(
+    vramcalc: ModuleType,
+    catalog: dict[str, Any],
+    request: dict[str, Any],
+    varied: str,
+    options: list[str],
+) -> dict[str, Any]:
+    """Every field a mode's inputs may set, with the value the form starts from: the default
+    request's own, then those its variants add (another engine's options, say), then the
+    catalog's defaults."""
+    values = flatten(catalog["defaults"].get(request["mode"], {}))
+    for option in options:
+        answer = vramcalc.estimate({**request, varied: option})
+        if "error" not in answer:
+            values.update(flatten(answer["request"]))
+    values.update(flatten(request))
+    return values
+
+
 def prerender(site: Path, out: Path, root: Path) -> dict[str, Any]:
     """Compute the default view of every page mode in CPython and write dist/index.html.
 
@@ -609,6 +644,7 @@ def prerender(site: Path, out: Path, root: Path) -> dict[str, Any]:
         prerendered[view] = result
     first = prerendered[defaults["view"]]["response"]
     trained = prerendered[defaults["training_defaults_from"]]["response"]
+    choices = catalog.get("choices", {})
     values = {
         "common": {
             **flatten(first["request"]),
@@ -616,25 +652,40 @@ def prerender(site: Path, out: Path, root: Path) -> dict[str, Any]:
             "model.name": None,
             "model.config": None,
         },
-        "inference": {
-            **flatten(catalog["defaults"].get("inference", {})),
-            **flatten(first["request"]),
-        },
+        "inference": field_defaults(
+            vramcalc, catalog, first["request"], "engine", choices.get("engine", [])
+        ),
         "training": {}
         if "error" in trained
-        else {**flatten(catalog["defaults"].get("training", {})), **flatten(trained["request"])},
+        else field_defaults(
+            vramcalc,
+            catalog,
+            trained["request"],
+            "method",
+            choices.get("training", {}).get("method", []),
+        ),
     }
-    available = {
-        key: {str(v) for v in choices} for key, choices in catalog.get("choices", {}).items()
-    }
+    available = {key: {str(v) for v in vs} for key, vs in choices.items() if isinstance(vs, list)}
+    available["method"] = {str(v) for v in choices.get("training", {}).get("method", [])}
     available["mode"] = modes
     figures = {
         "total": format_gib(first["total_bytes"]),
         "total-title": format_gb(first["total_bytes"]),
     }
     page_data = {"defaults": defaults, "prerendered": prerendered}
+    requests = defaults["requests"]
+    explicit = {
+        "common": flatten(requests[defaults["view"]]),
+        "inference": flatten(requests[defaults["view"]]),
+        "training": flatten(requests[defaults["training_defaults_from"]]),
+    }
     filler = PageFiller(
-        values=values, catalog=catalog, figures=figures, page_data=page_data, available=available
+        values=values,
+        catalog=catalog,
+        figures=figures,
+        page_data=page_data,
+        available=available,
+        explicit=explicit,
     )
     filler.feed((out / "index.html").read_text())
     filler.close()

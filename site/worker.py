@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import vramcalc
+import vramcalc.hub
 
 INTERNAL_ERROR = "internal error ({kind}); the request was not computed: please report this"
 
@@ -69,4 +70,62 @@ def _set(request: dict[str, Any], field: str, value: Any) -> None:
     node[leaf] = value
 
 
-__export__ = ["compute"]
+class _Asked(Exception):
+    """Raised by hub_request's opener: carries the URL vramcalc.hub would fetch."""
+
+
+def hub_request(model_id: str) -> str:
+    """{"url": ...} to fetch for `model_id`'s config.json, or {"status", "message"} if the id is
+    not one. The browser fetches; vramcalc.hub decides what the answer means (hub_answer)."""
+
+    def opener(request: Any, timeout: float) -> Any:
+        raise _Asked(request.full_url)
+
+    try:
+        vramcalc.hub.fetch_config(model_id, opener=opener)
+    except _Asked as asked:
+        return json.dumps({"url": asked.args[0]})
+    except vramcalc.hub.HubError as exc:
+        return json.dumps({"status": exc.status, "message": str(exc)})
+    raise AssertionError("fetch_config returned without fetching")  # pragma: no cover
+
+
+def hub_answer(model_id: str, answer_json: str) -> str:
+    """What the browser's fetch got ({"status": HTTP status or null when the network failed,
+    "error_code": the X-Error-Code header, "body"}), read by vramcalc.hub.fetch_config:
+    {"config": ...} or {"status", "message"}."""
+    import urllib.error
+
+    answer = json.loads(answer_json)
+
+    def opener(request: Any, timeout: float) -> Any:
+        if answer["status"] is None:
+            raise urllib.error.URLError("the browser could not reach the Hub")
+        if not 200 <= answer["status"] < 300:
+            headers = {"X-Error-Code": answer.get("error_code") or ""}
+            raise urllib.error.HTTPError(request.full_url, answer["status"], "", headers, None)  # type: ignore[arg-type]
+        return _Body(answer["body"].encode())
+
+    try:
+        return json.dumps({"config": vramcalc.hub.fetch_config(model_id, opener=opener)})
+    except vramcalc.hub.HubError as exc:
+        return json.dumps({"status": exc.status, "message": str(exc)})
+
+
+class _Body:
+    """The browser's response body, as urlopen's context manager gives it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __enter__(self) -> _Body:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def read(self) -> bytes:
+        return self.data
+
+
+__export__ = ["compute", "hub_request", "hub_answer"]

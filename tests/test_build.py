@@ -163,17 +163,23 @@ CATALOG = {
     "gpus": [{"id": "g24", "name": "G 24", "memory_bytes": 24 * 2**30}],
     "weight_formats": [{"id": "bf16", "label": "BF16", "kind": "dense"}],
     "kv_cache_dtypes": [{"id": "fp8", "label": "FP8", "engines": ["vllm", "x"]}],
-    "choices": {"engine": ["transformers", "vllm"], "lora.target_modules": ["q", "v"]},
+    "frameworks": [{"id": "hf", "name": "HF Trainer"}],
+    "choices": {
+        "engine": ["transformers", "vllm"],
+        "llama_cpp.cache_type": ["f16", "q8_0"],
+        "training": {"lora_target_modules": ["q", "v"], "attention": ["sdpa", "flash"]},
+    },
 }
 
 
-def fill(template: str, values: dict[str, dict[str, Any]]) -> str:
+def fill(template: str, values: dict[str, dict[str, Any]], **explicit: dict[str, Any]) -> str:
     filler = build.PageFiller(
         values=values,
         catalog=CATALOG,
         figures={"total": "1.00 GiB", "title": "1.07 GB"},
         page_data={"x": "</script><b>"},
         available={"engine": {"transformers"}},
+        explicit=explicit,
     )
     filler.feed(template)
     filler.close()
@@ -187,12 +193,15 @@ def test_page_filler_fills_values_options_and_figures() -> None:
 <select name="kv_cache_dtype" data-options></select>
 <fieldset data-group="inference"><input type="number" name="batch_size" value="9">
 <select name="engine" data-options></select>
+<select name="llama_cpp.cache_type_k" data-options></select>
 <div data-field="vllm.block_size"><input type="number" name="vllm.block_size"><p>gone</p></div>
 <fieldset data-when="engine=vllm"><div><input name="x"></div><p>gone too</p></fieldset>
 <fieldset data-when="engine=transformers"><p>kept</p></fieldset>
 <input type="checkbox" name="vllm.enforce_eager" checked>
 <input type="number" name="overheads.cuda_context_bytes" data-auto data-scale="1048576"></fieldset>
 <fieldset data-group="training"><input type="number" name="batch_size">
+<select name="attention" data-options data-auto><option value="">Default</option></select>
+<select name="framework" data-options></select>
 <div data-options-checkboxes="lora.target_modules"></div>
 <input type="number" name="cuda" data-scale="1048576"></fieldset>
 <input type="search" data-ui name="filter">
@@ -202,21 +211,38 @@ def test_page_filler_fills_values_options_and_figures() -> None:
         template,
         {
             "common": {"model.preset": "b-7b", "gpu": None, "kv_cache_dtype": "fp8"},
-            "inference": {"batch_size": 4, "engine": "vllm", "vllm.enforce_eager": False},
-            "training": {"batch_size": 2, "lora.target_modules": ["v"], "cuda": 512 * 2**20},
+            "inference": {
+                "batch_size": 4,
+                "engine": "vllm",
+                "vllm.enforce_eager": False,
+                "llama_cpp.cache_type_k": "q8_0",
+                "overheads.cuda_context_bytes": 512 * 2**20,
+            },
+            "training": {
+                "batch_size": 2,
+                "lora.target_modules": ["v"],
+                "cuda": 512 * 2**20,
+                "attention": "sdpa",
+                "framework": "hf",
+            },
         },
+        training={"attention": "flash"},
     )
     assert '<optgroup label="A"><option value="a-1b">A 1B · 1.2 B</option></optgroup>' in out
     assert '<option value="b-7b" selected>B &lt;7B&gt;</option>' in out
     assert '<option value="fp8" data-engines="vllm x" selected>FP8</option>' in out
-    assert "gone" not in out and 'name="x"' not in out and "vllm.block_size" not in out
-    assert '<fieldset data-when="engine=transformers"><p>kept</p></fieldset>' in out
     assert '<option value="" selected>None</option><option value="g24">G 24</option>' in out
     assert '<input type="number" name="batch_size" value="4">' in out
     assert '<input type="number" name="batch_size" value="2">' in out
     assert '<option value="vllm" selected>vllm</option>' in out
+    assert '<option value="f16">f16</option><option value="q8_0" selected>q8_0</option>' in out
+    assert "gone" not in out and 'name="x"' not in out and "vllm.block_size" not in out
+    assert '<fieldset data-when="engine=transformers"><p>kept</p></fieldset>' in out
     assert '<input type="checkbox" name="vllm.enforce_eager">' in out
+    # left to the engine, unless the page's own default request sets it
     assert 'name="overheads.cuda_context_bytes" data-auto data-scale="1048576">' in out
+    assert '<option value="sdpa">sdpa</option><option value="flash" selected>flash</option>' in out
+    assert '<option value="hf" selected>HF Trainer</option>' in out
     assert 'value="v" data-type="list" checked> v</label>' in out
     assert 'value="q" data-type="list"> q</label>' in out
     assert 'name="cuda" data-scale="1048576" value="512"' in out
@@ -227,7 +253,9 @@ def test_page_filler_fills_values_options_and_figures() -> None:
 def test_page_filler_fails_on_a_control_without_a_default() -> None:
     with pytest.raises(build.BuildError, match="no default for the control 'batch_size'"):
         fill('<input type="number" name="batch_size">', {"common": {}})
-    with pytest.raises(build.BuildError, match="catalog\\(\\) has no list for the select 'method'"):
+    with pytest.raises(
+        build.BuildError, match=re.escape("catalog() has no list for the select 'method' (common)")
+    ):
         fill('<select name="method" data-options></select>', {"common": {"method": "full"}})
 
 

@@ -4,8 +4,13 @@ const START_TIMEOUT_MS = 60_000;
 
 /**
  * @typedef {{field: string, values: number[]}} Series
- * @typedef {{response: Record<string, any>, series: {field: string, points: {value: number, total_bytes: number | null}[]} | null}} Result
- * @typedef {{compute: (request: object, series: Series) => Promise<Result>}} Bridge
+ * @typedef {{response: Record<string, any>, series: {field: string, points: {value: number, total_bytes: number | null}[]} | null, request?: object}} Result
+ *   (`request`: what the page sent, added by the page)
+ * @typedef {{
+ *   compute: (request: object, series: Series) => Promise<Result>,
+ *   hubRequest: (id: string) => Promise<{url?: string, status?: string, message?: string}>,
+ *   hubAnswer: (id: string, answer: object) => Promise<import("./hub.js").Lookup>,
+ * }} Bridge
  */
 
 /** @returns {Promise<Bridge>} resolves once Python has imported vramcalc in the worker */
@@ -35,8 +40,13 @@ export async function connect() {
   });
   return {
     async compute(request, series) {
-      const json = await xworker.sync.compute(JSON.stringify(request), JSON.stringify(series));
-      return JSON.parse(json);
+      return JSON.parse(await xworker.sync.compute(JSON.stringify(request), JSON.stringify(series)));
+    },
+    async hubRequest(id) {
+      return JSON.parse(await xworker.sync.hub_request(id));
+    },
+    async hubAnswer(id, answer) {
+      return JSON.parse(await xworker.sync.hub_answer(id, JSON.stringify(answer)));
     },
   };
 }

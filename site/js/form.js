@@ -3,7 +3,7 @@
 /**
  * @typedef {{field: string, message: string}} Problem
  * @typedef {"number" | "bool" | "list" | "select" | "text" | "json"} Kind
- * @typedef {{kind: Kind, int: boolean, scale: number, auto: boolean, options: string[] | null}} Control
+ * @typedef {{kind: Kind, int: boolean, bool: boolean, scale: number, auto: boolean, options: string[] | null}} Control
  * @typedef {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} Element
  */
 
@@ -33,6 +33,7 @@ export function schema(form) {
     fields.set(el.name, {
       kind: kindOf(el),
       int: el.dataset.type === "int" || (el.type === "number" && el.dataset.type !== "float"),
+      bool: el.dataset.type === "bool",
       scale: Number(el.dataset.scale ?? 1),
       auto: "auto" in el.dataset,
       options:
@@ -92,7 +93,10 @@ export function readRequest(form, base) {
       }
     } else if (kind === "select") {
       const value = el.value;
-      setPath(request, el.name, value === "" ? null : el.dataset.type === "int" ? Number(value) : value);
+      const type = el.dataset.type;
+      if (value === "") {
+        if (!("auto" in el.dataset)) setPath(request, el.name, null); // "Default": left to the engine
+      } else setPath(request, el.name, type === "int" ? Number(value) : type === "bool" ? value === "true" : value);
     } else if (kind === "json") {
       const text = el.value.trim();
       if (text === "") problem(el.dataset.emptyMessage ?? "required");

@@ -4,7 +4,7 @@ import { connect } from "./bridge.js";
 import { reportHeight, snippet } from "./embed.js";
 import { message } from "./errors.js";
 import { flatten, readRequest, schema } from "./form.js";
-import { fetchConfig, HubError } from "./hub.js";
+import { lookUp } from "./hub.js";
 import { registerServiceWorker } from "./offline.js";
 import * as render from "./render.js";
 import { decode, encode } from "./state.js";
@@ -31,6 +31,8 @@ const app = {
   embed: false,
   /** @type {import("./bridge.js").Bridge | null} */
   bridge: null,
+  /** @type {Promise<import("./bridge.js").Bridge>} resolves once Python is ready */
+  started: new Promise(() => {}),
   failed: false,
   live: false,
   busy: false,
@@ -49,13 +51,16 @@ const modeOf = (/** @type {string} */ workload) => (workload === "inference" ? "
 const axes = () => defaults.axes[modeOf(app.workload)];
 const ctx = () => ({ axisLabel: AXIS_LABELS[app.axis] ?? app.axis, workload: app.workload });
 
-/** The view's default request values, without the model and GPU (those carry over). */
+/** The view's default inputs, without the model and GPU (those carry over): the engine's
+ * normalized values, except that inputs left to the engine ("Default", "auto") stay so unless
+ * the page's default request sets them. */
 function viewDefaults(/** @type {string} */ workload) {
   const flat = flatten(data.prerendered[workload].response.request ?? {}); // none if the engine lacks the mode
+  for (const el of form.querySelectorAll("[data-auto][name]")) flat[/** @type {HTMLInputElement} */ (el).name] = null;
+  Object.assign(flat, flatten(defaults.requests[workload]));
   for (const key of Object.keys(flat)) {
     if (key.startsWith("model.") || key === "gpu" || key === "mode") delete flat[key];
   }
-  for (const el of form.querySelectorAll("[data-auto][name]")) delete flat[/** @type {HTMLInputElement} */ (el).name];
   return flat;
 }
 
@@ -76,8 +81,9 @@ async function boot() {
     const prerendered = data.prerendered[app.workload];
     if (prerendered.response.error) render.renderProblems(form, prerendered.response.error.problems);
     else {
-      app.result = prerendered;
-      render.renderResult(prerendered, ctx());
+      app.result = { ...prerendered, request: defaults.requests[app.workload] };
+      render.renderResult(app.result, ctx());
+      render.showDefaults(form, prerendered.response.request);
     }
     render.renderStatus("Precomputed for these inputs; Python is starting for your changes…");
   } else {
@@ -98,7 +104,8 @@ async function boot() {
   performance.mark("vramcalc:first-render");
   if (app.embed) reportHeight();
   wire();
-  connect().then(
+  app.started = connect();
+  app.started.then(
     (bridge) => {
       app.bridge = bridge;
       compute();
@@ -177,10 +184,11 @@ async function show(result, request, editedAt) {
     return;
   }
   app.linked = null;
-  app.result = result;
+  app.result = { ...result, request };
   const drawn = performance.now();
   render.clearProblems(form);
-  render.renderResult(result, ctx());
+  render.renderResult(app.result, ctx());
+  render.showDefaults(form, result.response.request);
   performance.measure("vramcalc:render", { start: drawn, end: performance.now() });
   if (editedAt !== null) {
     performance.mark("vramcalc:rendered");
@@ -245,22 +253,26 @@ function switchSource(source) {
 
 async function hubFetch() {
   const id = /** @type {HTMLInputElement} */ (form.elements.namedItem("model.name")).value.trim();
-  render.renderHubStatus("Fetching config.json…");
+  render.renderHubStatus(app.bridge ? "Fetching config.json…" : "Waiting for Python, then fetching config.json…");
+  let found;
   try {
-    const config = await fetchConfig(id);
-    render.fillForm(form, { "model.config": config }, "hub");
+    found = await lookUp(id, await app.started);
+  } catch {
+    render.renderHubStatus(message("python-start"), [], true); // Python never started
+    return;
+  }
+  if (found.config) {
+    render.fillForm(form, { "model.config": found.config }, "hub");
     render.renderHubStatus(`Loaded config.json of ${id}.`);
     edited();
-  } catch (error) {
-    if (!(error instanceof HubError)) throw error;
-    const next = [
-      { label: "Paste config.json", run: () => switchSource("config") },
-      { label: "Describe it manually", run: () => switchSource("manual") },
-      { label: "Pick a preset", run: () => switchSource("preset") },
-    ];
-    const text = message(error.code) + (error.detail ? ` (${error.detail})` : "");
-    render.renderHubStatus(text, error.code === "hub-bad-id" ? [] : next, true);
+    return;
   }
+  const next = [
+    { label: "Paste config.json", run: () => switchSource("config") },
+    { label: "Describe it manually", run: () => switchSource("manual") },
+    { label: "Pick a preset", run: () => switchSource("preset") },
+  ];
+  render.renderHubStatus(found.message ?? "", found.status === "invalid_id" ? [] : next, true);
 }
 
 /** @param {string} text @param {HTMLElement} button */
@@ -269,7 +281,7 @@ async function copy(text, button) {
     await navigator.clipboard.writeText(text);
     render.flash(button, "Copied");
   } catch {
-    render.showCopyFallback(text);
+    render.showCopyFallback(text, message("clipboard"));
   }
 }
 
@@ -345,7 +357,7 @@ function wire() {
     render.download(name, JSON.stringify(r, null, 2));
   });
   byId("raw").addEventListener("toggle", () => {
-    if (/** @type {HTMLDetailsElement} */ (byId("raw")).open && app.result) render.renderRaw(app.result.response);
+    if (/** @type {HTMLDetailsElement} */ (byId("raw")).open && app.result) render.renderRaw(app.result);
   });
 }
 

@@ -67,8 +67,9 @@ export function applyDependent(form) {
   }
   const training = form.querySelector('[data-group="training"]');
   const method = /** @type {HTMLSelectElement | null} */ (form.elements.namedItem("method"));
-  const lora = Boolean(training && !training.matches(":disabled") && method && !method.disabled && method.value !== "full");
-  toggle(form.querySelector("[data-lora]"), lora);
+  const trained = training && !training.matches(":disabled") && method && !method.disabled ? method.value : "full";
+  toggle(form.querySelector("[data-lora]"), trained === "lora" || trained === "qlora");
+  toggle(form.querySelector("[data-qlora]"), trained === "qlora");
   const source = /** @type {HTMLInputElement | null} */ (form.querySelector('input[name="source"]:checked'))?.value;
   for (const set of form.querySelectorAll("[data-source]")) {
     toggle(set, /** @type {HTMLElement} */ (set).dataset.source === source);
@@ -231,7 +232,7 @@ export function renderResult(result, ctx) {
   renderChart(result, ctx.axisLabel);
   renderMath(r);
   const raw = /** @type {HTMLDetailsElement} */ ($("raw"));
-  if (raw.open) renderRaw(r);
+  if (raw.open) renderRaw(result);
 }
 
 /** @param {Record<string, any>} r @returns {(Node | string)[]} */
@@ -336,9 +337,10 @@ function renderMath(r) {
   $("params").textContent = `${r.model.name}: ${text.join("; ")}.`;
 }
 
-/** @param {Record<string, any>} response */
-export function renderRaw(response) {
-  $("response-json").textContent = JSON.stringify(response, null, 2);
+/** @param {import("./bridge.js").Result} result */
+export function renderRaw(result) {
+  $("request-json").textContent = JSON.stringify(result.request, null, 2);
+  $("response-json").textContent = JSON.stringify(result.response, null, 2);
 }
 
 /** @param {string[]} axes @param {string} current @param {(a: string) => string} label */
@@ -431,9 +433,9 @@ export function setHref(link, href) {
 }
 
 /** Put a read-only copy of `text` on screen, selected, when the clipboard refuses it.
- * @param {string} text */
-export function showCopyFallback(text) {
-  renderNotice("copy", "The browser blocked copying; select and copy this:", {});
+ * @param {string} text @param {string} why */
+export function showCopyFallback(text, why) {
+  renderNotice("copy", why, {});
   const notice = $("notices").querySelector('[data-notice="copy"]');
   const input = h("input", { type: "text", readonly: "", class: "copy-fallback", "aria-label": "Text to copy" });
   /** @type {HTMLInputElement} */ (input).value = text;
@@ -447,4 +449,22 @@ export function download(name, text) {
   const link = h("a", { href: url, download: name });
   link.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** Say what "Default" and "auto" stand for, from the engine's normalized request.
+ * @param {HTMLFormElement} form @param {Record<string, any>} request */
+export function showDefaults(form, request) {
+  for (const el of form.querySelectorAll("[data-auto][name]")) {
+    const control = /** @type {HTMLInputElement | HTMLSelectElement} */ (el);
+    if (control.matches(":disabled")) continue;
+    const value = control.name.split(".").reduce((node, key) => node?.[key], /** @type {any} */ (request));
+    if (control instanceof HTMLSelectElement) {
+      const option = control.options[0];
+      const chosen = [...control.options].find((o) => o.value !== "" && o.value === String(value));
+      option.textContent = value == null ? "Default" : `Default (${chosen?.text ?? String(value)})`;
+    } else if (control.type === "number") {
+      const scale = Number(control.dataset.scale ?? 1);
+      control.placeholder = value == null ? "auto" : `auto: ${+(value / scale).toFixed(2)}`;
+    }
+  }
 }

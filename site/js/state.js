@@ -129,7 +129,8 @@ function parse(raw, control) {
     }
     case "select": {
       if (!control.options?.includes(raw)) return undefined;
-      return raw === "" ? null : control.int ? Number(raw) : raw;
+      if (raw === "") return null;
+      return control.int ? Number(raw) : control.bool ? raw === "true" : raw;
     }
     default:
       return raw;

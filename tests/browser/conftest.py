@@ -6,6 +6,7 @@ to any origin but the site's (the Hugging Face Hub excepted where a test routes 
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,7 +73,9 @@ def watch(context: Any, site_url: str) -> Iterator[Watch]:
 @pytest.fixture
 def vramcalc() -> Any:
     """The package itself, in CPython: what the page must agree with."""
-    return build.import_package(ROOT)
+    package = build.import_package(ROOT)
+    importlib.import_module("vramcalc.hub")
+    return package
 
 
 @pytest.fixture

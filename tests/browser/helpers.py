@@ -85,14 +85,22 @@ def wait_live(page: Any) -> None:
     page.wait_for_selector("html[data-state=live]", state="attached", timeout=LIVE_TIMEOUT_MS)
 
 
-def response_json(page: Any) -> dict[str, Any]:
-    """The response the page rendered, as its "Response JSON" panel shows it."""
+def raw_json(page: Any, which: str) -> dict[str, Any]:
+    """The request the page sent or the response it rendered, from its "Request and response
+    JSON" panel."""
     if not page.locator("#raw").evaluate("d => d.open"):
         page.locator("#raw summary").click()
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=response-json]').textContent"
-    )
-    return json.loads(page.locator("[data-testid=response-json]").text_content())
+    selector = f"[data-testid={which}-json]"
+    page.wait_for_function("s => document.querySelector(s).textContent", arg=selector)
+    return json.loads(page.locator(selector).text_content())
+
+
+def response_json(page: Any) -> dict[str, Any]:
+    return raw_json(page, "response")
+
+
+def request_json(page: Any) -> dict[str, Any]:
+    return raw_json(page, "request")
 
 
 def settle(page: Any) -> None:
@@ -121,10 +129,10 @@ def shown_total(page: Any) -> str:
 
 
 def assert_matches_python(page: Any, vramcalc: Any) -> dict[str, Any]:
-    """The page's response equals CPython's for the same request, and its total is shown."""
+    """The page's response equals CPython's for the request it sent, and its total is shown."""
     response = response_json(page)
     assert "error" not in response
-    assert response == vramcalc.estimate(response["request"])
+    assert response == vramcalc.estimate(request_json(page))
     assert shown_total(page) == build.format_gib(response["total_bytes"])
     assert page.locator("[data-testid=total]").get_attribute("title") == build.format_gb(
         response["total_bytes"]

@@ -14,6 +14,7 @@ from .helpers import (
     assert_matches_python,
     build,
     edit,
+    request_json,
     response_json,
     settle,
     shown_total,
@@ -40,26 +41,55 @@ def test_prerendered_then_live(page: Any, site_url: str, vramcalc: Any, defaults
     assert page.locator("[name=context_length]").input_value() == "8192"
 
 
-MODES = {
-    "inference": [
-        ("fill", "batch_size", "8"),
-        ("select", "weight_format", "Q4_K_M"),
-        ("select", "kv_cache_dtype", "fp16"),
-        ("select", "attention", "eager"),
-    ],
-    "finetune": [
-        ("select", "method", "qlora"),
-        ("fill", "lora.rank", "32"),
-        ("fill", "micro_batch_size", "2"),
-        ("select", "optimizer", "paged_adamw_8bit"),
-    ],
-    "training": [
-        ("fill", "sequence_length", "8192"),
-        ("fill", "parallel.data", "8"),
-        ("select", "parallel.zero_stage", "3"),
-        ("select", "precision", "bf16"),
-    ],
-    "gpus": [("fill", "context_length", "32768"), ("select", "gpu", "a100-80gb")],
+MODES = {  # a view, and the inputs changed there
+    "inference": (
+        "inference",
+        [
+            ("fill", "batch_size", "8"),
+            ("select", "weight_format", "nf4"),
+            ("select", "kv_cache_dtype", "fp16"),
+            ("select", "attention", "eager"),
+            ("select", "transformers.cache", "static"),
+        ],
+    ),
+    "vllm": (
+        "inference",
+        [
+            ("select", "engine", "vllm"),
+            ("fill", "vllm.gpu_memory_utilization", "0.85"),
+            ("fill", "vllm.max_num_seqs", "64"),
+            ("select", "kv_cache_dtype", "fp8"),
+        ],
+    ),
+    "llama.cpp": (
+        "inference",
+        [
+            ("select", "engine", "llama.cpp"),
+            ("select", "weight_format", "Q5_K_M"),
+            ("select", "llama_cpp.cache_type_k", "q8_0"),
+            ("fill", "llama_cpp.n_gpu_layers", "20"),
+        ],
+    ),
+    "finetune": (
+        "finetune",
+        [
+            ("select", "method", "qlora"),
+            ("fill", "lora.rank", "32"),
+            ("fill", "micro_batch_size", "2"),
+            ("select", "optimizer", "paged_adamw_8bit"),
+            ("select", "framework", "unsloth"),
+        ],
+    ),
+    "training": (
+        "training",
+        [
+            ("fill", "sequence_length", "8192"),
+            ("fill", "parallel.data", "8"),
+            ("fill", "parallel.zero_stage", "3"),
+            ("select", "precision", "bf16"),
+        ],
+    ),
+    "gpus": ("gpus", [("fill", "context_length", "32768"), ("select", "gpu", "a100-80gb")]),
 }
 
 
@@ -71,10 +101,11 @@ def set_input(page: Any, how: str, name: str, value: str) -> None:
         control.fill(value)
 
 
-@pytest.mark.parametrize("view", list(MODES))
+@pytest.mark.parametrize("case", list(MODES))
 def test_each_mode_computes_what_python_does(
-    page: Any, site_url: str, vramcalc: Any, defaults: dict, view: str
+    page: Any, site_url: str, vramcalc: Any, defaults: dict, case: str
 ) -> None:
+    view, inputs = MODES[case]
     page.goto(f"{site_url}?view={view}")
     wait_live(page)
     settle(page)
@@ -86,11 +117,11 @@ def test_each_mode_computes_what_python_does(
         assert shown == [f"{p['field']}: {p['message']}" for p in unavailable["problems"]]
         assert shown_total(page) == "…"
         return
-    for how, name, value in MODES[view]:
+    for how, name, value in inputs:
         edit(page, functools.partial(set_input, page, how, name, value))
     response = assert_matches_python(page, vramcalc)
     request = response["request"]
-    for _, name, value in MODES[view]:
+    for _, name, value in inputs:
         got = request
         for key in name.split("."):
             got = got[key]
@@ -201,7 +232,7 @@ def test_bad_inputs_show_the_contract_problems(page: Any, site_url: str, vramcal
     page.goto(site_url)
     wait_live(page)
     settle(page)
-    request = {**response_json(page)["request"], "batch_size": 0}
+    request = {**request_json(page), "batch_size": 0}
     page.locator("[name=batch_size]").fill("0")
     problem = page.locator("#problem-batch_size")
     problem.wait_for(state="visible")
@@ -239,23 +270,28 @@ HUB_CONFIG = {
 
 @pytest.mark.browser_context_args(service_workers="block")
 def test_hugging_face_lookup(page: Any, watch: Any, site_url: str, vramcalc: Any) -> None:
-    """Recorded Hub answers: a config, gated (401), missing (404), and no network."""
+    """Recorded Hub answers: a config, gated (401), no config.json (404), and no network; the
+    page shows what vramcalc.hub says about each, and offers the other ways in."""
     watch.allowed.add("https://huggingface.co")
+    cors = {
+        "access-control-allow-origin": "*",
+        "access-control-expose-headers": "X-Error-Code,X-Repo-Commit,ETag",
+    }
     answers = {
         "meta-llama/Llama-3.2-1B": {
             "status": 200,
             "body": json.dumps(HUB_CONFIG),
-            "content_type": "application/json",
+            "headers": {**cors, "content-type": "application/json"},
         },
         "meta-llama/Llama-3.1-405B": {
             "status": 401,
-            "body": "Access to model is restricted",
-            "headers": {"x-error-code": "GatedRepo"},
+            "body": "Access to model meta-llama/Llama-3.1-405B is restricted.",
+            "headers": {**cors, "x-error-code": "GatedRepo"},
         },
         "someone/gguf-only": {
             "status": 404,
             "body": "Entry not found",
-            "headers": {"x-error-code": "EntryNotFound"},
+            "headers": {**cors, "x-error-code": "EntryNotFound"},
         },
     }
     asked: list[str] = []
@@ -277,32 +313,28 @@ def test_hugging_face_lookup(page: Any, watch: Any, site_url: str, vramcalc: Any
     page.locator("input[name=source][value=hub]").check()
     status = page.locator("#hub-status")
 
-    def look_up(model: str) -> None:
+    def look_up(model: str, expected: str) -> None:
         page.locator("#f-model\\.name").fill(model)
         page.locator("#hub-fetch").click()
+        page.wait_for_function(
+            "t => document.querySelector('#hub-status').textContent.startsWith(t)", arg=expected
+        )
 
-    look_up("meta-llama/Llama-3.1-405B")
-    page.wait_for_function(
-        "() => document.querySelector('#hub-status').classList.contains('error')"
-    )
-    assert "gated, private, or does not exist" in status.text_content()
+    explain = vramcalc.hub.explain
+    look_up("not an id", explain("invalid_id", "not an id"))
+    look_up("meta-llama/Llama-3.1-405B", explain("gated", "meta-llama/Llama-3.1-405B"))
     assert status.get_by_role("button", name="Paste config.json").is_visible()
+    look_up("someone/gguf-only", explain("no_config", "someone/gguf-only"))
+    look_up("nobody/offline-test", explain("offline", "nobody/offline-test"))
 
-    look_up("someone/gguf-only")
-    page.wait_for_function(
-        "() => document.querySelector('#hub-status').textContent.includes('no config.json')"
-    )
-
-    look_up("nobody/offline-test")
-    page.wait_for_function(
-        "() => document.querySelector('#hub-status').textContent.includes('could not be reached')"
-    )
-
-    edit(page, lambda: look_up("meta-llama/Llama-3.2-1B"))
+    edit(page, lambda: look_up("meta-llama/Llama-3.2-1B", "Loaded config.json"))
     assert status.text_content() == "Loaded config.json of meta-llama/Llama-3.2-1B."
     response = assert_matches_python(page, vramcalc)
-    assert response["request"]["model"] == {"config": HUB_CONFIG, "name": "meta-llama/Llama-3.2-1B"}
-    assert asked == [
+    assert response["request"]["model"] == {
+        "config": HUB_CONFIG,
+        "name": "meta-llama/Llama-3.2-1B",
+    }
+    assert asked == [  # one request per look-up, none for a malformed id
         f"https://huggingface.co/{m}/resolve/main/config.json"
         for m in (
             "meta-llama/Llama-3.1-405B",
@@ -312,9 +344,6 @@ def test_hugging_face_lookup(page: Any, watch: Any, site_url: str, vramcalc: Any
         )
     ]
 
-    look_up("meta-llama/Llama-3.1-405B")
-    page.wait_for_function(
-        "() => document.querySelector('#hub-status').classList.contains('error')"
-    )
+    look_up("meta-llama/Llama-3.1-405B", explain("gated", "meta-llama/Llama-3.1-405B"))
     status.get_by_role("button", name="Paste config.json").click()
     assert page.locator("input[name=source]:checked").get_attribute("value") == "config"
