@@ -285,6 +285,20 @@ def command(spec: Spec, device: str) -> str:
     return shlex.join(["python3", MEASURE_SCRIPT, argv[0], "--device", device, *argv[1:]])
 
 
+def row_header(spec: Spec, device: str) -> dict[str, Any]:
+    """The fields every row has, whatever happens to the run (suite.py writes failed ones)."""
+    head: dict[str, Any] = {"id": spec.id, "kind": spec.kind, "device": device,
+                            "command": command(spec, device)}
+    if isinstance(spec, TrainSpec | InferSpec):
+        config, source = load_config(spec.model)
+        if spec.tiny:
+            config = tiny_config(config)
+        head.update(model=source["model_id"],
+                    config_file=f"tools/calibrate/configs/{spec.model}.json",
+                    request=spec.request(config, source["model_id"]))
+    return head
+
+
 def spec_to_json(spec: Spec) -> dict[str, Any]:
     """A JSON-safe dict that spec_from_json turns back into the same spec."""
     data = dataclasses.asdict(spec)
