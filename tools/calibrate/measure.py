@@ -32,6 +32,7 @@ import platform
 import sys
 import time
 import traceback
+import warnings
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -271,6 +272,23 @@ def make_model(sess: Session, config: dict[str, Any], *, dtype: torch.dtype, att
     return model
 
 
+def dtypes_of(tensors: Any) -> list[str]:
+    return sorted({str(t.dtype).removeprefix("torch.") for t in tensors})
+
+
+def setup_of(model: Any, optimizer: Any, precision: str | None) -> dict[str, Any]:
+    """What the run actually holds: parameter, trainable and optimizer-state dtypes, autocast."""
+    params = list(model.parameters())
+    states = [v for st in (optimizer.state.values() if optimizer else ()) for v in st.values()
+              if hasattr(v, "dtype") and getattr(v, "ndim", 0) > 0]
+    return {
+        "param_dtypes": dtypes_of(params),
+        "trainable_dtypes": dtypes_of(p for p in params if p.requires_grad),
+        "optimizer_state_dtypes": dtypes_of(states) if optimizer else None,
+        "autocast": "bfloat16" if precision == "mixed_bf16" else None,
+    }
+
+
 def parameter_counts(model: Any) -> dict[str, int]:
     params = list(model.parameters())  # unique: tied weights count once
     return {"total": sum(p.numel() for p in params),
@@ -355,6 +373,7 @@ def run_training(sess: Session, spec: specs.TrainSpec, config: dict[str, Any]) -
         "weights_bytes": weights,
         "after_run_bytes": meter.allocated(),
         "parameters": parameter_counts(model),
+        "setup": setup_of(model, optimizer, spec.precision),
     }
 
 
@@ -415,6 +434,7 @@ def run_inference(sess: Session, spec: specs.InferSpec, config: dict[str, Any]) 
         "kv_cache_bytes": cache_bytes(cache),
         "after_run_bytes": meter.allocated(),
         "parameters": parameter_counts(model),
+        "setup": setup_of(model, None, None),
     }
 
 
@@ -645,6 +665,9 @@ def main(argv: list[str] | None = None) -> int:
     import transformers
 
     transformers.logging.set_verbosity_error()
+    # The 5.x API used here (gradient_checkpointing_enable, past_key_values) is what 5.17
+    # has; newer 5.x releases warn that they will rename it.
+    warnings.filterwarnings("ignore", message=r".*deprecated.*", category=FutureWarning)
     if args.command == "worker":
         return run_worker(args)
     try:
