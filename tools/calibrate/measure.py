@@ -151,16 +151,62 @@ def session(device: str) -> Iterator[Session]:
 
     tracker = LiveBytes()
     if device == "cpu":
-        with tracker:
+        with cuda_kernels(), tracker:
             yield Session(device=device, tensor_device="cpu", meter=TrackerMeter(tracker),
                           tracker=tracker)
         return
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     fake_mode = FakeTensorMode()
-    with _unpacked_positions(), fake_mode, tracker:
+    with cuda_kernels(), _unpacked_positions(), fake_mode, tracker:
         yield Session(device=device, tensor_device="cpu", meter=TrackerMeter(tracker),
                       fake_mode=fake_mode, tracker=tracker)
+
+
+# What the CPU runs differently from the GPU rows, and is made to run like them.
+CUDA_EMULATION = {
+    "dropout": "fused native_dropout, as at::dropout on CUDA (saves a bool mask; the CPU "
+               "path saves a mask in the input dtype)",
+    "sdpa_fp32_gqa": "math kernel for float32 with grouped KV heads, as torch 2.11 on CUDA "
+                     "(flash/cuDNN need 16-bit inputs, the memory-efficient kernel was not "
+                     "chosen for enable_gqa); other cases keep the CPU flash kernel, whose "
+                     "saved tensors match CUDA's flash/cuDNN/efficient kernels",
+}
+
+
+@contextlib.contextmanager
+def cuda_kernels() -> Iterator[None]:
+    """On the CPU, take the kernels whose memory matches what a CUDA run of torch 2.11 does.
+
+    Checked against the H200 rows (docs/calibration.md): without this, LoRA dropout on the
+    CPU kept 4-byte masks (+13 % on an all-linear 8B LoRA) and float32 SDPA kept the CPU
+    flash kernel where CUDA falls back to the math kernel with its s^2 scores (-22 %).
+    """
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    dropout, sdpa = F.dropout, F.scaled_dot_product_attention
+
+    def cuda_dropout(input: torch.Tensor, p: float = 0.5, training: bool = True,
+                     inplace: bool = False) -> torch.Tensor:
+        if training and 0.0 < p < 1.0 and not inplace and input.numel() > 0:
+            return torch.native_dropout(input, p, True)[0]
+        return dropout(input, p, training, inplace)
+
+    def cuda_sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                  *args: Any, **kwargs: Any) -> torch.Tensor:
+        grouped = kwargs.get("enable_gqa", False) and query.shape[-3] != key.shape[-3]
+        if query.dtype == torch.float32 and grouped:
+            with sdpa_kernel(SDPBackend.MATH):
+                return sdpa(query, key, value, *args, **kwargs)
+        return sdpa(query, key, value, *args, **kwargs)
+
+    F.dropout, F.scaled_dot_product_attention = cuda_dropout, cuda_sdpa  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        F.dropout, F.scaled_dot_product_attention = dropout, sdpa  # type: ignore[assignment]
 
 
 @contextlib.contextmanager
@@ -517,6 +563,8 @@ def measure(spec: specs.Spec, device: str) -> dict[str, Any]:
     row.update(gpu_info(device))
     row["versions"] = versions(device)
     row["metric"] = {"cuda": METRICS_CUDA, "cpu-fake": METRICS_FAKE, "cpu": METRICS_CPU}[device]
+    if device != "cuda":
+        row["cuda_emulation"] = CUDA_EMULATION
     started = time.monotonic()
     torch.manual_seed(0)
     if device == "cuda" and not isinstance(spec, specs.ContextSpec):

@@ -24,6 +24,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import IO, Any
@@ -44,11 +45,11 @@ def _lora(**kw: Any) -> TrainSpec:
 
 # ----------------------------------------------------------------------------- suites
 
-# Most valuable first: a run cut short by its deadline keeps these. Every training and
-# inference row here is also in the cpu suite (same id), so cpu-fake can be compared
-# with the GPU like for like. Peaks stay under ~110 GB (cpu-fake) to fit a 141 GB H200
-# with room for the caching allocator; 8B mixed_bf16 (~128 GB of states) is cpu-only.
-GPU_SUITE: tuple[specs.Spec, ...] = (
+# Most valuable first: a run cut short by its deadline keeps these. The first block is a
+# spread over models, precisions, methods and attention; the rest widens each axis. All
+# of it takes about 4 minutes on an H200; every allocated peak stays under ~80 GiB
+# (cpu-fake), so a 141 GB H200 holds it with room for the caching allocator.
+GPU_CORE: tuple[specs.Spec, ...] = (
     ContextSpec(),
     TrainSpec(model="llama-3.1-8b", precision="bf16", batch=1, seq=4096),
     _lora(model="llama-3.1-8b", precision="bf16", checkpointing="full", batch=4, seq=4096),
@@ -74,34 +75,18 @@ GPU_SUITE: tuple[specs.Spec, ...] = (
 )
 
 
-def _cpu_suite() -> tuple[specs.Spec, ...]:
-    """The gpu suite's runs, then the wider grid FakeTensorMode affords (any size, any model)."""
-    runs: list[specs.Spec] = [s for s in GPU_SUITE if not isinstance(s, ContextSpec)]
+def _gpu_more() -> tuple[specs.Spec, ...]:
+    """Each axis of the grid, one at a time, in the order they are worth a GPU minute."""
     models = specs.list_models()
-    # every model: full bf16 fine-tuning and generation
-    runs += [TrainSpec(model=m, precision="bf16", batch=1, seq=2048) for m in models]
+    runs: list[specs.Spec] = []
+    # every model: generation, then full bf16 fine-tuning
     runs += [InferSpec(model=m, batch=1, context=2048) for m in models]
+    runs += [TrainSpec(model=m, precision="bf16", batch=1, seq=2048) for m in models]
     # precision x checkpointing, a tied 128k-vocab model and a tied 152k-vocab one
     runs += [TrainSpec(model=m, precision=p, checkpointing=c, batch=4, seq=1024)
              for m in ("llama-3.2-1b", "qwen2.5-0.5b") for p in specs.PRECISIONS
              for c in specs.CHECKPOINTING]
-    # eager attention (s^2 scores) against sdpa
-    runs += [
-        TrainSpec(model="tinyllama-1.1b-chat", precision="bf16", attention=a, batch=1, seq=512)
-        for a in specs.ATTENTIONS
-    ]
-    runs += [
-        TrainSpec(model="qwen2.5-0.5b", precision="fp32", attention="eager", batch=2, seq=1024),
-        TrainSpec(model="llama-3.2-1b", precision="bf16", attention="eager", checkpointing="full",
-                  batch=2, seq=2048),
-        InferSpec(model="tinyllama-1.1b-chat", batch=2, context=2048, attention="eager"),
-    ]
-    # optimizer implementations
-    runs += [TrainSpec(model="qwen2.5-0.5b", precision="bf16", optimizer_impl=o, batch=1, seq=512)
-             for o in specs.OPTIMIZER_IMPLS]
-    runs += [TrainSpec(model="llama-3.1-8b", precision="bf16", optimizer_impl="fused",
-                       batch=1, seq=512)]
-    # LoRA rank and targets
+    # LoRA: rank and targets, float32 and mixed bases, a big batch
     runs += [_lora(model="qwen2.5-3b", lora_rank=r, lora_alpha=2 * r, lora_targets=t,
                    precision="bf16", checkpointing="full", batch=2, seq=2048)
              for r in (8, 16, 32, 64) for t in (("q_proj", "v_proj"), "all-linear")]
@@ -114,15 +99,20 @@ def _cpu_suite() -> tuple[specs.Spec, ...]:
         _lora(model="tinyllama-1.1b-chat", lora_rank=8, lora_alpha=16, precision="mixed_bf16",
               batch=8, seq=512),
     ]
-    # large setups a single 141 GB GPU cannot hold
+    # eager attention (s^2 scores) against sdpa
+    runs += [TrainSpec(model="tinyllama-1.1b-chat", precision="bf16", attention=a, batch=1, seq=512)
+             for a in specs.ATTENTIONS]
     runs += [
-        TrainSpec(model="llama-3.1-8b", precision="mixed_bf16", checkpointing="full",
-                  batch=1, seq=2048),
-        TrainSpec(model="llama-3.1-8b", precision="fp32", checkpointing="full", batch=1, seq=1024),
-        TrainSpec(model="llama-3.1-8b", precision="bf16", checkpointing="full", batch=8, seq=4096),
-        TrainSpec(model="qwen3-4b", precision="bf16", checkpointing="full", batch=8, seq=4096),
-        TrainSpec(model="smollm2-1.7b-instruct", precision="bf16", batch=8, seq=4096),
+        TrainSpec(model="qwen2.5-0.5b", precision="fp32", attention="eager", batch=2, seq=1024),
+        TrainSpec(model="llama-3.2-1b", precision="bf16", attention="eager", checkpointing="full",
+                  batch=2, seq=2048),
+        InferSpec(model="tinyllama-1.1b-chat", batch=2, context=2048, attention="eager"),
     ]
+    # optimizer implementations
+    runs += [TrainSpec(model="qwen2.5-0.5b", precision="bf16", optimizer_impl=o, batch=1, seq=512)
+             for o in specs.OPTIMIZER_IMPLS]
+    runs += [TrainSpec(model="llama-3.1-8b", precision="bf16", optimizer_impl="fused",
+                       batch=1, seq=512)]
     # batch and sequence from (1, 512) to (8, 4096)
     runs += [TrainSpec(model="llama-3.2-1b", precision="bf16", batch=b, seq=s)
              for b, s in ((1, 512), (2, 1024), (4, 2048), (8, 4096))]
@@ -133,10 +123,29 @@ def _cpu_suite() -> tuple[specs.Spec, ...]:
         InferSpec(model="llama-3.2-1b", batch=16, context=4096),
         InferSpec(model="mistral-7b-v0.1", batch=1, context=16384),
     ]
-    unique: dict[str, specs.Spec] = {}
+    return tuple(runs)
+
+
+# Setups a single 141 GB GPU cannot hold (8B mixed_bf16 alone keeps ~128 GB of states).
+CPU_ONLY: tuple[specs.Spec, ...] = (
+    TrainSpec(model="llama-3.1-8b", precision="mixed_bf16", checkpointing="full", batch=1, seq=2048),
+    TrainSpec(model="llama-3.1-8b", precision="fp32", checkpointing="full", batch=1, seq=1024),
+    TrainSpec(model="llama-3.1-8b", precision="bf16", checkpointing="full", batch=8, seq=4096),
+    TrainSpec(model="qwen3-4b", precision="bf16", checkpointing="full", batch=8, seq=4096),
+    TrainSpec(model="smollm2-1.7b-instruct", precision="bf16", batch=8, seq=4096),
+)
+
+
+def _unique(runs: list[specs.Spec]) -> tuple[specs.Spec, ...]:
+    found: dict[str, specs.Spec] = {}
     for run in runs:
-        unique.setdefault(run.id, run)
-    return tuple(unique.values())
+        found.setdefault(run.id, run)
+    return tuple(found.values())
+
+
+GPU_SUITE = _unique([*GPU_CORE, *_gpu_more()])
+# cpu-fake: the gpu suite's runs (same ids, to compare like with like), then the big ones.
+CPU_SUITE = _unique([*(s for s in GPU_SUITE if not isinstance(s, ContextSpec)), *CPU_ONLY])
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -153,7 +162,7 @@ class Suite:
 
 
 SUITES = {
-    "cpu": Suite(name="cpu", device="cpu-fake", file_name="cpu_fake.jsonl", runs=_cpu_suite(),
+    "cpu": Suite(name="cpu", device="cpu-fake", file_name="cpu_fake.jsonl", runs=CPU_SUITE,
                  budget_s=600, deadline_s=4 * 3600, startup_s=300),
     # Under 6 minutes on an H200 including Python start-up: 330 s of runs, then a kill.
     "gpu": Suite(name="gpu", device="cuda", file_name="cuda.jsonl", runs=GPU_SUITE,
@@ -282,11 +291,12 @@ def run_suite(suite: Suite, out_dir: pathlib.Path, *, device: str | None = None,
     if not resume and rows.exists():
         rows.unlink()
     progress = Progress(status={i: "ok" for i, r in enumerate(runs) if r.id in done_ok})
-    spec_file = out_dir / f".{suite.name}_specs.json"
+    scratch = tempfile.TemporaryDirectory(prefix="calibrate-")
+    spec_file = pathlib.Path(scratch.name) / "specs.json"
     spec_file.write_text(json.dumps([specs.spec_to_json(r) for r in runs], indent=0) + "\n",
                          encoding="utf-8")
     extra_env = {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-    with (out_dir / f"{suite.name}.log").open("a", encoding="utf-8") as log:
+    with scratch, (out_dir / f"{suite.name}.log").open("a", encoding="utf-8") as log:
         while (start := progress.next_index(len(runs))) < len(runs):
             if time.monotonic() - t0 >= suite.deadline_s:
                 break
@@ -297,7 +307,6 @@ def run_suite(suite: Suite, out_dir: pathlib.Path, *, device: str | None = None,
                 _append(rows, failure_row(runs[index], device, "skipped",
                                           "suite deadline reached before this run started"))
                 progress.status[index] = "skipped"
-    spec_file.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     for status in progress.status.values():
         counts[status] = counts.get(status, 0) + 1

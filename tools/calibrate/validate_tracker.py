@@ -117,7 +117,8 @@ def run_case(spec: specs.TrainSpec | specs.InferSpec) -> dict[str, Any]:
     # 1. real CPU, profiler + LiveBytes
     torch.manual_seed(0)
     tracker = LiveBytes(block=1)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof, tracker:
+    with measure.cuda_kernels(), profile(activities=[ProfilerActivity.CPU],
+                                         profile_memory=True) as prof, tracker:
         sess = measure.Session(device="cpu", tensor_device="cpu", meter=ProfiledMeter(tracker),
                                tracker=tracker)
         real = _run(sess, spec)
@@ -134,7 +135,7 @@ def run_case(spec: specs.TrainSpec | specs.InferSpec) -> dict[str, Any]:
         if isinstance(spec, specs.InferSpec):
             raise RuntimeError("not run: MemTracker refuses a root module called again in one "
                                "iteration, which every decode step does")
-        with mem_tracker, tracker2:
+        with measure.cuda_kernels(), mem_tracker, tracker2:
             sess2 = measure.Session(device="cpu", tensor_device="cpu",
                                     meter=ResettingMeter(tracker2, mem_tracker), tracker=tracker2)
             _run(sess2, spec)
@@ -148,7 +149,8 @@ def run_case(spec: specs.TrainSpec | specs.InferSpec) -> dict[str, Any]:
     fake_tracker = LiveBytes(block=1)
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    with measure._unpacked_positions(), FakeTensorMode() as fake_mode, fake_tracker:
+    with measure.cuda_kernels(), measure._unpacked_positions(), FakeTensorMode() as fake_mode, \
+            fake_tracker:
         sess3 = measure.Session(device="cpu-fake", tensor_device="cpu",
                                 meter=measure.TrackerMeter(fake_tracker), fake_mode=fake_mode,
                                 tracker=fake_tracker)
