@@ -197,7 +197,10 @@ def cuda_kernels() -> Iterator[None]:
     def cuda_sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                   *args: Any, **kwargs: Any) -> torch.Tensor:
         grouped = kwargs.get("enable_gqa", False) and query.shape[-3] != key.shape[-3]
-        if query.dtype == torch.float32 and grouped:
+        dtype = query.dtype  # what the kernel sees: autocast casts inside the op
+        if torch.is_autocast_enabled(query.device.type):
+            dtype = torch.get_autocast_dtype(query.device.type)
+        if dtype == torch.float32 and grouped:
             with sdpa_kernel(SDPBackend.MATH):
                 return sdpa(query, key, value, *args, **kwargs)
         return sdpa(query, key, value, *args, **kwargs)
