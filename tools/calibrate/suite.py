@@ -2,8 +2,8 @@
 
     python3 tools/calibrate/suite.py cpu --out tests/data/calibration      # cpu_fake.jsonl
     python3 tools/calibrate/suite.py gpu --out "$OUT"                      # cuda.jsonl
-    python3 tools/calibrate/suite.py gpu --out /tmp/x --dry-run            # list, no torch
-    python3 tools/calibrate/suite.py gpu --out /tmp/x --smoke              # gpu specs, tiny, on CPU
+    python3 tools/calibrate/suite.py gpu --out calib-out --dry-run            # list, no torch
+    python3 tools/calibrate/suite.py gpu --out calib-out --smoke              # gpu specs, tiny, on CPU
 
 Standard library only: this process never imports torch, so it can always stop a worker.
 The worker (measure.py worker) runs the specs in order and appends one JSON line per
