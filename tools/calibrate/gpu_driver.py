@@ -9,6 +9,7 @@ shows a user.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -29,7 +30,8 @@ class DriverReading:
     source: str  # "nvml", "nvidia-smi" or "none"
 
 
-NO_READING = DriverReading(uuid=None, device_used_bytes=None, process_used_bytes=None, source="none")
+NO_READING = DriverReading(uuid=None, device_used_bytes=None, process_used_bytes=None,
+                           source="none")
 
 
 def _nvml() -> Any | None:
@@ -105,9 +107,9 @@ def _smi_readings(pid: int) -> list[DriverReading]:
     gpus = _smi("--query-gpu=uuid,memory.used", "--format=csv,noheader,nounits")
     if gpus is None:
         return []
-    apps = parse_smi_apps(
-        _smi("--query-compute-apps=pid,gpu_uuid,used_memory", "--format=csv,noheader,nounits") or "",
-        pid)
+    apps_text = _smi("--query-compute-apps=pid,gpu_uuid,used_memory",
+                     "--format=csv,noheader,nounits")
+    apps = parse_smi_apps(apps_text or "", pid)
     return [DriverReading(uuid=uuid, device_used_bytes=used, process_used_bytes=apps.get(uuid),
                           source="nvidia-smi")
             for uuid, used in parse_smi_gpus(gpus)]
@@ -165,10 +167,8 @@ def describe() -> dict[str, str | None]:
     info: dict[str, str | None] = {"driver": None, "nvidia_ml_py": None}
     nvml = _nvml()
     if nvml is not None:
-        try:
+        with contextlib.suppress(Exception):
             info["driver"] = _text(nvml.nvmlSystemGetDriverVersion())
-        except Exception:
-            pass
         try:
             from importlib.metadata import version
 

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import gpu_driver  # noqa: E402
-import specs  # noqa: E402
+import gpu_driver
+import specs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -496,11 +496,15 @@ def run_context() -> dict[str, Any]:
     torch.cuda.synchronize()
     uuid = _device_uuid()
     baseline = gpu_driver.pick(_BASELINE, uuid)
-    context, how = gpu_driver.used_by_process(gpu_driver.pick(gpu_driver.read_all(), uuid), baseline)
+
+    def used() -> tuple[int | None, str]:
+        return gpu_driver.used_by_process(gpu_driver.pick(gpu_driver.read_all(), uuid), baseline)
+
+    context, how = used()
     a = torch.randn(1024, 1024, device="cuda", dtype=torch.bfloat16)
     product = a @ a
     torch.cuda.synchronize()
-    with_blas, _ = gpu_driver.used_by_process(gpu_driver.pick(gpu_driver.read_all(), uuid), baseline)
+    with_blas, _ = used()
     tensors = sum(t.numel() * t.element_size() for t in (tiny, a, product))
     workspace = max(int(torch.cuda.memory_allocated()) - tensors, 0)  # rounded blocks aside
     return {

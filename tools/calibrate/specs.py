@@ -73,7 +73,8 @@ def tiny_config(config: dict[str, Any]) -> dict[str, Any]:
         vocab_size=min(int(config["vocab_size"]), 512),
     )
     if "head_dim" in config:
-        small["head_dim"] = 32 if int(config["head_dim"]) * heads != int(config["hidden_size"]) else 16
+        explicit = int(config["head_dim"]) * heads != int(config["hidden_size"])
+        small["head_dim"] = 32 if explicit else 16  # 16 = 64 / 4 heads
     if "max_window_layers" in config:
         small["max_window_layers"] = 2
     if "layer_types" in config:
@@ -214,7 +215,8 @@ class InferSpec:
         if not 1 <= self.new_tokens < self.context:
             problems.append(f"new_tokens: must be between 1 and context - 1, got {self.new_tokens}")
         if self.attention not in ATTENTIONS:
-            problems.append(f"attention: must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}")
+            problems.append(f"attention: must be one of {', '.join(ATTENTIONS)}, "
+                            f"got {self.attention!r}")
         if problems:
             raise ValueError("; ".join(problems))
 

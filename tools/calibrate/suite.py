@@ -2,8 +2,8 @@
 
     python3 tools/calibrate/suite.py cpu --out tests/data/calibration      # cpu_fake.jsonl
     python3 tools/calibrate/suite.py gpu --out "$OUT"                      # cuda.jsonl
-    python3 tools/calibrate/suite.py gpu --out calib-out --dry-run            # list, no torch
-    python3 tools/calibrate/suite.py gpu --out calib-out --smoke              # gpu specs, tiny, on CPU
+    python3 tools/calibrate/suite.py gpu --out calib-out --dry-run         # list, no torch
+    python3 tools/calibrate/suite.py gpu --out calib-out --smoke           # tiny models, CPU
 
 Standard library only: this process never imports torch, so it can always stop a worker.
 The worker (measure.py worker) runs the specs in order and appends one JSON line per
@@ -31,8 +31,8 @@ from typing import IO, Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import specs  # noqa: E402
-from specs import ContextSpec, InferSpec, TrainSpec  # noqa: E402
+import specs
+from specs import ContextSpec, InferSpec, TrainSpec
 
 HERE = pathlib.Path(__file__).resolve().parent
 MEASURE = HERE / "measure.py"
@@ -71,7 +71,8 @@ GPU_CORE: tuple[specs.Spec, ...] = (
     _lora(model="llama-3.1-8b", lora_rank=8, lora_alpha=16, lora_targets="all-linear",
           precision="bf16", batch=1, seq=1024),
     TrainSpec(model="qwen2.5-0.5b", precision="bf16", batch=1, seq=512),
-    TrainSpec(model="llama-3.2-1b", precision="mixed_bf16", checkpointing="full", batch=8, seq=4096),
+    TrainSpec(model="llama-3.2-1b", precision="mixed_bf16", checkpointing="full",
+              batch=8, seq=4096),
 )
 
 
@@ -128,7 +129,8 @@ def _gpu_more() -> tuple[specs.Spec, ...]:
 
 # Setups a single 141 GB GPU cannot hold (8B mixed_bf16 alone keeps ~128 GB of states).
 CPU_ONLY: tuple[specs.Spec, ...] = (
-    TrainSpec(model="llama-3.1-8b", precision="mixed_bf16", checkpointing="full", batch=1, seq=2048),
+    TrainSpec(model="llama-3.1-8b", precision="mixed_bf16", checkpointing="full",
+              batch=1, seq=2048),
     TrainSpec(model="llama-3.1-8b", precision="fp32", checkpointing="full", batch=1, seq=1024),
     TrainSpec(model="llama-3.1-8b", precision="bf16", checkpointing="full", batch=8, seq=4096),
     TrainSpec(model="qwen3-4b", precision="bf16", checkpointing="full", batch=8, seq=4096),
@@ -257,8 +259,8 @@ def run_worker_once(suite: Suite, runs: list[specs.Spec], start: int, spec_file:
         if line is None:  # worker exited
             proc.wait()
             if current is not None:
-                _append(rows, failure_row(runs[current], device, "crashed",
-                                          f"worker exited with code {proc.returncode}; see the log"))
+                message = f"worker exited with code {proc.returncode}; see the log"
+                _append(rows, failure_row(runs[current], device, "crashed", message))
                 progress.status[current] = "crashed"
             elif proc.returncode != 0 and progress.next_index(len(runs)) == start:
                 _append(rows, failure_row(runs[start], device, "crashed",

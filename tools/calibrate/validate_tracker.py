@@ -25,8 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import measure  # noqa: E402
-import specs  # noqa: E402
+import measure
+import specs
 
 TRAIN_PHASES = [f"step{s}:{p}" for s in (1, 2) for p in ("forward", "backward", "optimizer_step")]
 INFER_PHASES = ["prefill", "decode"]
@@ -190,17 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     results = [run_case(spec) for spec in CASES]
     for result in results:
         print(result["case"])
-        print(f"  {'phase':24} {'profiler':>12} {'live real':>12} {'live fake':>12} {'fake/prof':>9}")
+        header = ("phase", "profiler", "live real", "live fake", "fake/prof")
+        print("  {:24} {:>12} {:>12} {:>12} {:>9}".format(*header))
         for row in result["phases"]:
             ratio = row["live_bytes_fake_bytes"] / row["profiler_bytes"]
-            print(f"  {row['phase']:24} {row['profiler_bytes']:12d} {row['live_bytes_real_bytes']:12d}"
-                  f" {row['live_bytes_fake_bytes']:12d} {ratio:9.4f}")
+            print(f"  {row['phase']:24} {row['profiler_bytes']:12d}"
+                  f" {row['live_bytes_real_bytes']:12d} {row['live_bytes_fake_bytes']:12d}"
+                  f" {ratio:9.4f}")
         print(f"  peak: {result['peak']}")
     if args.out:
         document = {
-            "what": "cpu-fake counter (live_bytes.LiveBytes under FakeTensorMode) against the CPU "
-                    "allocator's own events (torch.profiler profile_memory) and MemTracker, on real "
-                    "CPU runs of the same training code; exact bytes, no block rounding",
+            "what": "cpu-fake counter (live_bytes.LiveBytes under FakeTensorMode) against the "
+                    "CPU allocator's own events (torch.profiler profile_memory) and MemTracker, "
+                    "on real CPU runs of the same training code; exact bytes, no block rounding",
             "model_config": SMALL_LLAMA,
             "command": "python3 tools/calibrate/validate_tracker.py --out "
                        "tests/data/calibration/tracker_validation.json",
