@@ -239,16 +239,17 @@ class InferSpec:
         return args + (["--tiny"] if self.tiny else [])
 
     def request(self, config: dict[str, Any], name: str) -> dict[str, Any]:
-        """The vramcalc inference request; the whole prompt goes through one forward pass."""
+        """The vramcalc inference request. The run prefills `prompt_tokens` (context minus the
+        generated tokens) in one forward pass; vramcalc takes the prompt to fill the context."""
         return {
             "mode": "inference",
             "model": {"config": config, "name": name},
             "batch_size": self.batch,
             "context_length": self.context,
-            "prefill_chunk_tokens": self.prompt_tokens,
             "weight_format": "bf16",
             "kv_cache_dtype": "bf16",
             "engine": "transformers",
+            "attention": self.attention,
         }
 
 

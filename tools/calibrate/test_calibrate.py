@@ -36,8 +36,8 @@ TRAINING_KEYS = {
     "gradient_accumulation_steps", "precision", "optimizer", "optimizer_implementation",
     "gradient_checkpointing", "attention", "loss", "framework",
 }
-INFERENCE_KEYS = {"mode", "model", "batch_size", "context_length", "prefill_chunk_tokens",
-                  "weight_format", "kv_cache_dtype", "engine"}
+INFERENCE_KEYS = {"mode", "model", "batch_size", "context_length", "weight_format",
+                  "kv_cache_dtype", "engine", "attention"}
 ALL_RUNS = [*suite.GPU_SUITE, *suite.CPU_SUITE]
 
 
@@ -120,7 +120,7 @@ def test_inference_request_fields() -> None:
     request = specs.InferSpec(model="qwen2.5-0.5b", batch=4, context=4096,
                               new_tokens=8).request(config, "Qwen/Qwen2.5-0.5B")
     assert set(request) == INFERENCE_KEYS
-    assert (request["context_length"], request["prefill_chunk_tokens"]) == (4096, 4088)
+    assert (request["context_length"], request["attention"]) == (4096, "sdpa")
 
 
 # ----------------------------------------------------------------------------- suites
