@@ -21,21 +21,25 @@ def parts(response: dict) -> dict[str, int]:
 def test_tiny_model_by_hand() -> None:
     r = vramcalc.estimate({"mode": "inference", "model": {"config": tiny_llama()},
                            "batch_size": 2, "context_length": 10, "overheads": NO_OVERHEAD})
-    # weights: 1160 parameters x 2 B
+    # weights: 21 tensors (embedding, 2 x (q, k, v, o, gate, up, down, 2 norms), final
+    # norm, lm_head), each under 512 B in bf16: the caching allocator's 512-byte minimum
+    # block -> 21 x 512
     # KV: 2 (K,V) x 2 layers x 1 head x 4 dims x 2 B = 32 B/token, x 2 x 10 tokens
-    # activations (prefill): b*s tokens x the widest layer peak x 2 B; peaks per token:
+    # activations (prefill): b*s tokens x (the widest layer peak + 2h held by the forward)
+    #   x 2 B + the 32 MiB cuBLAS workspace; layer peaks per token:
     #   MLP 2h + 3f = 16 + 36 = 52; attention 2h + 4*q + k+v + h = 16 + 32 + 8 + 8 = 64;
-    #   RMSNorm 5h = 40  -> 64 elements
+    #   RMSNorm 5h = 40  -> 64 elements, + 2h = 80
     # logits: b x V x (2 + 4) = 2 x 10 x 6
+    workspace = 32 << 20
     assert parts(r) == {
-        "weights": 2320, "kv_cache": 640, "activations": 2 * 10 * 64 * 2, "logits": 120,
-        "runtime_reserve": 0, "cuda_context": 0,
+        "weights": 21 * 512, "kv_cache": 640, "activations": 2 * 10 * 80 * 2 + workspace,
+        "logits": 120, "runtime_reserve": 0, "cuda_context": 0,
     }
     assert r["peak_phase"] == "prefill"
-    # decode: one token per sequence (2 x 64 x 2 B) + the K copy torch.cat makes for one
+    # decode: one token per sequence (2 x 80 x 2 B) + the K copy torch.cat makes for one
     # layer (2 x 10 tokens x 4 x 2 B)
     decode = next(p for p in r["phases"] if p["name"] == "decode")
-    assert decode["bytes"] == 2320 + 640 + (2 * 64 * 2 + 160) + 120
+    assert decode["bytes"] == 21 * 512 + 640 + (2 * 80 * 2 + 160 + workspace) + 120
 
 
 def test_reserve_and_context_are_named_inputs() -> None:
@@ -49,8 +53,8 @@ def test_reserve_and_context_are_named_inputs() -> None:
 def test_eager_attention_adds_the_s_squared_scores() -> None:
     sdpa = parts(estimate(context_length=4096))["activations"]
     eager = parts(estimate(context_length=4096, attention="eager"))["activations"]
-    # b * s^2 * (8 B x 32 heads + 2 B mask)
-    assert eager - sdpa == 4096 * 4096 * (8 * 32 + 2)
+    # b * s^2 * (10 B x 32 heads + 2 B mask)
+    assert eager - sdpa == 4096 * 4096 * (10 * 32 + 2)
 
 
 def test_sliding_window_prefill_keeps_the_whole_prompt() -> None:

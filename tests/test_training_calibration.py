@@ -2,7 +2,7 @@
 
 Calibration rows (tests/data/calibration/*.jsonl) come from tools/calibrate/measure.py; each
 carries the request describing its run and the measured tensor-level peak. The comparison
-is the one tools/accuracy_training.py prints into docs/accuracy-training.md.
+is the one tools/accuracy.py prints into docs/accuracy.md.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def _inference_response(req: request.InferenceRequest) -> dict[str, Any]:
         "weights_bits_per_parameter": round(8 * plan.weights * req.tensor_parallel
                                             / spec.total_parameters, 4),
         "transformers": {"cache": req.transformers.cache, "attention": req.attention},
-        "speed": _speed(req, weights=plan.weights,
+        "speed": _speed(req, weights=plan.stored_weights,
                         kv=plan.kv_bytes(b, s, prefill=False)),
     }
     return _respond(req, peak, phases, details, rows, _context_warnings(req, s))

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# cuBLAS workspaces come from PyTorch's caching allocator and count as allocated: torch's
+# default CUBLAS_WORKSPACE_CONFIG is :4096:8 (32 MiB) on Hopper, :4096:2:16:8 (8.1 MiB)
+# before (aten/src/ATen/cuda/CublasHandlePool.cpp); measured 33,554,940 B on an H200.
+CUBLAS_WORKSPACE_BYTES = 32 << 20
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Component:

@@ -12,9 +12,12 @@ The prompt is taken to fill the context (`context_length` tokens), the worst cas
 With `transformers.cache = "static"` (`StaticCache`) the cache is pre-allocated to the
 context, sliding-window layers hold at most their window, and decode writes in place
 (`index_copy_`), so there is no append copy.
-Sliding-window layers keep the whole prompt until the first decode step: transformers'
-`DynamicSlidingWindowLayer.update` (cache_utils.py, v5) stores a slice (a view) of the full
-prompt's K/V, which keeps the whole storage alive until the next `torch.cat` replaces it.
+Sliding-window layers keep the whole prompt through the prefill and into the first decode
+step: transformers' `DynamicSlidingWindowLayer.update` (cache_utils.py, v5) stores a slice
+(a view) of the full prompt's K/V, which keeps the whole storage alive until that layer's
+next `torch.cat` replaces it, so a layer not yet reached in the first decode step still holds
+the whole prompt (measured on an H200: Mistral-7B, W=4096, 8,192-token prompts).
+Checked against 16 measured runs (tests/data/calibration/cuda_h200.jsonl): docs/accuracy.md.
 """
 
 from __future__ import annotations
@@ -22,14 +25,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import formats, kv_cache
-from .components import Component, Phase
+from . import allocator, formats, kv_cache
+from .components import CUBLAS_WORKSPACE_BYTES, Component, Phase
 
 if TYPE_CHECKING:
     from .architecture import ModelSpec
     from .request import InferenceRequest
 
 _ACT_BYTES = 2  # bf16/fp16 activations
+_HELD_HIDDEN = 2  # hidden-size tensors per token a transformers forward keeps beside a layer
 _SRC_TRANSFORMERS = (
     "transformers v5 generate(): modeling_llama.py (decoder layer), cache_utils.py (DynamicCache)"
 )
@@ -40,7 +44,8 @@ class InferencePlan:
     """Everything that does not depend on batch and context, computed once per request so
     that the fit solvers can evaluate totals cheaply."""
 
-    weights: int
+    weights: int  # as the allocator counts them (blocks), or as stored (quantized formats)
+    stored_weights: int  # bytes as stored: what a decode step reads
     kv: kv_cache.KVGeometry
     kv_bits: float
     tp: int
@@ -48,6 +53,7 @@ class InferencePlan:
     layer_elements_per_token: int  # peak temporaries of one layer, per prompt token
     eager_heads: int  # query heads whose s x s scores eager attention materialises (0: sdpa)
     mla_expand_per_token: int  # transformers expands the MLA latent to per-head K/V
+    min_window: int  # smallest sliding window (0: none); past it sdpa needs an explicit mask
     largest_layer_kv: int  # elements per token of the largest single layer's K (or V)
     vocab: int
     context: int
@@ -58,7 +64,7 @@ class InferencePlan:
         # / kv_shards: each GPU holds its share of the KV heads (at least one head)
         return kv_cache.cache_bytes(
             self.kv, bits=self.kv_bits, sequences=batch, tokens=tokens,
-            windows_hold_all=prefill and not self.static_cache,
+            windows_hold_all=not self.static_cache,
         ) // self.kv_shards
 
     def prefill_activations(self, batch: int, tokens: int) -> int:
@@ -66,10 +72,16 @@ class InferencePlan:
         elements = t * (self.layer_elements_per_token + self.mla_expand_per_token) // self.tp
         scores = 0
         if self.eager_heads:
-            # scores in bf16 (2) + softmax in fp32 (4) + cast back to bf16 (2) = 8 B per
-            # head and query/key pair, plus the additive bf16 mask (2 B per pair)
-            scores = batch * tokens * tokens * (8 * self.eager_heads // self.tp + 2)
-        return elements * _ACT_BYTES + scores
+            # per head and query/key pair: the masked scores in bf16 (2 B) while softmax
+            # (dtype=float32) makes an fp32 copy of its input (4 B) and its fp32 output (4 B);
+            # plus the additive bf16 mask (2 B per pair). Measured on an H200: 9.7 B per pair.
+            scores = batch * tokens * tokens * (10 * self.eager_heads // self.tp + 2)
+        elif self.min_window and tokens > self.min_window:
+            # a sliding window is not plain causal: sdpa gets a boolean s x s mask, one for
+            # the whole batch (masking_utils.py sliding_window_causal_mask; measured on an
+            # H200: 256 MiB for Mistral-7B at 16,384 tokens)
+            scores = tokens * tokens
+        return elements * _ACT_BYTES + scores + CUBLAS_WORKSPACE_BYTES
 
     def decode_activations(self, batch: int, tokens: int) -> int:
         step = batch * (self.layer_elements_per_token + self.mla_expand_per_token * tokens)
@@ -77,8 +89,9 @@ class InferencePlan:
         # (a StaticCache writes in place with index_copy_: no copy)
         append_copy = 0.0 if self.static_cache else (
             batch * tokens * self.largest_layer_kv * self.kv_bits / 8)
-        scores = batch * tokens * (8 * self.eager_heads // self.tp) if self.eager_heads else 0
-        return step * _ACT_BYTES // self.tp + int(append_copy) // self.tp + scores
+        scores = batch * tokens * (10 * self.eager_heads // self.tp) if self.eager_heads else 0
+        return (step * _ACT_BYTES // self.tp + int(append_copy) // self.tp + scores
+                + CUBLAS_WORKSPACE_BYTES)
 
     def logits(self, batch: int) -> int:
         # last position only: lm_head output in bf16 (2 B) + generate()'s fp32 copy (4 B)
@@ -134,7 +147,15 @@ def layer_elements(spec: ModelSpec) -> int:
 def plan(req: InferenceRequest) -> InferencePlan:
     spec = req.common.spec
     geo = kv_cache.geometry(spec)
-    weights = formats.weights_bytes(req.weight_format, spec)
+    weights = stored = formats.weights_bytes(req.weight_format, spec)
+    if req.tensor_parallel > 1:
+        stored = -(-stored // req.tensor_parallel)
+    if req.weight_format.kind == "dense" and req.tensor_parallel == 1:
+        # each weight is its own allocation: counted as the caching allocator's block
+        weights = sum(
+            group.count * allocator.block_bytes(int(group.numel * req.weight_format.bits) // 8)
+            for group in spec.tensors
+        )
     if req.tensor_parallel > 1:
         weights = -(-weights // req.tensor_parallel)
     largest = max(
@@ -149,13 +170,17 @@ def plan(req: InferenceRequest) -> InferencePlan:
         mla_expand = spec.attention[0].k_width + v_width
     return InferencePlan(
         weights=weights,
+        stored_weights=stored,
         kv=geo,
         kv_bits=req.kv_cache_dtype.bits,
         tp=req.tensor_parallel,
         kv_shards=1 if spec.mla else min(req.tensor_parallel, spec.num_kv_heads),
-        layer_elements_per_token=layer_elements(spec),
+        # + 2h: transformers' model forward keeps the embedding output (`inputs_embeds`)
+        # and each layer's input (held by the caller) alive while the layer runs
+        layer_elements_per_token=layer_elements(spec) + _HELD_HIDDEN * spec.hidden_size,
         eager_heads=spec.num_heads if req.attention == "eager" else 0,
         mla_expand_per_token=mla_expand,
+        min_window=min((w for w, _ in geo.windowed), default=0),
         largest_layer_kv=largest,
         vocab=spec.vocab_size,
         context=req.overheads.cuda_context_bytes,
@@ -215,7 +240,8 @@ def estimate(req: InferenceRequest, p: InferencePlan) -> tuple[Phase, list[Phase
 
 def _weights_formula(fmt: formats.WeightFormat, spec: ModelSpec) -> str:
     if fmt.kind == "dense":
-        return f"P · {fmt.bits:g} bits  (P = {spec.total_parameters:,})"
+        return (f"P · {fmt.bits:g} bits  (P = {spec.total_parameters:,}), each tensor rounded "
+                "to the caching allocator's block (vramcalc/allocator.py)")
     if fmt.kind == "gguf":
         return (f"Σ tensors · bits of the ggml type llama.cpp's {fmt.id} recipe gives each "
                 "tensor; 1-D tensors F32")
@@ -234,7 +260,7 @@ def _kv_formula(spec: ModelSpec, bits: float, b: int, s: int, *, prefill: bool) 
     text = f"b · s · {width} elements · {bits:g} bits  (b={b}, s={s})"
     if geo.windowed:
         wins = ", ".join(f"W={w}" for w, _ in geo.windowed)
-        held = "s (the whole prompt, kept until the first decode step)" if prefill else "min(s, W)"
+        held = "s (the whole prompt, kept into the first decode step)" if prefill else "min(s, W)"
         text += f"; {geo.windowed_layers} sliding-window layers ({wins}) hold {held} tokens"
     return text
 
@@ -242,13 +268,14 @@ def _kv_formula(spec: ModelSpec, bits: float, b: int, s: int, *, prefill: bool) 
 def _activation_formula(phase: str, req: InferenceRequest, p: InferencePlan) -> str:
     per_token = f"{p.layer_elements_per_token:,}"
     if phase == "prefill":
-        text = f"b · s · {per_token} elements · 2 B (one layer's temporaries for the prompt)"
+        text = (f"b · s · {per_token} elements · 2 B (one layer's temporaries and the hidden "
+                "states the forward keeps, for the prompt) + 32 MiB cuBLAS workspace")
         if p.mla_expand_per_token:
             text += f" + b · s · {p.mla_expand_per_token:,} · 2 B (MLA latent expanded per head)"
         if p.eager_heads:
-            text += " + b · a · s² · 8 B + b · s² · 2 B (eager attention scores, softmax, mask)"
+            text += " + b · a · s² · 10 B + b · s² · 2 B (eager attention scores, softmax, mask)"
         return text
-    text = f"b · {per_token} · 2 B"
+    text = f"b · {per_token} · 2 B + 32 MiB cuBLAS workspace"
     if not p.static_cache:
         text += " + one layer's K copy while appending (b · s · width)"
     if p.mla_expand_per_token:

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from . import _data, activations, fit, formats, lora, optimizers, parallel, request
-from .components import Component, Phase
+from .components import CUBLAS_WORKSPACE_BYTES, Component, Phase
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -52,10 +52,6 @@ DEFAULT_TRAINING_RESERVE_FRACTION = 0.10
 # max_memory_reserved was 758-762 MiB over 11 training runs
 # (tests/data/calibration/cuda_h200_train.jsonl); NCCL adds more with several GPUs.
 DEFAULT_TRAINING_CUDA_CONTEXT_BYTES = 768 << 20
-# cuBLAS workspaces come from the caching allocator and count as allocated: torch's default
-# CUBLAS_WORKSPACE_CONFIG is :4096:8 (32 MiB) on Hopper, :4096:2:16:8 (8.1 MiB) before
-# (aten/src/ATen/cuda/CublasHandlePool.cpp); measured 33,554,940 B on the H200.
-CUBLAS_WORKSPACE_BYTES = 32 << 20
 
 DEFAULTS: dict[str, Any] = {
     "method": "full",
