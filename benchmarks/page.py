@@ -121,12 +121,15 @@ def visit(context: BrowserContext, url: str, expected: tuple[str, str]) -> dict[
 
 
 def edits(page: Page, count: int) -> list[float]:
-    """Change an input `count` times; each time, the update time the page measured (s)."""
+    """Change an input `count` times, the charted context length and the batch size in turn;
+    each time, the update time the page measured (s)."""
     durations = []
     for i in range(count):
         before = page.evaluate("performance.getEntriesByName('vramcalc:update').length")
-        value = [4096, 8192, 16384, 32768][i % 4] + i  # always a new value
-        page.fill("[name=context_length]", str(value))
+        if i % 2:
+            page.fill("[name=batch_size]", str(1 + i % 7))
+        else:
+            page.fill("[name=context_length]", str([4096, 8192, 16384, 32768][i % 4] + i))
         page.wait_for_function(
             "n => performance.getEntriesByName('vramcalc:update').length > n", arg=before
         )

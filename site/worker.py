@@ -42,16 +42,28 @@ def _estimate(request: Any) -> dict[str, Any]:
         return {"error": {"problems": [{"field": "", "message": message}]}}
 
 
+# The last series' totals by value, under the key of every other input: changing the charted
+# input itself (dragging the context length, say) then costs one new point, not all of them.
+_last_series: dict[str, Any] = {"key": None, "totals": {}}
+
+
 def _series(request: dict[str, Any], field: str, values: list[int]) -> list[dict[str, Any]]:
     """The total for each value of `field` (the current value included), other inputs fixed."""
     current = _get(request, field)
+    base = copy.deepcopy(request)
+    base["fit_gpus"] = []  # the chart needs totals only
+    _set(base, field, None)
+    key = field + json.dumps(base, sort_keys=True)
+    if _last_series["key"] != key:
+        _last_series.update(key=key, totals={})
+    totals: dict[int, Any] = _last_series["totals"]
     points = []
     for value in sorted({*values, *([current] if isinstance(current, int) else [])}):
-        varied = copy.deepcopy(request)
-        varied["fit_gpus"] = []  # the chart needs totals only
-        _set(varied, field, value)
-        response = _estimate(varied)
-        points.append({"value": value, "total_bytes": response.get("total_bytes")})
+        if value not in totals:
+            varied = copy.deepcopy(base)
+            _set(varied, field, value)
+            totals[value] = _estimate(varied).get("total_bytes")
+        points.append({"value": value, "total_bytes": totals[value]})
     return points
 
 
