@@ -23,7 +23,7 @@ import tempfile
 import threading
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,25 +49,19 @@ ORIGINAL = {  # the Streamlit app, localhost, headless Chromium (from the issue)
 }
 
 
-class CountingHandler(build.Handler):
-    """The build's static handler, counting the bytes it sends per path."""
-
-    sent: ClassVar[dict[str, int]] = defaultdict(int)
+class QuietHandler(build.Handler):
+    """The build's static handler; a browser that goes away mid-transfer is no error."""
 
     def copyfile(self, source: Any, outputfile: Any) -> None:
-        data = source.read()
-        try:
-            outputfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            return  # the browser went away (a profile closed mid-install)
-        self.sent[self.path.split("?")[0]] += len(data)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super().copyfile(source, outputfile)
 
 
 class Server:
     """dist/ on 127.0.0.1, in a thread; stop() makes the port refuse connections."""
 
     def __init__(self, dist: Path, port: int = 0) -> None:
-        handler = functools.partial(CountingHandler, directory=str(dist))
+        handler = functools.partial(QuietHandler, directory=str(dist))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -90,8 +84,16 @@ def expected_totals() -> tuple[str, str]:
     return build.format_gib(first), build.format_gib(edited)
 
 
-def visit(context: BrowserContext, url: str, expected: tuple[str, str]) -> dict[str, float]:
-    """Navigate, edit context_length at once, wait until Python has recomputed it."""
+def visit(context: BrowserContext, url: str, expected: tuple[str, str]) -> dict[str, Any]:
+    """Navigate, edit context_length at once, wait until Python has recomputed it. Also: the
+    bytes each file took until then (body and headers; the service worker's own precaching,
+    which starts once Python is live, excluded)."""
+    requests: list[Any] = []
+
+    def finished(request: Any) -> None:
+        requests.append(request)
+
+    context.on("requestfinished", finished)
     page = context.new_page()
     page.add_init_script(PROBE)
     page.goto(url, wait_until="commit")
@@ -106,18 +108,26 @@ def visit(context: BrowserContext, url: str, expected: tuple[str, str]) -> dict[
         arg=expected[1],
         timeout=60_000,
     )
+    context.remove_listener("requestfinished", finished)
     live = page.evaluate("performance.getEntriesByName('vramcalc:live')[0].startTime")
     fcp = page.evaluate(
         "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null"
     )
     longest = page.evaluate("Math.max(0, ...window.__longtasks.map(t => t[1]))")
-    result = {
+    transferred: dict[str, int] = defaultdict(int)
+    for request in requests:
+        if request.service_worker is not None or not request.url.startswith(url):
+            continue
+        sizes = request.sizes()
+        path = "/" + request.url.removeprefix(url).split("?")[0]
+        transferred[path] += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+    page.close()
+    return {
         "first": (fcp if fcp is not None else first) / 1000,
         "live": live / 1000,
         "longtask": longest / 1000,
+        "bytes": dict(transferred),
     }
-    page.close()
-    return result
 
 
 def edits(page: Page, count: int) -> list[float]:
@@ -147,7 +157,6 @@ def clear_http_cache(context: BrowserContext, page: Page) -> None:
 
 def one_run(pw: Any, dist: Path, expected: tuple[str, str], n_edits: int) -> dict[str, Any]:
     server = Server(dist)
-    CountingHandler.sent.clear()
     url = f"http://127.0.0.1:{server.port}/"
     profile = tempfile.mkdtemp(prefix="vramcalc-bench-")
     out: dict[str, Any] = {}
@@ -163,7 +172,6 @@ def one_run(pw: Any, dist: Path, expected: tuple[str, str], n_edits: int) -> dic
             ],
         )
         out["cold"] = visit(context, url, expected)
-        out["bytes"] = dict(CountingHandler.sent)
         page = context.new_page()
         page.goto(url)
         page.wait_for_selector("html[data-state=live]", timeout=60_000)
@@ -243,8 +251,8 @@ def report(runs: list[dict[str, Any]]) -> None:
         print(f"{name:<62} {value:9.3f} {target:8.3f} {orig:>9}  {mark}")
     print(f"\n{'first numbers, warm':<62} {median(runs, 'warm', 'first'):9.3f}")
     print(f"{'input change -> update, median':<62} {statistics.median(all_edits):9.3f}")
-    print("\nbytes sent by the server on a cold visit, until Python is live (first run):")
-    sent = runs[0]["bytes"]
+    print("\nbytes transferred on a cold visit until Python is live (first run), by file:")
+    sent = runs[0]["cold"]["bytes"]
     for path, n in sorted(sent.items(), key=lambda kv: -kv[1]):
         print(f"  {n:>12,}  {path}")
     print(f"  {sum(sent.values()):>12,}  total")
