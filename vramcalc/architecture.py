@@ -606,8 +606,8 @@ def _read_llama_like(fields: _Fields, family: str) -> ModelSpec | None:
         else:
             b.vector("norm", i, hidden)  # input_layernorm
             b.vector("norm", i, hidden)  # post_attention_layernorm
-    if family != "olmo":
-        b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    # OLMo's final LayerNorm has no parameters
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=0 if family == "olmo" else hidden)
     moe = None
     if moe_fields is not None:
         experts, top_k, expert_width, shared_width, count, _ = moe_fields
