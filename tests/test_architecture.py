@@ -141,7 +141,7 @@ def test_families_required_by_the_engine_are_all_pinned() -> None:
     assert types >= {
         "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma",
         "gemma2", "gemma3_text", "phi3", "gpt2", "gpt_neox", "falcon", "deepseek_v2",
-        "deepseek_v3", "gpt_oss", "olmo2", "llama4_text",
+        "deepseek_v3", "gpt_oss", "olmo", "olmo2", "llama4_text", "gpt_bigcode",
     }
 
 

@@ -317,6 +317,13 @@ class _Builder:
             TensorGroup(role=role, numel=numel, in_features=in_f, out_features=out_f)
         )
 
+    def head(self, *, vocab: int, hidden: int, tie: bool, norm: int) -> None:
+        """The final norm (`norm` elements, 0 for none) and the lm_head unless tied."""
+        if norm:
+            self.single("norm", norm)
+        if not tie:
+            self.single("output", vocab * hidden, hidden, vocab)
+
     def build(self) -> tuple[TensorGroup, ...]:
         layered = [
             TensorGroup(
@@ -599,10 +606,8 @@ def _read_llama_like(fields: _Fields, family: str) -> ModelSpec | None:
         else:
             b.vector("norm", i, hidden)  # input_layernorm
             b.vector("norm", i, hidden)  # post_attention_layernorm
-    if family != "olmo":
-        b.single("norm", hidden)
-    if not tie:
-        b.single("output", vocab * hidden, hidden, vocab)
+    # OLMo's final LayerNorm has no parameters
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=0 if family == "olmo" else hidden)
     moe = None
     if moe_fields is not None:
         experts, top_k, expert_width, shared_width, count, _ = moe_fields
@@ -720,9 +725,7 @@ def _read_phi3(fields: _Fields, family: str) -> ModelSpec | None:
         b.layer("ffn_down", i, width, hidden)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
-    b.single("norm", hidden)
-    if not tie:
-        b.single("output", vocab * hidden, hidden, vocab)
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
     kinds = _layer_kinds(c, family, layers)
     return ModelSpec(
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
@@ -763,9 +766,7 @@ def _read_gpt2(fields: _Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, 2 * hidden)  # ln_2
         b.layer("ffn_up", i, hidden, width, bias=True)
         b.layer("ffn_down", i, width, hidden, bias=True)
-    b.single("norm", 2 * hidden)
-    if not tie:
-        b.single("output", vocab * hidden, hidden, vocab)
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
     return ModelSpec(
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
         num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
@@ -799,9 +800,7 @@ def _read_gpt_neox(fields: _Fields, family: str) -> ModelSpec | None:
         b.layer("attn_output", i, hidden, hidden, bias=bias)
         b.layer("ffn_up", i, hidden, width, bias=True)
         b.layer("ffn_down", i, width, hidden, bias=True)
-    b.single("norm", 2 * hidden)
-    if not tie:
-        b.single("output", vocab * hidden, hidden, vocab)
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
     return ModelSpec(
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
         num_layers=layers, num_heads=heads, num_kv_heads=heads, head_dim=hidden // heads,
@@ -849,9 +848,7 @@ def _read_falcon(fields: _Fields, family: str) -> ModelSpec | None:
         norms = 2 if (not parallel or num_ln == 2) else 1
         for _ in range(norms):
             b.vector("norm", i, 2 * hidden)
-    b.single("norm", 2 * hidden)
-    if not tie:
-        b.single("output", vocab * hidden, hidden, vocab)
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
     return ModelSpec(
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
         num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
@@ -920,9 +917,7 @@ def _read_deepseek(fields: _Fields, family: str) -> ModelSpec | None:
             _dense_mlp(b, i, hidden, dense_width)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
-    b.single("norm", hidden)
-    if not tie:
-        b.single("output", vocab * hidden, hidden, vocab)
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
     notes: list[str] = []
     if c.opt_int("num_nextn_predict_layers", minimum=0):
         notes.append(
@@ -976,9 +971,7 @@ def _read_gpt_oss(fields: _Fields, family: str) -> ModelSpec | None:
         b.layer("ffn_down_exps", i, width, hidden, experts=experts, bias=True)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
-    b.single("norm", hidden)
-    if not tie:
-        b.single("output", vocab * hidden, hidden, vocab)
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
     kinds = _layer_kinds(c, family, layers)
     return ModelSpec(
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,

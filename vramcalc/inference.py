@@ -144,6 +144,30 @@ def layer_elements(spec: ModelSpec) -> int:
     return max(mlp, attention, 5 * h)
 
 
+# Routers whose top-k weights stay fp32 (DeepseekV2/V3TopkRouter multiply fp32 scores by
+# routed_scaling_factor without a cast), which turns the weighted expert outputs fp32 too.
+_FP32_ROUTING = frozenset({"deepseek_v2", "deepseek_v3"})
+
+
+def _grouped_moe_elements(spec: ModelSpec) -> int:
+    """Peak elements per token of an MoE layer in transformers v5, whose experts run as
+    grouped matmuls over all S = tokens · k token-expert pairs at once (integrations/moe.py
+    grouped_mm_experts_forward, the default on CUDA). The gathered inputs (k·h) stay alive
+    throughout; the peak is either at the gate (gate/up output, activation and product:
+    k·(h + 4f)) or at the end (down output, the weighted output and its re-ordered copy:
+    k·h · (2 + 2w), w = 2 when the routing weights are fp32, else 1); plus the post-attention
+    residual, the normed input and fp32 router logits (2 bf16 elements per expert).
+    Measured on an H200: Qwen3-30B-A3B (bf16 routing) and DeepSeek-V2-Lite (fp32) prefill."""
+    if spec.moe is None:
+        return 0
+    h, moe = spec.hidden_size, spec.moe
+    k, f = moe.experts_per_token, moe.expert_intermediate_size
+    w = 2 if spec.family in _FP32_ROUTING else 1
+    routed = max(k * h * (2 + 2 * w), k * (h + 4 * f))
+    shared = h + 3 * moe.shared_intermediate_size  # runs after the routed experts
+    return 2 * h + 2 * moe.num_experts + max(routed, shared)
+
+
 def plan(req: InferenceRequest) -> InferencePlan:
     spec = req.common.spec
     geo = kv_cache.geometry(spec)
@@ -177,7 +201,8 @@ def plan(req: InferenceRequest) -> InferencePlan:
         kv_shards=1 if spec.mla else min(req.tensor_parallel, spec.num_kv_heads),
         # + 2h: transformers' model forward keeps the embedding output (`inputs_embeds`)
         # and each layer's input (held by the caller) alive while the layer runs
-        layer_elements_per_token=layer_elements(spec) + _HELD_HIDDEN * spec.hidden_size,
+        layer_elements_per_token=max(layer_elements(spec), _grouped_moe_elements(spec))
+        + _HELD_HIDDEN * spec.hidden_size,
         eager_heads=spec.num_heads if req.attention == "eager" else 0,
         mla_expand_per_token=mla_expand,
         min_window=min((w for w, _ in geo.windowed), default=0),
