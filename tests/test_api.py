@@ -30,11 +30,20 @@ def test_response_shape_and_invariants() -> None:
     json.dumps(r)  # JSON all the way
 
 
-def test_normalized_request_reproduces_the_response() -> None:
-    first = estimate(model={"preset": "Qwen/Qwen3-8B"}, batch_size=3)
+@pytest.mark.parametrize("req", [
+    {"mode": "inference", "model": {"preset": "Qwen/Qwen3-8B"}, "batch_size": 3},
+    {"mode": "inference", "model": {"preset": "Qwen/Qwen3-8B"}, "engine": "vllm",
+     "gpu": "l40s"},
+    {"mode": "inference", "model": {"preset": "Qwen/Qwen3-8B"}, "engine": "llama.cpp"},
+    {"mode": "training", "model": {"preset": "Qwen/Qwen3-8B"}, "method": "qlora"},
+    {"mode": "training", "model": {"preset": "Qwen/Qwen3-8B"}, "framework": "deepspeed",
+     "parallel": {"data": 8}},
+])
+def test_normalized_request_reproduces_the_response(req: dict) -> None:
+    first = vramcalc.estimate_or_raise(req)
     again = vramcalc.estimate(json.loads(json.dumps(first["request"])))
     assert again == first
-    assert first["request"]["context_length"] == 4096  # defaults are filled in
+    assert len(json.dumps(first["request"])) > len(json.dumps(req))  # defaults filled in
 
 
 def test_raising_variant_carries_the_same_problems() -> None:

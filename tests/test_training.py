@@ -149,10 +149,13 @@ def test_lora_defaults_follow_peft() -> None:
 def test_framework_fills_only_what_is_missing() -> None:
     resp = vramcalc.estimate_or_raise({"mode": "training", "model": LLAMA, "fit_gpus": [],
                                        "framework": "torchtune", "loss": "standard"})
-    filled = resp["details"]["framework"]["filled"]
-    assert filled["precision"] == "bf16" and filled["gradient_checkpointing"] == "full"
-    assert "loss" not in filled
-    assert resp["request"]["loss"] == "standard"
+    fw = resp["details"]["framework"]
+    assert fw["defaults"]["precision"] == "bf16"
+    assert fw["defaults"]["gradient_checkpointing"] == "full"
+    assert fw["overridden"] == {"loss": "standard"}  # torchtune's own default is chunked
+    assert resp["request"]["precision"] == "bf16" and resp["request"]["loss"] == "standard"
+    # the normalized request reproduces the response exactly
+    assert vramcalc.estimate_or_raise(resp["request"]) == resp
 
 
 def test_qlora_profile_turns_on_checkpointing() -> None:

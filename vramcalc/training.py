@@ -18,7 +18,7 @@ backward of every micro-step after the first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -167,7 +167,6 @@ class TrainingRequest:
     qlora: QLoraSpec | None
     parallel: parallel.ParallelSpec
     overheads: Overheads
-    filled_by_framework: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -201,6 +200,23 @@ class TrainingRequest:
         return out
 
 
+def _framework_details(req: TrainingRequest) -> dict[str, Any]:
+    """What the framework profile sets for this method, and which of those the request
+    overrides. Derived from the final values, so sending `request` back changes nothing."""
+    profile = {**req.framework.defaults, **req.framework.method_defaults.get(req.method, {}),
+               **{f"parallel.{k}": v for k, v in req.framework.parallel_defaults.items()}}
+    final = req.to_dict()
+    flat = {**final, **{f"parallel.{k}": v for k, v in final.get("parallel", {}).items()}}
+    defaults = {k: v for k, v in profile.items() if k in flat}
+    return {
+        "id": req.framework.id,
+        "name": req.framework.name,
+        "defaults": defaults,
+        "overridden": {k: flat[k] for k, v in defaults.items() if flat[k] != v},
+        "memory_report": req.framework.memory_report,
+    }
+
+
 def parse(data: Mapping[str, Any], common: Common, c: Collector) -> TrainingRequest:
     """Validate a training request; framework defaults fill what the user left out."""
     c.unknown_keys(data, _COMMON_KEYS | _TRAINING_KEYS, "")
@@ -209,18 +225,17 @@ def parse(data: Mapping[str, Any], common: Common, c: Collector) -> TrainingRequ
                                default=DEFAULTS["framework"])]
     method = c.choice(data, "method", "method", METHODS, default=DEFAULTS["method"])
     defaults = {**fw.defaults, **fw.method_defaults.get(method, {})}
-    filled: dict[str, Any] = {}
     picked: dict[str, Any] = {}
     for key in _FRAMEWORK_FIELDS:
         if data.get(key) is None:
-            filled[key] = picked[key] = defaults[key]
+            picked[key] = defaults[key]
         elif key == "optimizer_in_backward":
             picked[key] = c.boolean(data, key, key, default=defaults[key])
         else:
             picked[key] = c.choice(data, key, key, _CHOICES[key], default=defaults[key])
     lora_spec = _parse_lora(data, c, method, spec)
     qlora_spec = _parse_qlora(data, c, method)
-    par = _parse_parallel(data, c, spec, fw, filled)
+    par = _parse_parallel(data, c, spec, fw)
     ga = c.integer(data, "gradient_accumulation_steps", "gradient_accumulation_steps",
                    default=DEFAULTS["gradient_accumulation_steps"], maximum=1 << 16)
     if picked["optimizer_in_backward"] and ga > 1:
@@ -246,7 +261,6 @@ def parse(data: Mapping[str, Any], common: Common, c: Collector) -> TrainingRequ
         lora=lora_spec, qlora=qlora_spec, parallel=par,
         overheads=request.parse_overheads(data, c, context=DEFAULT_TRAINING_CUDA_CONTEXT_BYTES,
                                           reserve=DEFAULT_TRAINING_RESERVE_FRACTION),
-        filled_by_framework=filled,
     )
 
 
@@ -315,16 +329,12 @@ def _parse_qlora(data: Mapping[str, Any], c: Collector, method: str) -> QLoraSpe
 
 def _parse_parallel(
     data: Mapping[str, Any], c: Collector, spec: ModelSpec, fw: Framework,
-    filled: dict[str, Any],
 ) -> parallel.ParallelSpec:
     raw = c.mapping(data, "parallel", "parallel")
     c.unknown_keys(raw, frozenset(DEFAULTS["parallel"]), "parallel")
     tp = c.integer(raw, "tensor", "parallel.tensor", default=1, maximum=64)
     d = {**DEFAULTS["parallel"], **fw.parallel_defaults}
     d["sequence_parallel"] = bool(d["sequence_parallel"]) and tp > 1
-    for key, value in d.items():
-        if raw.get(key) is None and value != DEFAULTS["parallel"][key]:
-            filled[f"parallel.{key}"] = value
     pp = c.integer(raw, "pipeline", "parallel.pipeline", default=d["pipeline"], maximum=1024)
     zero = c.integer(raw, "zero_stage", "parallel.zero_stage", default=d["zero_stage"],
                      minimum=0, maximum=3)
@@ -942,9 +952,7 @@ def respond(req: TrainingRequest) -> dict[str, Any]:
         "cpu_memory_bytes": p.cpu,
         "tokens_per_optimizer_step": t * req.gradient_accumulation_steps * req.parallel.data,
         "gpus": req.parallel.gpus,
-        "framework": {"id": req.framework.id, "name": req.framework.name,
-                      "filled": req.filled_by_framework,
-                      "memory_report": req.framework.memory_report},
+        "framework": _framework_details(req),
         "adapter_parameters": p.parameters["adapters"],
     }
     return build_response(

@@ -191,15 +191,20 @@ def test_format_gib_matches_the_page(page: Any, site_url: str) -> None:
     ]
 
 
-def test_python_failing_to_start_is_said_plainly(page: Any, site_url: str) -> None:
+def test_python_failing_to_start_is_said_plainly(browser: Any, site_url: str) -> None:
+    # no service worker: one registered by an earlier test on this origin would serve
+    # worker.py from its cache, past the route that makes it fail
+    context = browser.new_context(service_workers="block")
+    page = context.new_page()
     page.route("**/worker.py", lambda route: route.abort())
     page.goto(site_url)
-    page.wait_for_selector("html[data-state=error]", state="attached", timeout=30_000)
+    page.wait_for_selector("html[data-state=error]", state="attached", timeout=60_000)
     assert page.locator("#banner").text_content().startswith("Python could not start")
     assert page.locator("[data-testid=total]").text_content().endswith(" GiB")  # prerendered
     page.locator("[name=batch_size]").fill("2")
     assert page.locator("[data-testid=total]").text_content() == "…"  # no stale figure
     assert page.locator("#summary").text_content().startswith("Python could not start")
+    context.close()
 
 
 def test_a_new_version_is_announced_and_old_caches_go(
