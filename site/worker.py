@@ -98,7 +98,7 @@ def hub_request(model_id: str) -> str:
     except _Asked as asked:
         return json.dumps({"url": asked.args[0]})
     except vramcalc.hub.HubError as exc:
-        return json.dumps({"status": exc.status, "message": str(exc)})
+        return json.dumps({"status": exc.status, "message": exc.explain("page")})
     raise AssertionError("fetch_config returned without fetching")  # pragma: no cover
 
 
@@ -121,7 +121,7 @@ def hub_answer(model_id: str, answer_json: str) -> str:
     try:
         return json.dumps({"config": vramcalc.hub.fetch_config(model_id, opener=opener)})
     except vramcalc.hub.HubError as exc:
-        return json.dumps({"status": exc.status, "message": str(exc)})
+        return json.dumps({"status": exc.status, "message": exc.explain("page")})
 
 
 class _Body:

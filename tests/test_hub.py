@@ -86,8 +86,8 @@ def test_offline() -> None:
         hub.fetch_config("Qwen/Qwen3-8B", opener=opener)
     assert str(info.value) == (
         "Could not reach the Hugging Face Hub to fetch Qwen/Qwen3-8B's config.json. Check "
-        "the network connection, or pass the config file itself (--config, or paste it on "
-        "the page).")
+        "the network connection, or pass the config file itself (--config "
+        "path/to/config.json).")
 
 
 def test_bad_ids_and_bodies() -> None:
@@ -117,9 +117,16 @@ def test_explain_every_status() -> None:
     assert hub.explain("gated", "meta-llama/Llama-3.1-8B") == (
         "'meta-llama/Llama-3.1-8B' is gated: accept its license on its Hub page, then give a "
         "token that can read it (--token or the HF_TOKEN environment variable).")
+    assert hub.explain("gated", "meta-llama/Llama-3.1-8B", audience="page") == (
+        "'meta-llama/Llama-3.1-8B' is gated: accept its license on its Hub page, then download "
+        "its config.json from the Hub and paste or upload it below (the page sends no tokens).")
     for status in ("invalid_id", "offline", "not_found", "no_config", "unauthorized",
                    "rate_limited", "server_error", "invalid_config", "unsupported"):
-        assert "{" not in hub.explain(status, "a/b", detail="d")
+        for audience in ("cli", "page"):
+            text = hub.explain(status, "a/b", detail="d", audience=audience)
+            assert "{" not in text
+            assert ("--" in text) == (audience == "cli" and status in (
+                "offline", "no_config", "unauthorized", "rate_limited"))
     with pytest.raises(KeyError):
         hub.explain("nope")
 

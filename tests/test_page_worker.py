@@ -91,7 +91,7 @@ def test_hub_request(worker: Any) -> None:
     }
     assert json.loads(worker.hub_request("not an id")) == {
         "status": "invalid_id",
-        "message": vramcalc.hub.explain("invalid_id", "not an id"),
+        "message": vramcalc.hub.explain("invalid_id", "not an id", audience="page"),
     }
 
 
@@ -115,7 +115,8 @@ def test_hub_answer_failures(
     answer = {"status": status, "error_code": error_code, "body": body}
     result = json.loads(worker.hub_answer("org/model", json.dumps(answer)))
     assert result["status"] == expected
-    assert result["message"].startswith(vramcalc.hub.explain(expected, "org/model")[:40])
+    message = vramcalc.hub.explain(expected, "org/model", audience="page")
+    assert result["message"].startswith(message[:40])
 
 
 def test_hub_answer_config(worker: Any) -> None:

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, _data, engines, fit, formats, inference, kv_cache, request, speed
+from . import (
+    __version__,
+    _data,
+    architecture,
+    engines,
+    fit,
+    formats,
+    inference,
+    kv_cache,
+    request,
+    speed,
+)
 from .errors import Collector, RequestError
 
 if TYPE_CHECKING:
@@ -252,18 +264,34 @@ def build_response(
     }
 
 
+@lru_cache(maxsize=1)
+def _preset_counts() -> dict[str, tuple[int, int]]:
+    """Preset id -> (total, active) parameters, read from each preset's config once."""
+    out = {}
+    for preset, entry in request.presets().items():
+        c = Collector()
+        spec = architecture.from_config(entry["config"], c, path="model.preset")
+        if spec is None:  # the catalog tests keep every preset readable
+            raise RequestError(c.problems)
+        out[preset] = (spec.total_parameters, spec.active_parameters)
+    return out
+
+
 def catalog() -> dict[str, Any]:
     """What a front end needs to build its forms: presets, GPUs, formats and choices."""
     from . import training  # imported on demand: the page opens in inference mode
 
     models = request.presets()
+    counts = _preset_counts()
     train = training.catalog_entries()
     return {
         "vramcalc_version": __version__,
         "presets": [
             {"id": entry["id"], "name": entry.get("name", entry["id"]),
              "family": entry.get("family", ""),
-             "gated": bool(entry.get("gated", False))}
+             "gated": bool(entry.get("gated", False)),
+             "parameters": counts[entry["id"]][0],
+             "active_parameters": counts[entry["id"]][1]}
             for entry in models.values()
         ],
         "gpus": [

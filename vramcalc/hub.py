@@ -40,17 +40,27 @@ class HubError(Exception):
                  http_status: int | None = None) -> None:
         self.status = status
         self.model_id = model_id
+        self.detail = detail
         self.http_status = http_status
         super().__init__(explain(status, model_id, detail=detail))
 
+    def explain(self, audience: str) -> str:
+        """The message worded for `audience` ("cli" or "page")."""
+        return explain(self.status, self.model_id, detail=self.detail, audience=audience)
 
-def explain(status: str, model_id: str = "", *, detail: str = "") -> str:
-    """The user-facing message for a lookup status (the page calls this through Python)."""
-    messages: dict[str, str] = _data.load("hub_messages.json")["messages"]
+
+def explain(status: str, model_id: str = "", *, detail: str = "", audience: str = "cli") -> str:
+    """The user-facing message for a lookup status; `audience` ("cli" or "page") picks how
+    to tell the user to pass a config or a token (the page calls this through Python)."""
+    data = _data.load("hub_messages.json")
+    messages: dict[str, str] = data["messages"]
     template = messages.get(status)
     if template is None:
         raise KeyError(f"unknown hub status {status!r}; one of: {', '.join(messages)}")
-    return template.replace("{model}", model_id).replace("{detail}", detail)
+    hints: dict[str, str] = data["audiences"][audience]
+    text = template.replace("{model}", model_id).replace("{detail}", detail)
+    return text.replace("{config_hint}", hints["config_hint"]).replace(
+        "{token_hint}", hints["token_hint"])
 
 
 def config_url(model_id: str, revision: str = "main") -> str:

@@ -320,7 +320,9 @@ def test_hugging_face_lookup(page: Any, watch: Any, site_url: str, vramcalc: Any
             "t => document.querySelector('#hub-status').textContent.startsWith(t)", arg=expected
         )
 
-    explain = vramcalc.hub.explain
+    def explain(status: str, model_id: str) -> str:
+        return str(vramcalc.hub.explain(status, model_id, audience="page"))
+
     look_up("not an id", explain("invalid_id", "not an id"))
     look_up("meta-llama/Llama-3.1-405B", explain("gated", "meta-llama/Llama-3.1-405B"))
     assert status.get_by_role("button", name="Paste config.json").is_visible()
