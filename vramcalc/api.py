@@ -5,18 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from . import (
-    __version__,
-    _data,
-    architecture,
-    engines,
-    fit,
-    formats,
-    inference,
-    kv_cache,
-    request,
-    speed,
-)
+from . import __version__, _data, architecture, fit, formats, inference, kv_cache, request
 from .errors import Collector, RequestError
 
 if TYPE_CHECKING:
@@ -132,6 +121,7 @@ def _speed(
     """The roofline speed bound on the selected GPU (None without one)."""
     if req.common.gpu is None:
         return None
+    from . import speed  # imported on demand, like the engines and training
     work = speed.Workload(
         weights_bytes=weights, routed_fraction=speed.routed_fraction(req.common.spec),
         kv_bytes=kv, batch=req.batch_size,
@@ -143,6 +133,7 @@ def _speed(
 
 
 def _vllm_response(req: request.InferenceRequest) -> dict[str, Any]:
+    from . import engines  # imported on demand: the page opens on transformers
     spec = req.common.spec
     opts = req.vllm
     assert opts is not None and req.common.gpu is not None
@@ -188,6 +179,7 @@ def _vllm_response(req: request.InferenceRequest) -> dict[str, Any]:
 
 
 def _llama_cpp_response(req: request.InferenceRequest) -> dict[str, Any]:
+    from . import engines
     opts = req.llama_cpp
     assert opts is not None
     plan = engines.llama_cpp_plan(req)
@@ -279,7 +271,7 @@ def _preset_counts() -> dict[str, tuple[int, int]]:
 
 def catalog() -> dict[str, Any]:
     """What a front end needs to build its forms: presets, GPUs, formats and choices."""
-    from . import training  # imported on demand: the page opens in inference mode
+    from . import engines, training  # imported on demand: the page opens on transformers
 
     models = request.presets()
     counts = _preset_counts()
