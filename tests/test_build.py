@@ -14,6 +14,7 @@ import sys
 import tarfile
 import threading
 import urllib.request
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -351,6 +352,25 @@ def test_build_output(dist: Path) -> None:
             if "error" not in answer:
                 taken |= set(build.flatten(answer["request"]))
     assert taken - parser.names - {"mode", "fit_gpus"} == set()
+
+
+def test_package_zip_carries_bytecode_for_the_pages_python(dist: Path) -> None:
+    with zipfile.ZipFile(dist / "vramcalc.zip") as archive:
+        names = set(archive.namelist())
+        sources = {n for n in names if n.endswith(".py")}
+        assert "vramcalc/__init__.py" in sources
+        for source in sources:
+            folder, module = source.rsplit("/", 1)
+            pyc = f"{folder}/__pycache__/{module[:-3]}.cpython-314.pyc"
+            assert pyc in names, pyc
+            header = archive.read(pyc)[:8]
+            # PEP 552 flags: bit 0 hash-based, bit 1 check_source: 1 = unchecked hash
+            assert int.from_bytes(header[4:8], "little") == 1
+
+
+def test_compile_bytecode_fails_loudly_on_bad_source(dist: Path) -> None:
+    with pytest.raises(build.BuildError, match="compiling the package in Pyodide failed"):
+        build.compile_bytecode({"pkg/bad.py": "def (:\n"}, dist / "vendor" / "pyodide-314.0.7")
 
 
 def test_service_worker_lists_every_file_and_hashes_them(dist: Path, tmp_path: Path) -> None:
