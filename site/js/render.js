@@ -120,13 +120,17 @@ export function fillForm(form, flat, only) {
   return [...new Set(rejected)];
 }
 
-/** Hide presets that do not match every word of the query.
+/** Hide presets that do not match every word of the query. A word matches the start of a
+ * word of the preset's id, name or family ("8" finds "Qwen3 8B", not "14.8 B"); a word with
+ * punctuation ("llama-3.1") matches anywhere.
  * @param {HTMLSelectElement} select @param {string} query */
 export function filterPresets(select, query) {
   const words = query.toLowerCase().split(/\s+/).filter(Boolean);
   for (const option of select.options) {
     const text = `${option.value} ${option.text} ${option.parentElement?.getAttribute("label") ?? ""}`.toLowerCase();
-    option.hidden = !words.every((w) => text.includes(w));
+    const tokens = text.split(/[^a-z0-9.]+/).filter(Boolean);
+    option.hidden = !words.every((w) =>
+      /[^a-z0-9]/.test(w) ? text.includes(w) : tokens.some((t) => t.startsWith(w)));
   }
   for (const group of select.querySelectorAll("optgroup")) {
     /** @type {HTMLElement} */ (group).hidden = [...group.children].every((o) => /** @type {HTMLElement} */ (o).hidden);

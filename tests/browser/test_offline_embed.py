@@ -172,7 +172,7 @@ def test_accessible_and_responsive(page: Any, site_url: str) -> None:
     # the preset list filters on every word typed
     page.locator("#preset-filter").fill("qwen3 8")
     visible = page.locator('select[name="model.preset"] option:not([hidden])')
-    assert visible.all_text_contents() == ["Qwen3 8B"]
+    assert visible.all_text_contents() == ["Qwen3 8B · 8.2 B"]  # not "Qwen3 14B · 14.8 B"
     edit(page, lambda: page.locator('select[name="model.preset"]').select_option("Qwen/Qwen3-8B"))
     assert response_json(page)["request"]["model"] == {"preset": "Qwen/Qwen3-8B"}
 
