@@ -13,6 +13,27 @@ const START_TIMEOUT_MS = 60_000;
  * }} Bridge
  */
 
+// PyScript reports a failed start (a file it could not fetch, say) as an uncaught error, which
+// can come before the page calls connect(): boot.js keeps errors from the start, and this
+// module listens from the moment it loads.
+/** @type {(reason: unknown) => void} */
+let startFailed = () => {};
+const earlyFailure = new Promise((_, reject) => {
+  startFailed = reject;
+});
+earlyFailure.catch(() => {}); // handled by connect(); never an unhandled rejection itself
+/** @param {Event} event */
+function onStartError(event) {
+  startFailed(/** @type {any} */ (event).reason ?? /** @type {any} */ (event).error ?? event);
+}
+addEventListener("unhandledrejection", onStartError);
+addEventListener("error", onStartError);
+{
+  const w = /** @type {any} */ (window);
+  w.vramcalcStopEarly?.();
+  if (w.vramcalcEarlyErrors?.length) startFailed(w.vramcalcEarlyErrors[0]);
+}
+
 /** @returns {Promise<Bridge>} resolves once Python has imported vramcalc in the worker */
 export async function connect() {
   const core = /** @type {HTMLScriptElement} */ (document.getElementById("pyscript-core"));
@@ -24,19 +45,13 @@ export async function connect() {
     return script.xworker;
   })();
   let timer;
-  /** @type {(event: Event) => void} */
-  let onError = () => {};
-  const failed = new Promise((_, reject) => {
+  const timedOut = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error("Python did not start in time")), START_TIMEOUT_MS);
-    // PyScript reports a failed start (a file it could not fetch, say) as an uncaught error
-    onError = (event) => reject(/** @type {any} */ (event).reason ?? /** @type {any} */ (event).error ?? event);
-    addEventListener("unhandledrejection", onError);
-    addEventListener("error", onError);
   });
-  const xworker = await Promise.race([started, failed]).finally(() => {
+  const xworker = await Promise.race([started, earlyFailure, timedOut]).finally(() => {
     clearTimeout(timer);
-    removeEventListener("unhandledrejection", onError);
-    removeEventListener("error", onError);
+    removeEventListener("unhandledrejection", onStartError);
+    removeEventListener("error", onStartError);
   });
   return {
     async compute(request, series) {
