@@ -232,11 +232,41 @@ export function renderResult(result, ctx) {
   $("warnings").replaceChildren(
     ...r.warnings.map((/** @type {any} */ w) => h("li", { "data-code": w.code }, [w.message])),
   );
+  $("engine-details").replaceChildren(
+    ...engineLines(r.details ?? {}).map(([key, parts]) => h("li", { "data-detail": key }, parts)),
+  );
   renderGpus(r, ctx.workload);
   renderChart(result, ctx.axisLabel);
   renderMath(r);
   const raw = /** @type {HTMLDetailsElement} */ ($("raw"));
   if (raw.open) renderRaw(result);
+}
+
+/** What the serving engines and the speed bound add: vLLM's KV capacity, concurrency and the
+ * largest max_model_len; llama.cpp's GPU/CPU split and largest -ngl; decode/prefill bounds.
+ * @param {Record<string, any>} d @returns {[string, (Node | string)[]][]} */
+function engineLines(d) {
+  /** @type {[string, (Node | string)[]][]} */
+  const lines = [];
+  const v = d.vllm;
+  if (v) {
+    lines.push(["vllm", [`vLLM ${v.version}: KV cache for ${v.kv_cache_tokens.toLocaleString("en-US")} tokens, `
+      + `${v.max_concurrency}× concurrency at max_model_len ${v.max_model_len.toLocaleString("en-US")}; `
+      + `the largest max_model_len that fits: ${v.max_model_len_that_fits.toLocaleString("en-US")}.`]]);
+    if (v.error) lines.push(["vllm-error", [v.error]]);
+  }
+  const l = d.llama_cpp;
+  if (l) {
+    lines.push(["llama_cpp", [`llama.cpp: ${l.n_gpu_layers} of ${l.n_layer + 1} layers on the GPU (`, figure(l.gpu_bytes),
+      "), ", figure(l.cpu_bytes), ` in CPU memory; the largest -ngl that fits: ${l.max_n_gpu_layers}.`]]);
+  }
+  const s = d.speed;
+  if (s) {
+    lines.push(["speed", [`Speed bound (roofline, not a promise) on ${s.gpu}: decode ≤ ${s.decode.tokens_per_s_per_sequence} tokens/s per sequence `
+      + `(${s.decode.limited_by}), prefill ≤ ${s.prefill.tokens_per_s.toLocaleString("en-US")} tokens/s, `
+      + `first token ≥ ${s.prefill.time_to_first_token_s} s.`]]);
+  }
+  return lines;
 }
 
 /** @param {Record<string, any>} r @returns {(Node | string)[]} */

@@ -130,6 +130,21 @@ def test_each_mode_computes_what_python_does(
         assert request["method"] == "full"
     if view == "gpus":
         assert page.locator("#gpu-rows tr.selected").get_attribute("data-gpu") == "a100-80gb"
+    details = response["details"]
+    lines = {
+        li.get_attribute("data-detail"): li.text_content()
+        for li in page.locator("[data-testid=engine-details] li").all()
+    }
+    if case == "vllm":  # the engine's own figures, as Python computed them
+        vllm = details["vllm"]
+        assert f"KV cache for {vllm['kv_cache_tokens']:,} tokens" in lines["vllm"]
+        assert f"max_model_len that fits: {vllm['max_model_len_that_fits']:,}" in lines["vllm"]
+    if case == "llama.cpp":
+        assert f"the largest -ngl that fits: {details['llama_cpp']['max_n_gpu_layers']}" in \
+            lines["llama_cpp"]
+    if details.get("speed"):
+        speed = details["speed"]["decode"]["tokens_per_s_per_sequence"]
+        assert f"decode ≤ {speed} tokens/s" in lines["speed"]
 
 
 def test_link_reproduces_the_result(page: Any, context: Any, site_url: str, vramcalc: Any) -> None:
