@@ -8,8 +8,7 @@ The public API is one JSON-in / JSON-out function and a catalog (docs/api.md)::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .api import catalog, estimate, estimate_or_raise
 from .errors import Problem, RequestError
 

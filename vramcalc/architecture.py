@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import Collector
+from .errors import Collector, Fields
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -239,50 +239,6 @@ def _attention_name(heads: int, kv_heads: int) -> str:
 # Reading config.json
 
 
-class _Fields:
-    """Typed access to config.json fields; every problem is recorded with its path."""
-
-    def __init__(self, config: Mapping[str, Any], collector: Collector, path: str) -> None:
-        self.config = config
-        self.collector = collector
-        self.path = path
-        self.start = len(collector.problems)
-
-    def failed(self) -> bool:
-        """Whether any field read so far was bad."""
-        return len(self.collector.problems) > self.start
-
-    def has(self, key: str) -> bool:
-        return self.config.get(key) is not None
-
-    def integer(self, key: str, *aliases: str, default: int | None = None, minimum: int = 1) -> int:
-        for name in (key, *aliases):
-            if self.has(name):
-                return self.collector.integer(
-                    self.config, name, f"{self.path}.{name}", minimum=minimum, default=None
-                )
-        if default is None:
-            self.collector.add(f"{self.path}.{key}", "is required")
-            return max(minimum, 1)
-        return default
-
-    def opt_int(self, key: str, *, minimum: int = 1) -> int | None:
-        if not self.has(key):
-            return None
-        return self.collector.integer(
-            self.config, key, f"{self.path}.{key}", minimum=minimum, default=None
-        )
-
-    def flag(self, key: str, default: bool) -> bool:
-        return self.collector.boolean(self.config, key, f"{self.path}.{key}", default=default)
-
-    def fraction(self, key: str, default: float) -> float:
-        return self.collector.number(
-            self.config, key, f"{self.path}.{key}", default=default, maximum=1.0
-        )
-
-
-
 @dataclass(slots=True)
 class _Builder:
     """Accumulates tensor groups layer by layer."""
@@ -435,7 +391,7 @@ def from_config(
             "generic Llama-style decoder (RMSNorm, gated MLP, separate q/k/v/o projections), "
             "so its counts may be off"
         )
-    fields = _Fields(config, collector, path)
+    fields = Fields(config, collector, path)
     before = len(collector.problems)
     reader = _READERS.get(family, _read_llama_like)
     spec = reader(fields, family)
@@ -473,20 +429,20 @@ def _with(spec: ModelSpec, **changes: Any) -> ModelSpec:
     return replace(spec, **changes)
 
 
-def _dtype(fields: _Fields) -> str:
+def _dtype(fields: Fields) -> str:
     """The checkpoint dtype: `torch_dtype` (transformers < 5) or `dtype` (v5 configs)."""
-    value = fields.config.get("torch_dtype") or fields.config.get("dtype") or "bfloat16"
+    value = fields.data.get("torch_dtype") or fields.data.get("dtype") or "bfloat16"
     return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "half": "fp16"}.get(
         str(value), "bf16"
     )
 
 
-def _heads(fields: _Fields, hidden: int) -> tuple[int, int, int]:
+def _heads(fields: Fields, hidden: int) -> tuple[int, int, int]:
     """(query heads, kv heads, head_dim). `head_dim` is explicit in Qwen3, Gemma, Mistral Nemo;
     otherwise hidden/heads. Missing `num_key_value_heads` means MHA (transformers' default)."""
     heads = fields.integer("num_attention_heads", "n_head")
     kv_heads = fields.integer("num_key_value_heads", default=heads)
-    head_dim = fields.opt_int("head_dim") or (hidden // heads if heads else 1)
+    head_dim = fields.optional_integer("head_dim") or (hidden // heads if heads else 1)
     if heads and kv_heads and heads % kv_heads:
         fields.collector.add(
             f"{fields.path}.num_key_value_heads",
@@ -495,11 +451,11 @@ def _heads(fields: _Fields, hidden: int) -> tuple[int, int, int]:
     return heads, kv_heads, head_dim
 
 
-def _layer_kinds(fields: _Fields, family: str, layers: int) -> list[tuple[str, int]]:
+def _layer_kinds(fields: Fields, family: str, layers: int) -> list[tuple[str, int]]:
     """(kind, window) per layer from `layer_types`, `sliding_window_pattern` or the family's
     fixed pattern, following transformers' config classes (v5)."""
-    window = fields.opt_int("sliding_window") or 0
-    types = fields.config.get("layer_types")
+    window = fields.optional_integer("sliding_window") or 0
+    types = fields.data.get("layer_types")
     if isinstance(types, list):
         if len(types) != layers:
             fields.collector.add(
@@ -508,7 +464,7 @@ def _layer_kinds(fields: _Fields, family: str, layers: int) -> list[tuple[str, i
             )
             return [("full", 0)] * layers
         out = []
-        chunk = fields.opt_int("attention_chunk_size") or 0
+        chunk = fields.optional_integer("attention_chunk_size") or 0
         for i, kind in enumerate(types):
             if kind in ("sliding_attention",):
                 out.append(("sliding", window))
@@ -535,7 +491,7 @@ def _layer_kinds(fields: _Fields, family: str, layers: int) -> list[tuple[str, i
         return [("sliding", window) if (i + 1) % pattern else ("full", 0) for i in range(layers)]
     if family in ("qwen2", "qwen2_moe", "qwen3", "qwen3_moe"):
         # Qwen: the window applies only with use_sliding_window, from max_window_layers on
-        if fields.flag("use_sliding_window", False) and window:
+        if fields.boolean("use_sliding_window", default=False) and window:
             first = fields.integer("max_window_layers", default=layers, minimum=0)
             return [("sliding", window) if i >= first else ("full", 0) for i in range(layers)]
         return [("full", 0)] * layers
@@ -555,7 +511,7 @@ def _attention_layers(
     )
 
 
-def _read_llama_like(fields: _Fields, family: str) -> ModelSpec | None:
+def _read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     """Llama, Mistral, Qwen2/3, Gemma 1/2/3, OLMo 1/2, Mixtral, Qwen MoE, Llama 4 text, and
     the generic decoder: embeddings, per-layer q/k/v/o + MLP or MoE, RMSNorm, lm_head."""
     c = fields
@@ -564,10 +520,10 @@ def _read_llama_like(fields: _Fields, family: str) -> ModelSpec | None:
     vocab = c.integer("vocab_size")
     heads, kv_heads, head_dim = _heads(c, hidden)
     tie_default = family in ("gemma", "gemma2", "gemma3_text")
-    tie = c.flag("tie_word_embeddings", tie_default)
-    attn_bias = c.flag("attention_bias", False)
-    qkv_bias = family in ("qwen2",) or (family == "qwen2_moe" and c.flag("qkv_bias", True))
-    mlp_bias = c.flag("mlp_bias", False)
+    tie = c.boolean("tie_word_embeddings", default=tie_default)
+    attn_bias = c.boolean("attention_bias", default=False)
+    qkv_bias = family in ("qwen2",) or (family == "qwen2_moe" and c.boolean("qkv_bias", default=True))
+    mlp_bias = c.boolean("mlp_bias", default=False)
     qk_norm = family in ("qwen3", "qwen3_moe", "gemma3_text")
     moe_fields = _moe_fields(c, family, layers)
     dense_width = 0
@@ -638,7 +594,7 @@ def _read_llama_like(fields: _Fields, family: str) -> ModelSpec | None:
         mla=False,
         moe=moe,
         dense_layer_widths=tuple(0 if i in moe_layers else dense_width for i in range(layers)),
-        dropout=c.fraction("attention_dropout", 0.0),
+        dropout=c.number("attention_dropout", default=0.0, maximum=1.0),
         notes=tuple(notes),
     )
 
@@ -652,7 +608,7 @@ def _dense_mlp(b: _Builder, i: int, hidden: int, width: int, *, bias: bool = Fal
 _MoEFields = tuple[int, int, int, int, int, tuple[int, ...]]
 
 
-def _moe_fields(c: _Fields, family: str, layers: int) -> _MoEFields | None:
+def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
     """(experts, top-k, expert width, shared width, MoE layer count, MoE layer indices)."""
     if family == "mixtral":
         experts = c.integer("num_local_experts")
@@ -663,7 +619,7 @@ def _moe_fields(c: _Fields, family: str, layers: int) -> _MoEFields | None:
         top_k = c.integer("num_experts_per_tok")
         width = c.integer("moe_intermediate_size")
         step = c.integer("decoder_sparse_step", default=1)
-        only = c.config.get("mlp_only_layers") or []
+        only = c.data.get("mlp_only_layers") or []
         if not isinstance(only, list):
             c.collector.add(f"{c.path}.mlp_only_layers", "must be a list of layer indices")
             only = []
@@ -674,7 +630,7 @@ def _moe_fields(c: _Fields, family: str, layers: int) -> _MoEFields | None:
         experts = c.integer("num_local_experts")
         top_k = c.integer("num_experts_per_tok", default=1)
         step = c.integer("interleave_moe_layer_step", default=1)
-        which_raw = c.config.get("moe_layers")
+        which_raw = c.data.get("moe_layers")
         if isinstance(which_raw, list):
             which = tuple(int(i) for i in which_raw)
         else:
@@ -685,7 +641,7 @@ def _moe_fields(c: _Fields, family: str, layers: int) -> _MoEFields | None:
 
 
 def _moe_block(
-    b: _Builder, c: _Fields, family: str, i: int, hidden: int, moe: _MoEFields
+    b: _Builder, c: Fields, family: str, i: int, hidden: int, moe: _MoEFields
 ) -> None:
     experts, _top_k, width, shared, _count, _ = moe
     b.layer("ffn_gate_inp", i, hidden, experts)  # router
@@ -705,7 +661,7 @@ def _moe_block(
             b.layer("ffn_gate_inp_shexp", i, hidden, 1)
 
 
-def _read_phi3(fields: _Fields, family: str) -> ModelSpec | None:
+def _read_phi3(fields: Fields, family: str) -> ModelSpec | None:
     """Phi-3 / 3.5 / 4: fused qkv_proj and gate_up_proj, no biases (modeling_phi3.py)."""
     c = fields
     hidden = c.integer("hidden_size")
@@ -713,7 +669,7 @@ def _read_phi3(fields: _Fields, family: str) -> ModelSpec | None:
     vocab = c.integer("vocab_size")
     width = c.integer("intermediate_size")
     heads, kv_heads, head_dim = _heads(c, hidden)
-    tie = c.flag("tie_word_embeddings", False)
+    tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
     b = _Builder.new()
@@ -735,11 +691,11 @@ def _read_phi3(fields: _Fields, family: str) -> ModelSpec | None:
         torch_dtype=_dtype(c), tensors=b.build(),
         attention=_attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
         mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.fraction("attention_dropout", 0.0), notes=(),
+        dropout=c.number("attention_dropout", default=0.0, maximum=1.0), notes=(),
     )
 
 
-def _read_gpt2(fields: _Fields, family: str) -> ModelSpec | None:
+def _read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
     """GPT-2: learned positions, LayerNorm with bias, fused c_attn, GELU MLP (modeling_gpt2.py).
     GPT-BigCode (StarCoder, octocoder) is GPT-2 with multi-query attention: c_attn projects
     to h + 2·head_dim (modeling_gpt_bigcode.py)."""
@@ -749,9 +705,9 @@ def _read_gpt2(fields: _Fields, family: str) -> ModelSpec | None:
     heads = c.integer("n_head", "num_attention_heads")
     vocab = c.integer("vocab_size")
     positions = c.integer("n_positions", "max_position_embeddings")
-    width = c.opt_int("n_inner") or 4 * hidden
-    tie = c.flag("tie_word_embeddings", True)
-    multi_query = family == "gpt_bigcode" and c.flag("multi_query", True)
+    width = c.optional_integer("n_inner") or 4 * hidden
+    tie = c.boolean("tie_word_embeddings", default=True)
+    multi_query = family == "gpt_bigcode" and c.boolean("multi_query", default=True)
     if c.failed():
         return None
     head_dim = hidden // heads
@@ -775,11 +731,11 @@ def _read_gpt2(fields: _Fields, family: str) -> ModelSpec | None:
         attention=_attention_layers([("full", 0)] * layers, kv_heads * head_dim,
                                     kv_heads * head_dim),
         mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.fraction("attn_pdrop", 0.1), notes=(),
+        dropout=c.number("attn_pdrop", default=0.1, maximum=1.0), notes=(),
     )
 
 
-def _read_gpt_neox(fields: _Fields, family: str) -> ModelSpec | None:
+def _read_gpt_neox(fields: Fields, family: str) -> ModelSpec | None:
     """GPT-NeoX / Pythia: fused query_key_value with bias, LayerNorm, GELU MLP."""
     c = fields
     hidden = c.integer("hidden_size")
@@ -787,8 +743,8 @@ def _read_gpt_neox(fields: _Fields, family: str) -> ModelSpec | None:
     heads = c.integer("num_attention_heads")
     vocab = c.integer("vocab_size")
     width = c.integer("intermediate_size")
-    tie = c.flag("tie_word_embeddings", False)
-    bias = c.flag("attention_bias", True)
+    tie = c.boolean("tie_word_embeddings", default=False)
+    bias = c.boolean("attention_bias", default=True)
     if c.failed():
         return None
     b = _Builder.new()
@@ -809,11 +765,11 @@ def _read_gpt_neox(fields: _Fields, family: str) -> ModelSpec | None:
         torch_dtype=_dtype(c), tensors=b.build(),
         attention=_attention_layers([("full", 0)] * layers, hidden, hidden),
         mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.fraction("attention_dropout", 0.0), notes=(),
+        dropout=c.number("attention_dropout", default=0.0, maximum=1.0), notes=(),
     )
 
 
-def _read_falcon(fields: _Fields, family: str) -> ModelSpec | None:
+def _read_falcon(fields: Fields, family: str) -> ModelSpec | None:
     """Falcon: MQA (7B) or grouped KV with the new decoder architecture (40B/180B),
     parallel attention + MLP, LayerNorm (modeling_falcon.py)."""
     c = fields
@@ -821,13 +777,13 @@ def _read_falcon(fields: _Fields, family: str) -> ModelSpec | None:
     layers = c.integer("num_hidden_layers", "n_layer")
     heads = c.integer("num_attention_heads", "n_head")
     vocab = c.integer("vocab_size")
-    new_arch = c.flag("new_decoder_architecture", False)
-    multi_query = c.flag("multi_query", True)
-    parallel = c.flag("parallel_attn", True)
-    bias = c.flag("bias", False)
-    tie = c.flag("tie_word_embeddings", True)
-    width = c.opt_int("ffn_hidden_size") or 4 * hidden
-    kv_cfg = c.opt_int("num_kv_heads") or c.opt_int("n_head_kv") or heads
+    new_arch = c.boolean("new_decoder_architecture", default=False)
+    multi_query = c.boolean("multi_query", default=True)
+    parallel = c.boolean("parallel_attn", default=True)
+    bias = c.boolean("bias", default=False)
+    tie = c.boolean("tie_word_embeddings", default=True)
+    width = c.optional_integer("ffn_hidden_size") or 4 * hidden
+    kv_cfg = c.optional_integer("num_kv_heads") or c.optional_integer("n_head_kv") or heads
     if c.failed():
         return None
     head_dim = hidden // heads
@@ -837,7 +793,7 @@ def _read_falcon(fields: _Fields, family: str) -> ModelSpec | None:
         kv_heads = 1
     else:
         kv_heads = heads
-    num_ln = c.opt_int("num_ln_in_parallel_attn") or (2 if new_arch else 1)
+    num_ln = c.optional_integer("num_ln_in_parallel_attn") or (2 if new_arch else 1)
     b = _Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
@@ -858,11 +814,11 @@ def _read_falcon(fields: _Fields, family: str) -> ModelSpec | None:
         attention=_attention_layers([("full", 0)] * layers, kv_heads * head_dim,
                                     kv_heads * head_dim),
         mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.fraction("attention_dropout", 0.0), notes=(),
+        dropout=c.number("attention_dropout", default=0.0, maximum=1.0), notes=(),
     )
 
 
-def _read_deepseek(fields: _Fields, family: str) -> ModelSpec | None:
+def _read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
     """DeepSeek-V2/V3 (and R1, Kimi K2): multi-head latent attention, first dense layers,
     routed + shared experts (modeling_deepseek_v3.py). Multi-token-prediction layers
     (`num_nextn_predict_layers`) are not instantiated by transformers and not counted."""
@@ -872,7 +828,7 @@ def _read_deepseek(fields: _Fields, family: str) -> ModelSpec | None:
     vocab = c.integer("vocab_size")
     heads = c.integer("num_attention_heads")
     dense_width = c.integer("intermediate_size")
-    q_rank = c.opt_int("q_lora_rank")
+    q_rank = c.optional_integer("q_lora_rank")
     kv_rank = c.integer("kv_lora_rank")
     rope = c.integer("qk_rope_head_dim")
     nope = c.integer("qk_nope_head_dim")
@@ -882,8 +838,8 @@ def _read_deepseek(fields: _Fields, family: str) -> ModelSpec | None:
     expert_width = c.integer("moe_intermediate_size")
     shared = c.integer("n_shared_experts", default=0, minimum=0)
     first_dense = c.integer("first_k_dense_replace", default=0, minimum=0)
-    bias = c.flag("attention_bias", False)
-    tie = c.flag("tie_word_embeddings", False)
+    bias = c.boolean("attention_bias", default=False)
+    tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
     qk_dim = nope + rope
@@ -919,7 +875,7 @@ def _read_deepseek(fields: _Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
     notes: list[str] = []
-    if c.opt_int("num_nextn_predict_layers", minimum=0):
+    if c.optional_integer("num_nextn_predict_layers", minimum=0):
         notes.append(
             "the multi-token-prediction layer in the checkpoint is not counted "
             "(transformers does not load it; engines load it only for speculative decoding)"
@@ -940,11 +896,11 @@ def _read_deepseek(fields: _Fields, family: str) -> ModelSpec | None:
                     expert_intermediate_size=expert_width,
                     shared_intermediate_size=expert_width * shared, moe_layers=len(moe_layers)),
         dense_layer_widths=tuple(dense_width if i < first_dense else 0 for i in range(layers)),
-        dropout=c.fraction("attention_dropout", 0.0), notes=tuple(notes),
+        dropout=c.number("attention_dropout", default=0.0, maximum=1.0), notes=tuple(notes),
     )
 
 
-def _read_gpt_oss(fields: _Fields, family: str) -> ModelSpec | None:
+def _read_gpt_oss(fields: Fields, family: str) -> ModelSpec | None:
     """gpt-oss: alternating sliding-window (128) and full attention with sinks, biased
     projections, MoE with fused biased experts (modeling_gpt_oss.py)."""
     c = fields
@@ -955,7 +911,7 @@ def _read_gpt_oss(fields: _Fields, family: str) -> ModelSpec | None:
     experts = c.integer("num_local_experts")
     top_k = c.integer("num_experts_per_tok", "experts_per_token")
     width = c.integer("intermediate_size")
-    tie = c.flag("tie_word_embeddings", False)
+    tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
     b = _Builder.new()
@@ -985,7 +941,7 @@ def _read_gpt_oss(fields: _Fields, family: str) -> ModelSpec | None:
                     expert_intermediate_size=width, shared_intermediate_size=0,
                     moe_layers=layers),
         dense_layer_widths=(0,) * layers,
-        dropout=c.fraction("attention_dropout", 0.0), notes=(),
+        dropout=c.number("attention_dropout", default=0.0, maximum=1.0), notes=(),
     )
 
 

@@ -1,4 +1,5 @@
-"""Problems with a request, collected all at once and raised together."""
+"""Problems with a request, collected all at once and raised together, and the one scoped
+reader every parser uses (request fields and config.json alike)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -23,7 +24,7 @@ class Problem:
 class RequestError(ValueError):
     """A request that cannot be estimated; `problems` lists every reason."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = tuple(problems)
         text = "; ".join(f"{p.field}: {p.message}" for p in self.problems)
         super().__init__(text or "invalid request")
@@ -32,7 +33,7 @@ class RequestError(ValueError):
         return {"error": {"problems": [p.to_dict() for p in self.problems]}}
 
 
-def _show(value: object) -> str:
+def show(value: object) -> str:
     """A short, safe rendering of a bad value for an error message."""
     text = repr(value) if isinstance(value, str) else str(value)
     if isinstance(value, bool):
@@ -55,111 +56,130 @@ class Collector:
         if self.problems:
             raise RequestError(self.problems)
 
-    # Typed readers: each returns a usable value (the default on a problem) and records
-    # the problem, so that parsing goes on and every problem is reported at once.
+
+_EMPTY: dict[str, Any] = {}
+
+
+class Fields:
+    """Typed reads of one JSON object at a dotted `path`, each problem recorded with the
+    field's full path. Each reader returns a usable value even when the field is bad (the
+    default), so that one pass finds every problem. `default=None` means required."""
+
+    __slots__ = ("collector", "data", "path", "start")
+
+    def __init__(self, data: Mapping[str, Any], collector: Collector, path: str = "") -> None:
+        self.data = data
+        self.collector = collector
+        self.path = path
+        self.start = len(collector.problems)
+
+    def at(self, key: str) -> str:
+        """The dotted path of `key` in this object."""
+        return f"{self.path}.{key}" if self.path else key
+
+    def add(self, key: str, message: str) -> None:
+        """Record a problem with `key` ("" for this object itself)."""
+        self.collector.add(self.at(key) if key else self.path, message)
+
+    def failed(self) -> bool:
+        """Whether any field read through this reader (or after it) was bad."""
+        return len(self.collector.problems) > self.start
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def sub(self, key: str) -> Fields:
+        """The object at `key` (an empty one when absent or not an object)."""
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, dict):
+            self.add(key, f"must be an object, got {show(value)}")
+        return Fields(value if isinstance(value, dict) else _EMPTY, self.collector, self.at(key))
+
+    def unknown_keys(self, known: Iterable[str]) -> None:
+        allowed = frozenset(known)
+        for key in self.data:
+            if key not in allowed:
+                self.add(str(key), "is not a known field")
 
     def integer(
-        self,
-        data: Mapping[str, Any],
-        key: str,
-        path: str,
-        *,
-        default: int | None = None,
-        minimum: int = 1,
+        self, key: str, *aliases: str, default: int | None = None, minimum: int = 1,
         maximum: int | None = None,
-        required: bool = False,
     ) -> int:
-        fallback = minimum if default is None else default
-        if key not in data or data[key] is None:
-            if required or default is None:
-                self.add(path, "is required")
-            return fallback
-        value = data[key]
+        """The integer at `key` (or the first alias present)."""
+        name = next((k for k in (key, *aliases) if self.has(k)), None)
+        if name is None:
+            if default is None:
+                self.add(key, "is required")
+                return max(minimum, 1)
+            return default
+        fallback = max(minimum, 1) if default is None else default
+        value = self.data[name]
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            self.add(path, f"must be an integer, got {_show(value)}")
+            self.add(name, f"must be an integer, got {show(value)}")
             return fallback
         if value < minimum:
-            self.add(path, f"must be an integer >= {minimum}, got {value}")
+            self.add(name, f"must be an integer >= {minimum}, got {value}")
             return fallback
         if maximum is not None and value > maximum:
-            self.add(path, f"must be an integer <= {maximum}, got {value}")
+            self.add(name, f"must be an integer <= {maximum}, got {value}")
             return fallback
         return value
 
+    def optional_integer(self, key: str, *, minimum: int = 1,
+                         maximum: int | None = None) -> int | None:
+        """The integer at `key`, or None when it is absent (or null)."""
+        if not self.has(key):
+            return None
+        return self.integer(key, minimum=minimum, maximum=maximum)
+
     def number(
-        self,
-        data: Mapping[str, Any],
-        key: str,
-        path: str,
-        *,
-        default: float,
-        minimum: float = 0.0,
-        maximum: float | None = None,
+        self, key: str, *, default: float, minimum: float = 0.0, maximum: float | None = None,
         exclusive_minimum: bool = False,
     ) -> float:
-        if key not in data or data[key] is None:
+        if not self.has(key):
             return default
-        value = data[key]
+        value = self.data[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.add(path, f"must be a number, got {_show(value)}")
+            self.add(key, f"must be a number, got {show(value)}")
             return default
         number = float(value)
         if number != number or number in (float("inf"), float("-inf")):
-            self.add(path, f"must be a finite number, got {_show(value)}")
+            self.add(key, f"must be a finite number, got {show(value)}")
             return default
         too_low = number <= minimum if exclusive_minimum else number < minimum
         if too_low:
             sign = ">" if exclusive_minimum else ">="
-            self.add(path, f"must be a number {sign} {minimum:g}, got {number:g}")
+            self.add(key, f"must be a number {sign} {minimum:g}, got {number:g}")
             return default
         if maximum is not None and number > maximum:
-            self.add(path, f"must be a number <= {maximum:g}, got {number:g}")
+            self.add(key, f"must be a number <= {maximum:g}, got {number:g}")
             return default
         return number
 
-    def choice(
-        self,
-        data: Mapping[str, Any],
-        key: str,
-        path: str,
-        choices: tuple[str, ...] | list[str],
-        *,
-        default: str | None,
-    ) -> str:
-        if key not in data or data[key] is None:
+    def choice(self, key: str, choices: tuple[str, ...] | list[str], *,
+               default: str | None) -> str:
+        if not self.has(key):
             if default is None:
-                self.add(path, "is required")
+                self.add(key, "is required")
                 return choices[0]
             return default
-        value = data[key]
+        value = self.data[key]
         if not isinstance(value, str) or value not in choices:
             shown = ", ".join(choices) if len(choices) <= 12 else ", ".join(choices[:12]) + ", ..."
-            self.add(path, f"must be one of {shown}; got {_show(value)}")
+            self.add(key, f"must be one of {shown}; got {show(value)}")
             return default if default is not None else choices[0]
         return value
 
-    def boolean(self, data: Mapping[str, Any], key: str, path: str, *, default: bool) -> bool:
-        if key not in data or data[key] is None:
+    def boolean(self, key: str, *, default: bool) -> bool:
+        if not self.has(key):
             return default
-        value = data[key]
+        value = self.data[key]
         if not isinstance(value, bool):
-            self.add(path, f"must be true or false, got {_show(value)}")
+            self.add(key, f"must be true or false, got {show(value)}")
             return default
         return value
-
-    def mapping(self, data: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-        if key not in data or data[key] is None:
-            return {}
-        value = data[key]
-        if not isinstance(value, dict):
-            self.add(path, f"must be an object, got {_show(value)}")
-            return {}
-        return value
-
-    def unknown_keys(self, data: Mapping[str, Any], known: frozenset[str], prefix: str) -> None:
-        for key in data:
-            if key not in known:
-                where = f"{prefix}.{key}" if prefix else str(key)
-                self.add(where, "is not a known field")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .request import gpu_catalog
+from . import catalogs
+from .jsonable import as_json
+from .sizes import cdiv
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -24,23 +26,8 @@ class FitRow:
     gpus_for_weights: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "gpu": self.gpu,
-            "name": self.name,
-            "memory_bytes": self.memory_bytes,
-            "usable_bytes": self.usable_bytes,
-            "fits": self.fits,
-            "headroom_bytes": self.headroom_bytes,
-            "max_batch_size": self.max_batch_size,
-            "max_context_length": self.max_context_length,
-            "gpus_for_weights": self.gpus_for_weights,
-        }
-
-
-def usable_bytes(gpu: dict[str, Any]) -> int:
-    """What a process can use: the reported total, times the platform's share for unified
-    memory (Apple: the Metal working-set limit)."""
-    return int(gpu["memory_bytes"] * float(gpu.get("usable_fraction", 1.0)))
+        out: dict[str, Any] = as_json(self)
+        return out
 
 
 def largest(fn: Callable[[int], int], budgets: Iterable[int], limit: int) -> dict[int, int]:
@@ -104,24 +91,24 @@ def fit_table(
     length_limit: int,
 ) -> list[FitRow]:
     """One row per GPU: fits, headroom, the largest batch and length, GPUs for the weights."""
-    catalog = gpu_catalog()
+    catalog = catalogs.gpus()
     gpus = [catalog[g] for g in gpu_ids]
-    budgets = [usable_bytes(g) for g in gpus]
+    budgets = [g.usable_bytes for g in gpus]
     batches = largest(by_batch, budgets, batch_limit)
     lengths = largest(by_length, budgets, length_limit)
     rows = []
-    for gpu, budget in zip(gpus, budgets, strict=False):
+    for gpu, budget in zip(gpus, budgets, strict=True):
         rows.append(
             FitRow(
-                gpu=gpu["id"],
-                name=gpu["name"],
-                memory_bytes=gpu["memory_bytes"],
+                gpu=gpu.id,
+                name=gpu.name,
+                memory_bytes=gpu.memory_bytes,
                 usable_bytes=budget,
                 fits=total <= budget,
                 headroom_bytes=budget - total,
                 max_batch_size=batches[budget],
                 max_context_length=lengths[budget],
-                gpus_for_weights=max(1, -(-weights // budget)),
+                gpus_for_weights=max(1, cdiv(weights, budget)),
             )
         )
     return rows

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from . import _data
 from .architecture import LINEAR_ROLES
+from .catalogs import WeightFormat, ggml_types, gguf_recipes
 
 if TYPE_CHECKING:
     from .architecture import ModelSpec, TensorGroup
@@ -24,102 +24,6 @@ if TYPE_CHECKING:
 _EXPERT_ROLES = frozenset(
     {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_up_exps"}
 )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class WeightFormat:
-    id: str
-    label: str
-    kind: str  # dense | linear | experts | gguf
-    bits: float  # bits per quantized weight, before scales
-    group_size: int = 0  # weights sharing one group scale (0: none)
-    group_bits: float = 0.0  # bits of scale (+ zero point) per group
-    second_level_group: int = 0  # bitsandbytes double quantization: weights per 2nd-level scale
-    second_level_bits: float = 0.0
-    scale_bits_per_row: float = 0.0  # one scale per output channel
-    index_bits_per_input: float = 0.0  # GPTQ's g_idx: one int32 per input channel
-    note: str = ""
-    source: str = ""
-
-    def effective_bits(self) -> float:
-        """Bits per quantized weight including its group scales (not per-row ones)."""
-        bits = self.bits
-        if self.group_size:
-            bits += self.group_bits / self.group_size
-        if self.second_level_group:
-            bits += self.second_level_bits / self.second_level_group
-        return bits
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class KVDtype:
-    id: str
-    label: str
-    bits: float
-    engines: tuple[str, ...]
-    source: str
-
-
-@lru_cache(maxsize=1)
-def _formats_data() -> dict[str, Any]:
-    data: dict[str, Any] = _data.load("formats.json")
-    return data
-
-
-@lru_cache(maxsize=1)
-def weight_formats() -> dict[str, WeightFormat]:
-    """Every weight format id -> WeightFormat, GGUF file types included."""
-    data = _formats_data()
-    out: dict[str, WeightFormat] = {}
-    for entry in data["weight_formats"]:
-        out[entry["id"]] = WeightFormat(
-            id=entry["id"],
-            label=entry["label"],
-            kind=entry["kind"],
-            bits=float(entry["bits"]),
-            group_size=int(entry.get("group_size", 0)),
-            group_bits=float(entry.get("group_bits", 0)),
-            second_level_group=int(entry.get("second_level_group", 0)),
-            second_level_bits=float(entry.get("second_level_bits", 0)),
-            scale_bits_per_row=float(entry.get("scale_bits_per_row", 0)),
-            index_bits_per_input=float(entry.get("index_bits_per_input", 0)),
-            note=entry.get("note", ""),
-            source=entry["source"],
-        )
-    types = data["ggml_types"]["types"]
-    for recipe, base in data["gguf_recipes"]["recipes"].items():
-        size, block = types[base]
-        out[recipe] = WeightFormat(
-            id=recipe,
-            label=f"GGUF {recipe}",
-            kind="gguf",
-            bits=8 * size / block,
-            note=f"llama.cpp file type {recipe}: {base} for most tensors, "
-            "higher types for some (see llama_tensor_get_type), 1-D tensors in F32",
-            source=data["gguf_recipes"]["source"],
-        )
-    return out
-
-
-@lru_cache(maxsize=1)
-def kv_dtypes() -> dict[str, KVDtype]:
-    return {
-        entry["id"]: KVDtype(
-            id=entry["id"],
-            label=entry["label"],
-            bits=float(entry["bits"]),
-            engines=tuple(entry["engines"]),
-            source=entry["source"],
-        )
-        for entry in _formats_data()["kv_cache_dtypes"]
-    }
-
-
-@lru_cache(maxsize=1)
-def ggml_types() -> dict[str, tuple[int, int]]:
-    """ggml type -> (bytes per block, elements per block)."""
-    types = _formats_data()["ggml_types"]["types"]
-    return {name: (int(size), int(block)) for name, (size, block) in types.items()}
 
 
 def _ceil_bytes(bits: float) -> int:
@@ -195,7 +99,7 @@ class _GGUFContext:
 
 
 def _gguf_context(recipe: str, spec: ModelSpec) -> _GGUFContext:
-    data = _formats_data()["gguf_recipes"]["recipes"]
+    data = gguf_recipes()
     n_ffn_down = sum(
         group.count for group in spec.tensors if _GGUF_ROLE_NAMES.get(group.role) == "ffn_down"
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .architecture import ModelSpec
+    from .catalogs import GPU
 
 ASSUMPTIONS = (
     "roofline upper bound: full memory bandwidth and dense bf16 peak from the GPU's "
@@ -52,10 +53,10 @@ def _attention_flops(spec: ModelSpec, tokens_q: int, tokens_kv: float) -> float:
     return 4.0 * layers * spec.num_heads * spec.head_dim * tokens_q * tokens_kv
 
 
-def roofline(spec: ModelSpec, gpu: dict[str, Any], w: Workload) -> dict[str, Any]:
+def roofline(spec: ModelSpec, gpu: GPU, w: Workload) -> dict[str, Any]:
     """Decode and prefill speed bounds for `w` on `gpu` (catalog entry)."""
-    bandwidth = float(gpu["bandwidth_gb_s"]) * 1e9
-    peak = float(gpu["bf16_tflops"]) * 1e12
+    bandwidth = float(gpu.bandwidth_gb_s) * 1e9
+    peak = float(gpu.bf16_tflops) * 1e12
     moe = spec.moe
     touched = 1.0
     if moe is not None:
@@ -82,7 +83,7 @@ def roofline(spec: ModelSpec, gpu: dict[str, Any], w: Workload) -> dict[str, Any
     prefill = max(prefill_compute, prefill_memory)
     return {
         "bound": "roofline",
-        "gpu": gpu["id"],
+        "gpu": gpu.id,
         "batch_size": w.batch,
         "context_length": w.context,
         "decode": {

@@ -19,185 +19,27 @@ backward of every micro-step after the first.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from . import _data, activations, fit, formats, lora, optimizers, parallel, request
-from .components import CUBLAS_WORKSPACE_BYTES, Component, Phase
+from . import activations, catalogs, fit, formats, lora, optimizers, parallel
+from .components import (
+    CUBLAS_WORKSPACE_BYTES,
+    CUBLAS_WORKSPACE_TEXT,
+    Component,
+    EngineResult,
+    Phase,
+    Warning,
+    allocator_reserve,
+    cuda_context,
+    reserve_bytes,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from .architecture import ModelSpec
-    from .errors import Collector
-    from .request import Common, Overheads
+    from .catalogs import WeightFormat
+    from .request import TrainingRequest
 
-METHODS = ("full", "lora", "qlora")
-PRECISIONS = ("fp32", "mixed_bf16", "bf16", "mixed_fp16")
-CHECKPOINTING = ("none", "full", "selective", "offloaded")
-ATTENTION = ("sdpa", "flash", "eager")
 PHASES = ("forward", "backward", "optimizer_step")
-QUANT_TYPES = ("nf4", "fp4")
-
-# The caching allocator's slack in training: reserved minus allocated at the peak, as a
-# fraction of the allocated peak. Fixed-shape steps (packed or padded batches) reuse their
-# blocks and stay near 5-10 %; 0.10 covers the block rounding of large allocations
-# (c10/cuda/CUDACachingAllocator.cpp rounds blocks over 1 MiB to 2 MiB and carves them
-# from 20 MiB segments) without modelling variable-length fragmentation.
-DEFAULT_TRAINING_RESERVE_FRACTION = 0.10
-
-# What a training process holds on the device before and beside its tensors: driver
-# context, loaded kernels, cuBLAS/cuDNN handles. Measured on an H200 (driver 580.159,
-# torch 2.11 + CUDA 13.0, lazy module loading): NVML's used memory minus
-# max_memory_reserved was 758-762 MiB over 11 training runs
-# (tests/data/calibration/cuda_h200_train.jsonl); NCCL adds more with several GPUs.
-DEFAULT_TRAINING_CUDA_CONTEXT_BYTES = 768 << 20
-
-DEFAULTS: dict[str, Any] = {
-    "method": "full",
-    "micro_batch_size": 1,
-    "sequence_length": 2048,
-    "gradient_accumulation_steps": 1,
-    "momentum": 0.0,
-    "framework": "hf_trainer",
-    "lora": {"rank": 16, "alpha": 32, "dropout": 0.05},
-    "qlora": {"quant_type": "nf4", "double_quant": True},
-    "parallel": {"data": 1, "tensor": 1, "pipeline": 1, "zero_stage": 0,
-                 "offload_optimizer": False, "offload_parameters": False,
-                 "sequence_parallel": False},
-}
-_FRAMEWORK_FIELDS = ("precision", "optimizer", "optimizer_implementation",
-                     "gradient_checkpointing", "attention", "loss", "optimizer_in_backward")
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "precision": PRECISIONS,
-    "optimizer": optimizers.OPTIMIZERS,
-    "optimizer_implementation": optimizers.IMPLEMENTATIONS,
-    "gradient_checkpointing": CHECKPOINTING,
-    "attention": ATTENTION,
-    "loss": activations.LOSSES,
-}
-_COMMON_KEYS = frozenset({"mode", "model", "gpu", "fit_gpus", "overheads"})
-_TRAINING_KEYS = frozenset({
-    "method", "micro_batch_size", "sequence_length", "gradient_accumulation_steps",
-    "momentum", "lora", "qlora", "parallel", "framework", *_FRAMEWORK_FIELDS,
-})
-
-
-# ----------------------------------------------------------------------------------------
-# Framework profiles (data/frameworks.json)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Framework:
-    id: str
-    name: str
-    defaults: dict[str, Any]
-    method_defaults: dict[str, dict[str, Any]]
-    adapter_dtype: str
-    qlora_non_quantized_dtype: str
-    mixed_precision: str  # "autocast" (fp32 weights) | "master" (16-bit weights + fp32 copy)
-    master_gradient_bytes: int
-    ddp_gradient_copy: bool
-    parallel_defaults: dict[str, Any]  # sequence_parallel: applies only with tensor > 1
-    memory_report: str
-    sources: tuple[str, ...]
-
-
-@lru_cache(maxsize=1)
-def frameworks() -> dict[str, Framework]:
-    out = {}
-    for entry in _data.load("frameworks.json")["frameworks"]:
-        out[entry["id"]] = Framework(
-            id=entry["id"], name=entry["name"], defaults=dict(entry["defaults"]),
-            method_defaults={k: dict(v) for k, v in entry["method_defaults"].items()},
-            adapter_dtype=entry["adapter_dtype"],
-            qlora_non_quantized_dtype=entry["qlora_non_quantized_dtype"],
-            mixed_precision=entry["mixed_precision"],
-            master_gradient_bytes=int(entry["master_gradient_bytes"]),
-            ddp_gradient_copy=bool(entry["ddp_gradient_copy"]),
-            parallel_defaults=dict(entry.get("parallel_defaults", {})),
-            memory_report=entry["memory_report"], sources=tuple(entry["sources"]),
-        )
-    return out
-
-
-# ----------------------------------------------------------------------------------------
-# The request
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class LoraSpec:
-    rank: int
-    alpha: float
-    dropout: float
-    target_modules: tuple[str, ...] | str
-
-    def to_dict(self) -> dict[str, Any]:
-        targets = self.target_modules
-        return {"rank": self.rank, "alpha": self.alpha, "dropout": self.dropout,
-                "target_modules": targets if isinstance(targets, str) else list(targets)}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class QLoraSpec:
-    quant_type: str
-    double_quant: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"quant_type": self.quant_type, "double_quant": self.double_quant}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class TrainingRequest:
-    common: Common
-    framework: Framework
-    method: str
-    micro_batch_size: int
-    sequence_length: int
-    gradient_accumulation_steps: int
-    precision: str
-    optimizer: str
-    optimizer_implementation: str
-    momentum: float
-    gradient_checkpointing: str
-    attention: str
-    loss: str
-    optimizer_in_backward: bool
-    lora: LoraSpec | None
-    qlora: QLoraSpec | None
-    parallel: parallel.ParallelSpec
-    overheads: Overheads
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "mode": "training",
-            "model": self.common.model.to_dict(),
-            "gpu": self.common.gpu,
-            "fit_gpus": list(self.common.fit_gpus),
-            "framework": self.framework.id,
-            "method": self.method,
-            "micro_batch_size": self.micro_batch_size,
-            "sequence_length": self.sequence_length,
-            "gradient_accumulation_steps": self.gradient_accumulation_steps,
-            "precision": self.precision,
-            "optimizer": self.optimizer,
-            "optimizer_implementation": self.optimizer_implementation,
-            "momentum": self.momentum,
-            "gradient_checkpointing": self.gradient_checkpointing,
-            "attention": self.attention,
-            "loss": self.loss,
-            "optimizer_in_backward": self.optimizer_in_backward,
-            "parallel": self.parallel.to_dict(),
-            "overheads": {
-                "cuda_context_bytes": self.overheads.cuda_context_bytes,
-                "allocator_reserve_fraction": self.overheads.allocator_reserve_fraction,
-            },
-        }
-        if self.lora is not None:
-            out["lora"] = self.lora.to_dict()
-        if self.qlora is not None:
-            out["qlora"] = self.qlora.to_dict()
-        return out
 
 
 def _framework_details(req: TrainingRequest) -> dict[str, Any]:
@@ -215,152 +57,6 @@ def _framework_details(req: TrainingRequest) -> dict[str, Any]:
         "overridden": {k: flat[k] for k, v in defaults.items() if flat[k] != v},
         "memory_report": req.framework.memory_report,
     }
-
-
-def parse(data: Mapping[str, Any], common: Common, c: Collector) -> TrainingRequest:
-    """Validate a training request; framework defaults fill what the user left out."""
-    c.unknown_keys(data, _COMMON_KEYS | _TRAINING_KEYS, "")
-    spec = common.spec
-    fw = frameworks()[c.choice(data, "framework", "framework", tuple(frameworks()),
-                               default=DEFAULTS["framework"])]
-    method = c.choice(data, "method", "method", METHODS, default=DEFAULTS["method"])
-    defaults = {**fw.defaults, **fw.method_defaults.get(method, {})}
-    picked: dict[str, Any] = {}
-    for key in _FRAMEWORK_FIELDS:
-        if data.get(key) is None:
-            picked[key] = defaults[key]
-        elif key == "optimizer_in_backward":
-            picked[key] = c.boolean(data, key, key, default=defaults[key])
-        else:
-            picked[key] = c.choice(data, key, key, _CHOICES[key], default=defaults[key])
-    lora_spec = _parse_lora(data, c, method, spec)
-    qlora_spec = _parse_qlora(data, c, method)
-    par = _parse_parallel(data, c, spec, fw)
-    ga = c.integer(data, "gradient_accumulation_steps", "gradient_accumulation_steps",
-                   default=DEFAULTS["gradient_accumulation_steps"], maximum=1 << 16)
-    if picked["optimizer_in_backward"] and ga > 1:
-        c.add("optimizer_in_backward", "cannot be combined with gradient_accumulation_steps > 1 "
-              "(each parameter is updated as soon as its gradient exists)")
-    if picked["optimizer_in_backward"] and par.zero_stage:
-        c.add("optimizer_in_backward", "is a single-process technique; it cannot be combined "
-              "with parallel.zero_stage > 0")
-    return TrainingRequest(
-        common=common, framework=fw, method=method,
-        micro_batch_size=c.integer(data, "micro_batch_size", "micro_batch_size",
-                                   default=DEFAULTS["micro_batch_size"], maximum=1 << 16),
-        sequence_length=c.integer(data, "sequence_length", "sequence_length",
-                                  default=DEFAULTS["sequence_length"], maximum=1 << 22),
-        gradient_accumulation_steps=ga,
-        precision=picked["precision"], optimizer=picked["optimizer"],
-        optimizer_implementation=picked["optimizer_implementation"],
-        momentum=c.number(data, "momentum", "momentum", default=DEFAULTS["momentum"],
-                          maximum=1.0),
-        gradient_checkpointing=picked["gradient_checkpointing"],
-        attention=picked["attention"], loss=picked["loss"],
-        optimizer_in_backward=picked["optimizer_in_backward"],
-        lora=lora_spec, qlora=qlora_spec, parallel=par,
-        overheads=request.parse_overheads(data, c, context=DEFAULT_TRAINING_CUDA_CONTEXT_BYTES,
-                                          reserve=DEFAULT_TRAINING_RESERVE_FRACTION),
-    )
-
-
-def default_targets(spec: ModelSpec) -> tuple[str, ...]:
-    """PEFT's default LoRA targets for the family (peft/utils/constants.py
-    TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING): q and v, or the fused qkv."""
-    roles = {group.role for group in spec.tensors}
-    if {"attn_q", "attn_v"} <= roles:
-        return ("q_proj", "v_proj")
-    if spec.mla:
-        return ("q_b_proj" if "attn_q_b" in roles else "q_proj", "kv_b_proj")
-    fused = {"gpt2": "c_attn", "phi3": "qkv_proj"}.get(spec.family, "query_key_value")
-    return (fused,)
-
-
-def _parse_lora(
-    data: Mapping[str, Any], c: Collector, method: str, spec: ModelSpec
-) -> LoraSpec | None:
-    if method == "full":
-        if data.get("lora") is not None:
-            c.add("lora", "is only used with method lora or qlora")
-        return None
-    raw = c.mapping(data, "lora", "lora")
-    c.unknown_keys(raw, frozenset({"rank", "alpha", "dropout", "target_modules"}), "lora")
-    d = DEFAULTS["lora"]
-    targets: tuple[str, ...] | str = default_targets(spec)
-    given = raw.get("target_modules")
-    if given == lora.ALL_LINEAR:
-        targets = lora.ALL_LINEAR
-    elif isinstance(given, list) and given and all(isinstance(x, str) for x in given):
-        unknown = [x for x in given if x not in lora.MODULE_ROLES]
-        if unknown:
-            c.add("lora.target_modules", f"unknown module names: {', '.join(unknown)}; known: "
-                  + ", ".join(lora.known_modules()) + ", or \"all-linear\"")
-        else:
-            missing = lora.unmatched(spec, tuple(given))
-            if missing:
-                c.add("lora.target_modules",
-                      f"this model has no {', '.join(missing)} layers")
-            targets = tuple(given)
-    elif given is not None:
-        c.add("lora.target_modules", "must be a non-empty list of module names or \"all-linear\"")
-    return LoraSpec(
-        rank=c.integer(raw, "rank", "lora.rank", default=d["rank"], maximum=1 << 14),
-        alpha=c.number(raw, "alpha", "lora.alpha", default=d["alpha"], maximum=1e6),
-        dropout=c.number(raw, "dropout", "lora.dropout", default=d["dropout"], maximum=0.99),
-        target_modules=targets,
-    )
-
-
-def _parse_qlora(data: Mapping[str, Any], c: Collector, method: str) -> QLoraSpec | None:
-    if method != "qlora":
-        if data.get("qlora") is not None:
-            c.add("qlora", "is only used with method qlora")
-        return None
-    raw = c.mapping(data, "qlora", "qlora")
-    c.unknown_keys(raw, frozenset({"quant_type", "double_quant"}), "qlora")
-    d = DEFAULTS["qlora"]
-    return QLoraSpec(
-        quant_type=c.choice(raw, "quant_type", "qlora.quant_type", QUANT_TYPES,
-                            default=d["quant_type"]),
-        double_quant=c.boolean(raw, "double_quant", "qlora.double_quant",
-                               default=d["double_quant"]),
-    )
-
-
-def _parse_parallel(
-    data: Mapping[str, Any], c: Collector, spec: ModelSpec, fw: Framework,
-) -> parallel.ParallelSpec:
-    raw = c.mapping(data, "parallel", "parallel")
-    c.unknown_keys(raw, frozenset(DEFAULTS["parallel"]), "parallel")
-    tp = c.integer(raw, "tensor", "parallel.tensor", default=1, maximum=64)
-    d = {**DEFAULTS["parallel"], **fw.parallel_defaults}
-    d["sequence_parallel"] = bool(d["sequence_parallel"]) and tp > 1
-    pp = c.integer(raw, "pipeline", "parallel.pipeline", default=d["pipeline"], maximum=1024)
-    zero = c.integer(raw, "zero_stage", "parallel.zero_stage", default=d["zero_stage"],
-                     minimum=0, maximum=3)
-    spec_out = parallel.ParallelSpec(
-        data=c.integer(raw, "data", "parallel.data", default=d["data"], maximum=1 << 16),
-        tensor=tp, pipeline=pp, zero_stage=zero,
-        offload_optimizer=c.boolean(raw, "offload_optimizer", "parallel.offload_optimizer",
-                                    default=d["offload_optimizer"]),
-        offload_parameters=c.boolean(raw, "offload_parameters", "parallel.offload_parameters",
-                                     default=d["offload_parameters"]),
-        sequence_parallel=c.boolean(raw, "sequence_parallel", "parallel.sequence_parallel",
-                                    default=d["sequence_parallel"]),
-    )
-    if tp > 1 and spec.num_heads % tp:
-        c.add("parallel.tensor", f"must divide the number of attention heads ({spec.num_heads})")
-    if tp > 1 and spec.num_kv_heads >= tp and spec.num_kv_heads % tp:
-        c.add("parallel.tensor", f"must divide the number of KV heads ({spec.num_kv_heads})")
-    if pp > spec.num_layers:
-        c.add("parallel.pipeline", f"must be at most the number of layers ({spec.num_layers})")
-    if spec_out.offload_optimizer and zero < 1:
-        c.add("parallel.offload_optimizer", "needs zero_stage 1, 2 or 3 (ZeRO-Offload)")
-    if spec_out.offload_parameters and zero < 3:
-        c.add("parallel.offload_parameters", "needs zero_stage 3")
-    if spec_out.sequence_parallel and tp == 1:
-        c.add("parallel.sequence_parallel", "needs tensor > 1 (it splits what TP replicates)")
-    return spec_out
 
 
 # ----------------------------------------------------------------------------------------
@@ -422,7 +118,7 @@ class TrainingPlan:
 
     def total(self, b: int, s: int) -> int:
         alloc = self.allocated(b, s)
-        return alloc + _reserve(alloc, self.reserve_fraction) + self.context
+        return alloc + reserve_bytes(alloc, self.reserve_fraction) + self.context
 
     def by_batch(self, s: int) -> Any:
         """total(b, s) as a function of b alone: the max of a few lines in b."""
@@ -438,7 +134,7 @@ class TrainingPlan:
 
         def total(s: int) -> int:
             alloc: int = max(k0 + s * (k1 + k2 * s) for k0, k1, k2 in quads)
-            return alloc + _reserve(alloc, f) + ctx
+            return alloc + reserve_bytes(alloc, f) + ctx
         return total
 
     def _solver(self, lines: list[tuple[int, int]]) -> Any:
@@ -446,7 +142,7 @@ class TrainingPlan:
 
         def total(x: int) -> int:
             alloc = max(c + d * x for c, d in lines)
-            return alloc + _reserve(alloc, f) + ctx
+            return alloc + reserve_bytes(alloc, f) + ctx
         return total
 
 
@@ -456,10 +152,6 @@ def _prune(polys: list[Any]) -> list[Any]:
     return [p for p in unique
             if not any(q != p and all(a >= b for a, b in zip(q, p, strict=True))
                        for q in unique)]
-
-
-def _reserve(allocated: int, fraction: float) -> int:
-    return int(allocated * fraction + 0.999999)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -678,11 +370,8 @@ def plan(req: TrainingRequest) -> TrainingPlan:
 
     # --- model states, per GPU
     if req.method == "qlora":
-        assert req.qlora is not None
-        fmt = formats.weight_formats()["nf4" if req.qlora.double_quant else "nf4-no-dq"]
-        nonq = 4 if (req.framework.qlora_non_quantized_dtype == "fp32"
-                     or req.precision == "fp32") else 2
-        weights_all = formats.weights_bytes(fmt, spec, dense_bits=8 * nonq)
+        weights_all = formats.weights_bytes(_qlora_format(req), spec,
+                                            dense_bits=8 * _qlora_unquantized_bytes(req))
     else:
         weights_all = pr.total * d.weight
     weights = weights_all * frac / tp / par.weight_shards()
@@ -828,6 +517,18 @@ def _optimizer(req: TrainingRequest, pr: _Params, d: _Dtypes) -> optimizers.Opti
     )
 
 
+def _qlora_format(req: TrainingRequest) -> WeightFormat:
+    """The 4-bit format of QLoRA's frozen linear weights (bitsandbytes Linear4bit)."""
+    assert req.qlora is not None
+    return catalogs.weight_formats()["nf4" if req.qlora.double_quant else "nf4-no-dq"]
+
+
+def _qlora_unquantized_bytes(req: TrainingRequest) -> int:
+    """Bytes per element of what QLoRA leaves unquantized (embeddings, lm_head, norms)."""
+    fp32 = req.framework.qlora_non_quantized_dtype == "fp32" or req.precision == "fp32"
+    return 4 if fp32 else 2
+
+
 def _formulas(
     req: TrainingRequest, d: _Dtypes, pr: _Params, opt: optimizers.OptimizerCost,
     loss: activations.LossCost,
@@ -840,9 +541,9 @@ def _formulas(
         per_gpu.append(f"× busiest of {par.pipeline} pipeline stages")
     shard = " ".join(per_gpu)
     if req.method == "qlora":
-        nonq = 32 if req.framework.qlora_non_quantized_dtype == "fp32" else 16
-        w = ("linear weights · 4.127 bits (NF4, blocks of 64, double-quantized absmax) + "
-             f"embeddings, lm_head, norms · {nonq} bits; "
+        qfmt = _qlora_format(req)
+        w = (f"linear weights · {qfmt.effective_bits():.4g} bits ({qfmt.label}) + "
+             f"embeddings, lm_head, norms · {8 * _qlora_unquantized_bytes(req)} bits; "
              "+ one bf16 dequantized linear weight in forward and backward")
     else:
         w = f"P · {d.weight} B  (P = {pr.total:,})"
@@ -885,7 +586,7 @@ def _formulas(
         "optimizer_states": states,
         "activations": acts,
         "logits": loss.formula,
-        "workspace": "32 MiB: cuBLAS workspace (CUBLAS_WORKSPACE_CONFIG :4096:8), allocated "
+        "workspace": f"{CUBLAS_WORKSPACE_TEXT} (CUBLAS_WORKSPACE_CONFIG :4096:8), allocated "
                      "through the caching allocator",
     }
     return out
@@ -909,11 +610,9 @@ def _sources(req: TrainingRequest, opt: optimizers.OptimizerCost,
     }
 
 
-def respond(req: TrainingRequest) -> dict[str, Any]:
-    """The response dict (docs/api.md) for a validated training request."""
-    from .api import build_response  # api imports this module on demand
-
-    spec = req.common.spec
+def respond(req: TrainingRequest) -> EngineResult:
+    """The phases, fit table and details of a validated training request."""
+    spec = req.spec
     p = plan(req)
     b, s = req.micro_batch_size, req.sequence_length
     t = b * s
@@ -927,16 +626,9 @@ def respond(req: TrainingRequest) -> dict[str, Any]:
             for key in COMPONENTS
         ]
         allocated = sum(c.bytes for c in comps)
-        comps.append(Component(
-            name="runtime_reserve", label="Allocator reserve", kind="overhead",
-            bytes=_reserve(allocated, p.reserve_fraction),
-            formula=f"{p.reserve_fraction:g} × allocated peak",
-            source="PyTorch caching allocator: reserved minus allocated at the peak "
-            "(overheads.allocator_reserve_fraction)"))
-        comps.append(Component(
-            name="cuda_context", label="CUDA context", kind="overhead", bytes=p.context,
-            formula="overheads.cuda_context_bytes",
-            source="CUDA driver context, kernels, cuBLAS/NCCL handles of a PyTorch process"))
+        comps.append(allocator_reserve(allocated, p.reserve_fraction))
+        comps.append(cuda_context(p.context, source="CUDA driver context, kernels, "
+                                  "cuBLAS/NCCL handles of a PyTorch process"))
         phases.append(Phase(name=name, components=tuple(comps)))
         moments.append({"phase": name, "moment": best.moment, "allocated_bytes": allocated})
     peak = max(phases, key=lambda ph: ph.total)
@@ -955,66 +647,21 @@ def respond(req: TrainingRequest) -> dict[str, Any]:
         "framework": _framework_details(req),
         "adapter_parameters": p.parameters["adapters"],
     }
-    return build_response(
-        mode="training", peak=peak, phases=phases,
-        parameters={"total": spec.total_parameters, "active": spec.active_parameters,
-                    "trainable": p.parameters["trainable"],
-                    "by_category": spec.parameters_by_category},
-        common=req.common, details=details, fit_rows=rows, warnings=_warnings(req, p),
-        normalized=req.to_dict(),
-    )
+    return EngineResult(peak=peak, phases=tuple(phases), fit_rows=tuple(rows), details=details,
+                        length_field="sequence_length", length=s,
+                        warnings=tuple(_warnings(req, p)),
+                        trainable_parameters=p.parameters["trainable"])
 
 
-def _warnings(req: TrainingRequest, p: TrainingPlan) -> list[dict[str, str]]:
-    spec = req.common.spec
+def _warnings(req: TrainingRequest, p: TrainingPlan) -> list[Warning]:
     out = []
-    for note in spec.notes:
-        out.append({"code": "generic_decoder" if "generic" in note else "model_note",
-                    "message": note})
-    if req.sequence_length > spec.max_position_embeddings:
-        out.append({"code": "context_beyond_model",
-                    "message": f"sequence_length {req.sequence_length:,} exceeds the model's "
-                    f"max_position_embeddings ({spec.max_position_embeddings:,})"})
-    if spec.moe is not None:
-        out.append({"code": "moe_estimate",
-                    "message": "MoE activations assume balanced routing (top-k copies of each "
-                    "token); they are not calibrated against measured runs"})
+    if req.spec.moe is not None:
+        out.append(Warning(code="moe_estimate",
+                           message="MoE activations assume balanced routing (top-k copies of "
+                           "each token); they are not calibrated against measured runs"))
     if "paged_optimizer_states" in p.cpu:
-        out.append({"code": "paged_optimizer",
-                    "message": "paged optimizer states live in CUDA unified memory: they use GPU "
-                    "memory when it is free and move to CPU memory under pressure, and "
-                    "torch.cuda.max_memory_allocated does not count them"})
+        out.append(Warning(code="paged_optimizer",
+                           message="paged optimizer states live in CUDA unified memory: they "
+                           "use GPU memory when it is free and move to CPU memory under "
+                           "pressure, and torch.cuda.max_memory_allocated does not count them"))
     return out
-
-
-def catalog_entries() -> dict[str, Any]:
-    """Choices, defaults and framework profiles for `vramcalc.catalog()`."""
-    fw = frameworks()
-    return {
-        "choices": {
-            "method": list(METHODS),
-            "precision": list(PRECISIONS),
-            "optimizer": list(optimizers.OPTIMIZERS),
-            "optimizer_implementation": list(optimizers.IMPLEMENTATIONS),
-            "gradient_checkpointing": list(CHECKPOINTING),
-            "attention": list(ATTENTION),
-            "loss": list(activations.LOSSES),
-            "framework": list(fw),
-            "lora_target_modules": [*lora.known_modules(), lora.ALL_LINEAR],
-            "qlora_quant_type": list(QUANT_TYPES),
-        },
-        "defaults": {
-            **{k: v for k, v in DEFAULTS.items() if k != "lora"},
-            **fw[DEFAULTS["framework"]].defaults,
-            "lora": {**DEFAULTS["lora"], "target_modules": ["q_proj", "v_proj"]},
-            "overheads": {
-                "cuda_context_bytes": DEFAULT_TRAINING_CUDA_CONTEXT_BYTES,
-                "allocator_reserve_fraction": DEFAULT_TRAINING_RESERVE_FRACTION,
-            },
-        },
-        "frameworks": [
-            {"id": f.id, "name": f.name, "defaults": {**f.defaults},
-             "method_defaults": f.method_defaults, "memory_report": f.memory_report}
-            for f in fw.values()
-        ],
-    }

@@ -23,14 +23,67 @@ Checked against 16 measured runs (tests/data/calibration/cuda_h200.jsonl): docs/
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import allocator, formats, kv_cache
-from .components import CUBLAS_WORKSPACE_BYTES, Component, Phase
+from .. import allocator, fit, formats, kv_cache
+from ..components import (
+    CUBLAS_WORKSPACE_BYTES,
+    CUBLAS_WORKSPACE_TEXT,
+    Component,
+    EngineResult,
+    Phase,
+    allocator_reserve,
+    cuda_context,
+    reserve_bytes,
+)
+from ..sizes import MiB, cdiv
+from .common import bits_per_parameter, kv_bytes_per_token, speed
 
 if TYPE_CHECKING:
-    from .architecture import ModelSpec
-    from .request import InferenceRequest
+    from ..architecture import ModelSpec
+    from ..catalogs import WeightFormat
+    from ..errors import Fields
+    from ..request import InferenceRequest
+    from ..request.inference import Context
+
+NAME = "transformers"
+OPTIONS_KEY = "transformers"
+RUNS_GGUF = False
+KV_DEFAULT = None  # the model's compute dtype
+SINGLE_GPU = None
+CACHES = ("dynamic", "static")
+
+# Overhead defaults. The CUDA context is what a PyTorch process holds on the device before
+# any tensor: driver context, loaded kernels, cuBLAS/cuDNN handles (CUDA >= 11.7 loads
+# modules lazily). The allocator reserve is the caching allocator's slack: reserved minus
+# allocated at the peak, as a fraction of the allocated peak.
+# Measured on an H200 (driver 580.159, torch 2.11 + CUDA 13.0): NVML's used memory minus
+# max_memory_reserved was 758-782 MiB over 16 inference runs, and reserved/allocated had a
+# median of 1.08 (tests/data/calibration/cuda_h200.jsonl). Older GPUs and CUDA versions
+# load smaller contexts.
+CUDA_CONTEXT_BYTES = 768 * MiB
+ALLOCATOR_RESERVE_FRACTION = 0.08
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Options:
+    """`generate()` with a `DynamicCache` (grows by `torch.cat`) or a `StaticCache`
+    (pre-allocated to the context length)."""
+
+    cache: str
+
+
+def parse_options(f: Fields, ctx: Context) -> Options:
+    f.unknown_keys(("cache",))
+    return Options(cache=f.choice("cache", CACHES, default="dynamic"))
+
+
+def cache_dtypes(options: Options) -> tuple[str, str] | None:
+    return None
+
+
+def catalog_defaults() -> dict[str, Any]:
+    return {"cache": "dynamic"}
 
 _ACT_BYTES = 2  # bf16/fp16 activations
 _HELD_HIDDEN = 2  # hidden-size tensors per token a transformers forward keeps beside a layer
@@ -112,11 +165,7 @@ class InferencePlan:
 
     def total(self, batch: int, tokens: int) -> int:
         alloc = self.allocated(batch, tokens)
-        return alloc + _reserve(alloc, self.reserve_fraction) + self.context
-
-
-def _reserve(allocated: int, fraction: float) -> int:
-    return int(allocated * fraction + 0.999999)
+        return alloc + reserve_bytes(alloc, self.reserve_fraction) + self.context
 
 
 def layer_elements(spec: ModelSpec) -> int:
@@ -173,7 +222,7 @@ def plan(req: InferenceRequest) -> InferencePlan:
     geo = kv_cache.geometry(spec)
     weights = stored = formats.weights_bytes(req.weight_format, spec)
     if req.tensor_parallel > 1:
-        stored = -(-stored // req.tensor_parallel)
+        stored = cdiv(stored, req.tensor_parallel)
     if req.weight_format.kind == "dense" and req.tensor_parallel == 1:
         # each weight is its own allocation: counted as the caching allocator's block
         weights = sum(
@@ -181,7 +230,7 @@ def plan(req: InferenceRequest) -> InferencePlan:
             for group in spec.tensors
         )
     if req.tensor_parallel > 1:
-        weights = -(-weights // req.tensor_parallel)
+        weights = cdiv(weights, req.tensor_parallel)
     largest = max(
         ((layer.latent_width if spec.mla else layer.k_width) for layer in spec.attention),
         default=0,
@@ -210,7 +259,7 @@ def plan(req: InferenceRequest) -> InferencePlan:
         vocab=spec.vocab_size,
         context=req.overheads.cuda_context_bytes,
         reserve_fraction=req.overheads.allocator_reserve_fraction,
-        static_cache=req.transformers.cache == "static",
+        static_cache=req.options.cache == "static",
     )
 
 
@@ -245,25 +294,15 @@ def estimate(req: InferenceRequest, p: InferencePlan) -> tuple[Phase, list[Phase
                 formula="b · V · (2 + 4): bf16 lm_head output + fp32 copy for sampling",
                 source="transformers generate(): logits_to_keep=1, logits[:, -1, :].float()",
             ),
-            Component(
-                name="runtime_reserve", label="Allocator reserve", kind="overhead",
-                bytes=_reserve(allocated, p.reserve_fraction),
-                formula=f"{p.reserve_fraction:g} × allocated peak",
-                source="PyTorch caching allocator: reserved minus allocated at the peak "
-                "(overheads.allocator_reserve_fraction)",
-            ),
-            Component(
-                name="cuda_context", label="CUDA context", bytes=p.context, kind="overhead",
-                formula="overheads.cuda_context_bytes",
-                source="CUDA driver context, kernels and library handles of a PyTorch "
-                "process (lazy module loading, CUDA >= 11.7)",
-            ),
+            allocator_reserve(allocated, p.reserve_fraction),
+            cuda_context(p.context, source="CUDA driver context, kernels and library handles "
+                         "of a PyTorch process (lazy module loading, CUDA >= 11.7)"),
         )))
     peak = max(phases, key=lambda phase: phase.total)
     return peak, phases
 
 
-def _weights_formula(fmt: formats.WeightFormat, spec: ModelSpec) -> str:
+def _weights_formula(fmt: WeightFormat, spec: ModelSpec) -> str:
     if fmt.kind == "dense":
         return (f"P · {fmt.bits:g} bits  (P = {spec.total_parameters:,}), each tensor rounded "
                 "to the caching allocator's block (vramcalc/allocator.py)")
@@ -294,15 +333,40 @@ def _activation_formula(phase: str, req: InferenceRequest, p: InferencePlan) -> 
     per_token = f"{p.layer_elements_per_token:,}"
     if phase == "prefill":
         text = (f"b · s · {per_token} elements · 2 B (one layer's temporaries and the hidden "
-                "states the forward keeps, for the prompt) + 32 MiB cuBLAS workspace")
+                f"states the forward keeps, for the prompt) + {CUBLAS_WORKSPACE_TEXT}")
         if p.mla_expand_per_token:
             text += f" + b · s · {p.mla_expand_per_token:,} · 2 B (MLA latent expanded per head)"
         if p.eager_heads:
             text += " + b · a · s² · 10 B + b · s² · 2 B (eager attention scores, softmax, mask)"
         return text
-    text = f"b · {per_token} · 2 B + 32 MiB cuBLAS workspace"
+    text = f"b · {per_token} · 2 B + {CUBLAS_WORKSPACE_TEXT}"
     if not p.static_cache:
         text += " + one layer's K copy while appending (b · s · width)"
     if p.mla_expand_per_token:
         text += " + b · s · a · (d_qk + d_v) · 2 B (latent expanded per head)"
     return text
+
+
+def respond(req: InferenceRequest) -> EngineResult:
+    """The phases, fit table and details of a transformers `generate()` request."""
+    spec = req.spec
+    p = plan(req)
+    peak, phases = estimate(req, p)
+    b, s = req.batch_size, req.context_length
+    rows = fit.fit_table(
+        gpu_ids=req.common.fit_gpus,
+        total=peak.total,
+        weights=p.weights,
+        by_batch=lambda x: p.total(x, s),
+        by_length=lambda x: p.total(b, x),
+        batch_limit=1 << 16,
+        length_limit=spec.max_position_embeddings,
+    )
+    details: dict[str, Any] = {
+        "kv_cache_bytes_per_token": kv_bytes_per_token(req),
+        "weights_bits_per_parameter": bits_per_parameter(p.weights * req.tensor_parallel, req),
+        "transformers": {"cache": req.options.cache, "attention": req.attention},
+        "speed": speed(req, weights=p.stored_weights, kv=p.kv_bytes(b, s, prefill=False)),
+    }
+    return EngineResult(peak=peak, phases=tuple(phases), fit_rows=tuple(rows), details=details,
+                        length_field="context_length", length=s)

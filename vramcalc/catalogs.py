@@ -1,0 +1,227 @@
+"""Every data file of the package (`vramcalc/data/*.json`), read once and typed.
+
+The catalogs are data, each entry with its source: GPUs, weight formats and KV-cache dtypes
+(with llama.cpp's ggml types and GGUF recipes), model presets, training framework profiles
+and the Hub's message texts. Nothing here computes memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+# os.path rather than pathlib: one import less on every page load in Pyodide
+_DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+@cache
+def load(name: str) -> Any:
+    """The parsed contents of `vramcalc/data/<name>` (cached: data files never change)."""
+    with open(os.path.join(_DATA_DIR, name), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+# ----------------------------------------------------------------------------------------
+# GPUs (data/gpus.json)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GPU:
+    """One device of the catalog. `memory_bytes` is the total the device reports
+    (nvidia-smi); `usable_fraction` the share a process may use (Apple: the Metal
+    working-set limit)."""
+
+    id: str
+    name: str
+    vendor: str
+    kind: str  # discrete | unified
+    memory_bytes: int
+    usable_fraction: float
+    bandwidth_gb_s: float
+    bf16_tflops: float
+    bf16: bool
+    source: str
+
+    @property
+    def usable_bytes(self) -> int:
+        return int(self.memory_bytes * self.usable_fraction)
+
+    def summary(self) -> dict[str, Any]:
+        """The fields `vramcalc.catalog()` lists."""
+        return {"id": self.id, "name": self.name, "vendor": self.vendor, "kind": self.kind,
+                "memory_bytes": self.memory_bytes, "usable_fraction": self.usable_fraction,
+                "bandwidth_gb_s": self.bandwidth_gb_s, "bf16_tflops": self.bf16_tflops}
+
+
+@cache
+def gpus() -> dict[str, GPU]:
+    """GPU id -> GPU, in catalog order."""
+    return {
+        e["id"]: GPU(id=e["id"], name=e["name"], vendor=e["vendor"], kind=e["kind"],
+                     memory_bytes=int(e["memory_bytes"]),
+                     usable_fraction=float(e.get("usable_fraction", 1.0)),
+                     bandwidth_gb_s=e["bandwidth_gb_s"], bf16_tflops=e["bf16_tflops"],
+                     bf16=bool(e.get("bf16", True)), source=e["source"])
+        for e in load("gpus.json")["gpus"]
+    }
+
+
+# ----------------------------------------------------------------------------------------
+# Model presets (data/models.json)
+
+
+@cache
+def presets() -> dict[str, dict[str, Any]]:
+    """Preset id -> catalog entry (its `config` is the model's config.json)."""
+    return {entry["id"]: entry for entry in load("models.json")["models"]}
+
+
+# ----------------------------------------------------------------------------------------
+# Weight formats, KV-cache dtypes, ggml types and GGUF recipes (data/formats.json)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WeightFormat:
+    id: str
+    label: str
+    kind: str  # dense | linear | experts | gguf
+    bits: float  # bits per quantized weight, before scales
+    group_size: int = 0  # weights sharing one group scale (0: none)
+    group_bits: float = 0.0  # bits of scale (+ zero point) per group
+    second_level_group: int = 0  # bitsandbytes double quantization: weights per 2nd-level scale
+    second_level_bits: float = 0.0
+    scale_bits_per_row: float = 0.0  # one scale per output channel
+    index_bits_per_input: float = 0.0  # GPTQ's g_idx: one int32 per input channel
+    note: str = ""
+    source: str = ""
+
+    def effective_bits(self) -> float:
+        """Bits per quantized weight including its group scales (not per-row ones)."""
+        bits = self.bits
+        if self.group_size:
+            bits += self.group_bits / self.group_size
+        if self.second_level_group:
+            bits += self.second_level_bits / self.second_level_group
+        return bits
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class KVDtype:
+    id: str
+    label: str
+    bits: float
+    engines: tuple[str, ...]
+    source: str
+
+
+@cache
+def weight_formats() -> dict[str, WeightFormat]:
+    """Every weight format id -> WeightFormat, GGUF file types included."""
+    data = load("formats.json")
+    out: dict[str, WeightFormat] = {}
+    for entry in data["weight_formats"]:
+        out[entry["id"]] = WeightFormat(
+            id=entry["id"],
+            label=entry["label"],
+            kind=entry["kind"],
+            bits=float(entry["bits"]),
+            group_size=int(entry.get("group_size", 0)),
+            group_bits=float(entry.get("group_bits", 0)),
+            second_level_group=int(entry.get("second_level_group", 0)),
+            second_level_bits=float(entry.get("second_level_bits", 0)),
+            scale_bits_per_row=float(entry.get("scale_bits_per_row", 0)),
+            index_bits_per_input=float(entry.get("index_bits_per_input", 0)),
+            note=entry.get("note", ""),
+            source=entry["source"],
+        )
+    types = data["ggml_types"]["types"]
+    for recipe, base in data["gguf_recipes"]["recipes"].items():
+        size, block = types[base]
+        out[recipe] = WeightFormat(
+            id=recipe,
+            label=f"GGUF {recipe}",
+            kind="gguf",
+            bits=8 * size / block,
+            note=f"llama.cpp file type {recipe}: {base} for most tensors, "
+            "higher types for some (see llama_tensor_get_type), 1-D tensors in F32",
+            source=data["gguf_recipes"]["source"],
+        )
+    return out
+
+
+@cache
+def kv_dtypes() -> dict[str, KVDtype]:
+    return {
+        entry["id"]: KVDtype(
+            id=entry["id"],
+            label=entry["label"],
+            bits=float(entry["bits"]),
+            engines=tuple(entry["engines"]),
+            source=entry["source"],
+        )
+        for entry in load("formats.json")["kv_cache_dtypes"]
+    }
+
+
+@cache
+def ggml_types() -> dict[str, tuple[int, int]]:
+    """ggml type -> (bytes per block, elements per block)."""
+    types = load("formats.json")["ggml_types"]["types"]
+    return {name: (int(size), int(block)) for name, (size, block) in types.items()}
+
+
+def gguf_recipes() -> dict[str, str]:
+    """GGUF file type (Q4_K_M, ...) -> its base ggml type."""
+    recipes: dict[str, str] = load("formats.json")["gguf_recipes"]["recipes"]
+    return recipes
+
+
+# ----------------------------------------------------------------------------------------
+# Training framework profiles (data/frameworks.json)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Framework:
+    id: str
+    name: str
+    defaults: dict[str, Any]
+    method_defaults: dict[str, dict[str, Any]]
+    adapter_dtype: str
+    qlora_non_quantized_dtype: str
+    mixed_precision: str  # "autocast" (fp32 weights) | "master" (16-bit weights + fp32 copy)
+    master_gradient_bytes: int
+    ddp_gradient_copy: bool
+    parallel_defaults: dict[str, Any]  # sequence_parallel: applies only with tensor > 1
+    memory_report: str
+    sources: tuple[str, ...]
+
+
+@cache
+def frameworks() -> dict[str, Framework]:
+    out = {}
+    for entry in load("frameworks.json")["frameworks"]:
+        out[entry["id"]] = Framework(
+            id=entry["id"], name=entry["name"], defaults=dict(entry["defaults"]),
+            method_defaults={k: dict(v) for k, v in entry["method_defaults"].items()},
+            adapter_dtype=entry["adapter_dtype"],
+            qlora_non_quantized_dtype=entry["qlora_non_quantized_dtype"],
+            mixed_precision=entry["mixed_precision"],
+            master_gradient_bytes=int(entry["master_gradient_bytes"]),
+            ddp_gradient_copy=bool(entry["ddp_gradient_copy"]),
+            parallel_defaults=dict(entry.get("parallel_defaults", {})),
+            memory_report=entry["memory_report"], sources=tuple(entry["sources"]),
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Hub message texts (data/hub_messages.json)
+
+
+def hub_messages() -> dict[str, Any]:
+    """{"messages": status -> template, "audiences": audience -> hints}."""
+    data: dict[str, Any] = load("hub_messages.json")
+    return data

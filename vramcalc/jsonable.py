@@ -1,0 +1,45 @@
+"""Frozen dataclasses -> JSON-ready dicts, derived from their fields (no hand-written
+`to_dict` that can forget one). A field's `metadata["echo"]` says how it is written:
+
+- absent: as its value (dataclasses recursively, tuples as lists);
+- False: left out (derived data such as the parsed model);
+- "id": a catalog entry written as its `id`;
+- "flatten": a dataclass whose fields are written into the parent;
+- "omit_none" / "omit_empty": left out when None / falsy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+from typing import Any
+
+
+def as_json(value: Any) -> Any:
+    """The JSON-ready form of `value`."""
+    if is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in fields(value):
+            how = f.metadata.get("echo", True)
+            item = getattr(value, f.name)
+            if how is False or (how == "omit_none" and item is None) or (
+                    how == "omit_empty" and not item):
+                continue
+            if how == "id":
+                out[f.name] = item.id
+            elif how == "flatten":
+                out.update(as_json(item))
+            else:
+                out[f.name] = as_json(item)
+        return out
+    if isinstance(value, (tuple, list)):
+        return [as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    return value
+
+
+HIDDEN: dict[str, Any] = {"echo": False}
+ID: dict[str, Any] = {"echo": "id"}
+FLATTEN: dict[str, Any] = {"echo": "flatten"}
+OMIT_NONE: dict[str, Any] = {"echo": "omit_none"}
+OMIT_EMPTY: dict[str, Any] = {"echo": "omit_empty"}

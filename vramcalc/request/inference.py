@@ -1,0 +1,199 @@
+"""Inference requests: the fields every engine shares, and the engine's own options.
+
+Each engine (vramcalc/engines/) describes itself to this parser through an `EngineProfile`:
+its defaults (overheads, KV dtype, GGUF or not) and the parser of its options object. The
+parser never imports an engine; `api` hands it the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .. import catalogs
+from ..jsonable import FLATTEN, HIDDEN, ID, as_json
+from .common import COMMON_KEYS, Common, Overheads, check_tensor_parallel, parse_overheads
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ..architecture import ModelSpec
+    from ..catalogs import KVDtype, WeightFormat
+    from ..errors import Fields
+
+ATTENTION = ("sdpa", "eager")
+INFERENCE_KEYS = frozenset({
+    "batch_size", "context_length", "weight_format", "kv_cache_dtype", "engine", "attention",
+    "parallel",
+})
+DEFAULT_CONTEXT_LENGTH = 4096
+MAX_CONTEXT_LENGTH = 1 << 24
+MAX_BATCH_SIZE = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Context:
+    """What an engine's options parser may depend on."""
+
+    common: Common
+    context_length: int
+    tensor_parallel: int
+    kv_cache_dtype: str
+
+
+class EngineProfile(Protocol):
+    """What the parser needs from an engine module (vramcalc/engines/*.py)."""
+
+    NAME: str  # the `engine` value
+    OPTIONS_KEY: str  # the request field of its options
+    RUNS_GGUF: bool  # llama.cpp runs GGUF files; the others refuse GGUF recipes
+    KV_DEFAULT: str | None  # its default KV dtype (None: the model's compute dtype)
+    SINGLE_GPU: str | None  # why tensor parallelism does not apply (None: it does)
+    CUDA_CONTEXT_BYTES: int
+    ALLOCATOR_RESERVE_FRACTION: float
+
+    def parse_options(self, f: Fields, ctx: Context) -> Any: ...
+
+    def cache_dtypes(self, options: Any) -> tuple[str, str] | None: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InferenceParallel:
+    tensor: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class InferenceRequest:
+    common: Common = field(metadata=FLATTEN)
+    batch_size: int
+    context_length: int
+    weight_format: WeightFormat = field(metadata=ID)
+    kv_cache_dtype: KVDtype = field(metadata=ID)  # K's dtype where K and V differ
+    kv_cache_dtype_v: KVDtype = field(metadata=HIDDEN)
+    engine: str
+    attention: str
+    parallel: InferenceParallel
+    overheads: Overheads
+    options: Any = field(metadata=HIDDEN)  # the engine's options object
+    options_key: str = field(metadata=HIDDEN)
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.common.spec
+
+    @property
+    def tensor_parallel(self) -> int:
+        return self.parallel.tensor
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalized request: sent back, it gives the same answer."""
+        out: dict[str, Any] = as_json(self)
+        out[self.options_key] = as_json(self.options)
+        return out
+
+
+def default_weight_format(spec: ModelSpec, config: Mapping[str, Any]) -> str:
+    """The checkpoint's own format: its `quantization_config` (gpt-oss: MXFP4 experts;
+    DeepSeek-V3: FP8 with 128x128 blocks; AWQ/GPTQ 4-bit), else its dtype; fp32
+    checkpoints are loaded in bf16 (as vLLM does, and transformers users ask for)."""
+    quant = config.get("quantization_config")
+    if not isinstance(quant, dict) and isinstance(config.get("text_config"), dict):
+        quant = config["text_config"].get("quantization_config")
+    if isinstance(quant, dict):
+        method = quant.get("quant_method")
+        bits = quant.get("bits", 4)
+        if method == "mxfp4":
+            return "mxfp4"
+        if method == "fp8":
+            return "fp8-block" if quant.get("weight_block_size") else "fp8"
+        if method == "awq" and bits == 4:
+            return "awq-int4"
+        if method == "gptq" and bits in (4, 8):
+            return f"gptq-int{bits}"
+        if method == "bitsandbytes":
+            return "nf4" if quant.get("load_in_4bit") else "bnb-int8"
+    return "fp16" if spec.torch_dtype == "fp16" else "bf16"
+
+
+def parse_inference(
+    f: Fields, common: Common, engines: tuple[str, ...],
+    profile_of: Callable[[str], EngineProfile],
+) -> InferenceRequest:
+    """Validate an inference request; `profile_of(name)` gives an engine's profile."""
+    option_keys = {e: e.replace(".", "_") for e in engines}
+    f.unknown_keys(COMMON_KEYS | INFERENCE_KEYS | set(option_keys.values()))
+    spec = common.spec
+    engine = f.choice("engine", engines, default=engines[0])
+    profile = profile_of(engine)
+    for other, key in option_keys.items():
+        if other != engine and f.has(key):
+            f.add(key, f"options for engine {other!r}, but engine is {engine!r}")
+    fmt = _parse_weight_format(f, spec, common.model.source_config, profile)
+    kvs = catalogs.kv_dtypes()
+    compute = "fp16" if fmt.id in ("fp16", "F16") or spec.torch_dtype == "fp16" else "bf16"
+    compute = profile.KV_DEFAULT or compute
+    kv_id = f.get("kv_cache_dtype") or compute
+    if not isinstance(kv_id, str) or kv_id not in kvs:
+        f.add("kv_cache_dtype", f"unknown KV cache dtype {kv_id!r}; one of: " + ", ".join(kvs))
+        kv_id = compute
+    elif engine not in kvs[kv_id].engines:
+        f.add("kv_cache_dtype", f"{kv_id} is not a KV cache dtype of {engine}; it supports: "
+              + ", ".join(k for k, v in kvs.items() if engine in v.engines))
+    par = f.sub("parallel")
+    par.unknown_keys(("tensor",))
+    tp = par.integer("tensor", default=1, maximum=64)
+    check_tensor_parallel(par, "tensor", spec, tp)
+    if tp > 1 and profile.SINGLE_GPU:
+        par.add("tensor", profile.SINGLE_GPU)
+    context_length = f.integer("context_length", default=DEFAULT_CONTEXT_LENGTH,
+                               maximum=MAX_CONTEXT_LENGTH)
+    ctx = Context(common=common, context_length=context_length, tensor_parallel=tp,
+                  kv_cache_dtype=kv_id)
+    options = profile.parse_options(f.sub(profile.OPTIONS_KEY), ctx)
+    kv_k = kv_v = kvs[kv_id]
+    cache_types = profile.cache_dtypes(options)
+    if cache_types is not None:
+        kv_k, kv_v = kvs[cache_types[0]], kvs[cache_types[1]]
+    return InferenceRequest(
+        common=common,
+        batch_size=f.integer("batch_size", default=1, maximum=MAX_BATCH_SIZE),
+        context_length=context_length,
+        weight_format=fmt,
+        kv_cache_dtype=kv_k,
+        kv_cache_dtype_v=kv_v,
+        engine=engine,
+        attention=f.choice("attention", ATTENTION, default="sdpa"),
+        parallel=InferenceParallel(tensor=tp),
+        overheads=parse_overheads(f, context=profile.CUDA_CONTEXT_BYTES,
+                                  reserve=profile.ALLOCATOR_RESERVE_FRACTION),
+        options=options,
+        options_key=profile.OPTIONS_KEY,
+    )
+
+
+def _parse_weight_format(
+    f: Fields, spec: ModelSpec, config: Mapping[str, Any], profile: EngineProfile,
+) -> WeightFormat:
+    """The weight format; llama.cpp runs GGUF files (default Q4_K_M, the quantization
+    Ollama's library tags point at), the others do not load GGUF recipes."""
+    fmts = catalogs.weight_formats()
+    checkpoint = default_weight_format(spec, config)
+    default = "Q4_K_M" if profile.RUNS_GGUF else checkpoint
+    fmt_id = f.get("weight_format") or default
+    if not isinstance(fmt_id, str) or fmt_id not in fmts:
+        f.add("weight_format", f"unknown weight format {fmt_id!r}; one of: "
+              + ", ".join(sorted(fmts)))
+        return fmts[default]
+    fmt = fmts[fmt_id]
+    if profile.RUNS_GGUF and fmt.kind != "gguf":
+        dense = {"fp32": "F32", "fp16": "F16", "bf16": "BF16"}.get(fmt_id)
+        if dense is None:
+            f.add("weight_format", f"{profile.NAME} runs GGUF files: use a GGUF type such as "
+                  f"Q4_K_M, Q8_0 or F16, got {fmt_id!r}")
+            return fmts[default]
+        return fmts[dense]
+    if not profile.RUNS_GGUF and fmt.kind == "gguf":
+        f.add("weight_format", f"{fmt_id} is a GGUF (llama.cpp) type; use engine "
+              "\"llama.cpp\" or a format such as bf16, fp8, awq-int4")
+        return fmts[checkpoint]
+    return fmt

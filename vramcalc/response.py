@@ -1,0 +1,60 @@
+"""An engine's (or the training planner's) result -> the response dict of docs/api.md.
+
+The warnings every answer shares (the model's notes, a sequence longer than the model's
+positions) are added here; the numbers come from the engine untouched.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .components import Warning
+
+if TYPE_CHECKING:
+    from .architecture import ModelSpec
+    from .components import EngineResult
+    from .request import InferenceRequest, TrainingRequest
+
+
+def model_warnings(spec: ModelSpec) -> list[Warning]:
+    """The reader's notes on the model (a generic decoder, a vision tower left out, ...)."""
+    return [Warning(code="generic_decoder" if "generic" in note else "model_note", message=note)
+            for note in spec.notes]
+
+
+def length_warning(spec: ModelSpec, field: str, length: int) -> list[Warning]:
+    limit = spec.max_position_embeddings
+    if length <= limit:
+        return []
+    return [Warning(code="context_beyond_model",
+                    message=f"{field} {length:,} exceeds the model's max_position_embeddings "
+                    f"({limit:,})")]
+
+
+def build(req: InferenceRequest | TrainingRequest, result: EngineResult) -> dict[str, Any]:
+    """The response dict shared by every mode and engine (docs/api.md)."""
+    spec = req.spec
+    peak = result.peak
+    warnings = [*model_warnings(spec), *length_warning(spec, result.length_field, result.length),
+                *result.warnings]
+    return {
+        "vramcalc_version": __version__,
+        "mode": req.common.mode,
+        "total_bytes": peak.total,
+        "allocated_bytes": sum(c.bytes for c in peak.components if c.kind == "tensor"),
+        "components": [c.to_dict() for c in peak.components],
+        "peak_phase": peak.name,
+        "phases": [{"name": p.name, "bytes": p.total} for p in result.phases],
+        "parameters": {
+            "total": spec.total_parameters,
+            "active": spec.active_parameters,
+            "trainable": result.trainable_parameters,
+            "by_category": spec.parameters_by_category,
+        },
+        "model": spec.summary(),
+        "details": result.details,
+        "fit": {"selected": req.common.gpu, "gpus": [row.to_dict() for row in result.fit_rows]},
+        "warnings": [{"code": w.code, "message": w.message} for w in warnings],
+        "request": req.to_dict(),
+    }
