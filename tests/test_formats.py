@@ -6,11 +6,11 @@ import pytest
 from conftest import preset_config, spec_of
 from test_architecture import tiny_llama
 
-from vramcalc import formats
+from vramcalc import catalogs, formats
 
 
 def fmt(name: str) -> formats.WeightFormat:
-    return formats.weight_formats()[name]
+    return catalogs.weight_formats()[name]
 
 
 def test_widths_in_bits() -> None:
@@ -29,7 +29,7 @@ def test_widths_in_bits() -> None:
     ("IQ3_XXS", 3.0625), ("IQ1_S", 1.5625), ("IQ4_XS", 4.25), ("MXFP4", 4.25),
 ])
 def test_ggml_type_widths(ggml: str, bits: float) -> None:
-    size, block = formats.ggml_types()[ggml]
+    size, block = catalogs.ggml_types()[ggml]
     assert 8 * size / block == bits
 
 

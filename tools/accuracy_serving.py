@@ -108,7 +108,7 @@ def render() -> str:
         "# Serving estimates against engine figures", "",
         "Each row compares the same quantity: an engine's log line or tool output against "
         "vramcalc's figure for the same model and settings. Engine versions followed: vLLM "
-        f"{vramcalc.engines.VLLM_VERSION}, {vramcalc.engines.LLAMA_CPP_VERSION}. "
+        f"{vramcalc.engines.vllm.VERSION}, {vramcalc.engines.llama_cpp.VERSION}. "
         "Approximations are listed in docs/serving.md.", "",
         "| section | quantity | engine | vramcalc | error | source |",
         "|---|---|---|---|---|---|",

@@ -251,7 +251,7 @@ def _like_with_like(row: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
         estimate, kind = resp["allocated_bytes"], "allocated"
     spec = architecture.from_config(
         req["model"]["config"] if "config" in req["model"]
-        else vramcalc.request.presets()[req["model"]["preset"]]["config"], Collector())
+        else vramcalc.catalogs.presets()[req["model"]["preset"]]["config"], Collector())
     assert spec is not None
     seed = seed_rule(req, spec)
     value = row["value_bytes"]
@@ -273,7 +273,7 @@ def _max_length(row: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
         mid = (low + high) // 2
         low, high = (mid, high) if total(mid) <= budget else (low, mid)
     spec = architecture.from_config(
-        vramcalc.request.presets()[req["model"]["preset"]]["config"], Collector())
+        vramcalc.catalogs.presets()[req["model"]["preset"]]["config"], Collector())
     assert spec is not None
     seed_low, seed_high = 0, 1 << 24
     while seed_high - seed_low > 1:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .api import catalog, estimate
+from . import catalog, estimate
 from .units import natural_size
 
 EXIT_BAD_INPUT = 2

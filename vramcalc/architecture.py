@@ -522,7 +522,8 @@ def _read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     tie_default = family in ("gemma", "gemma2", "gemma3_text")
     tie = c.boolean("tie_word_embeddings", default=tie_default)
     attn_bias = c.boolean("attention_bias", default=False)
-    qkv_bias = family in ("qwen2",) or (family == "qwen2_moe" and c.boolean("qkv_bias", default=True))
+    qkv_bias = family in ("qwen2",) or (
+        family == "qwen2_moe" and c.boolean("qkv_bias", default=True))
     mlp_bias = c.boolean("mlp_bias", default=False)
     qk_norm = family in ("qwen3", "qwen3_moe", "gemma3_text")
     moe_fields = _moe_fields(c, family, layers)

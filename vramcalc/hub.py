@@ -18,7 +18,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from . import _data
+from . import catalogs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -52,7 +52,7 @@ class HubError(Exception):
 def explain(status: str, model_id: str = "", *, detail: str = "", audience: str = "cli") -> str:
     """The user-facing message for a lookup status; `audience` ("cli" or "page") picks how
     to tell the user to pass a config or a token (the page calls this through Python)."""
-    data = _data.load("hub_messages.json")
+    data = catalogs.hub_messages()
     messages: dict[str, str] = data["messages"]
     template = messages.get(status)
     if template is None:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from . import activations, catalogs, fit, formats, lora, optimizers, parallel
 from .components import (
     CUBLAS_WORKSPACE_BYTES,
-    CUBLAS_WORKSPACE_TEXT,
     Component,
     EngineResult,
     Phase,
@@ -33,6 +32,7 @@ from .components import (
     cuda_context,
     reserve_bytes,
 )
+from .sizes import MiB
 
 if TYPE_CHECKING:
     from .architecture import ModelSpec
@@ -586,7 +586,8 @@ def _formulas(
         "optimizer_states": states,
         "activations": acts,
         "logits": loss.formula,
-        "workspace": f"{CUBLAS_WORKSPACE_TEXT} (CUBLAS_WORKSPACE_CONFIG :4096:8), allocated "
+        "workspace": f"{CUBLAS_WORKSPACE_BYTES // MiB} MiB: cuBLAS workspace "
+                     "(CUBLAS_WORKSPACE_CONFIG :4096:8), allocated "
                      "through the caching allocator",
     }
     return out

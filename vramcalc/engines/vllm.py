@@ -87,18 +87,13 @@ def parse_options(f: Fields, ctx: Context) -> Options:
         f.collector.add("gpu", "is required with engine \"vllm\": vLLM takes "
                         "gpu_memory_utilization of the GPU's memory, so its total depends on "
                         "the GPU")
-    block = f.integer("block_size", default=DEFAULT_BLOCK_SIZE)
-    if block not in BLOCK_SIZES:
-        f.add("block_size", "must be one of 8, 16, 32, 64, 128, 256 (vLLM --block-size), "
-              f"got {block}")
-        block = DEFAULT_BLOCK_SIZE
     return Options(
         gpu_memory_utilization=f.number("gpu_memory_utilization", default=DEFAULT_UTILIZATION,
                                         maximum=1.0, exclusive_minimum=True),
         max_model_len=f.integer("max_model_len", default=ctx.context_length, maximum=1 << 24),
         max_num_seqs=f.optional_integer("max_num_seqs", maximum=1 << 16),
         max_num_batched_tokens=f.optional_integer("max_num_batched_tokens", maximum=1 << 22),
-        block_size=block,
+        block_size=_block_size(f),
         enforce_eager=f.boolean("enforce_eager", default=False),
         cuda_graph_bytes=f.optional_integer("cuda_graph_bytes", minimum=0),
         non_torch_bytes=f.integer("non_torch_bytes",
@@ -106,6 +101,15 @@ def parse_options(f: Fields, ctx: Context) -> Options:
                                   minimum=0),
         device_memory_bytes=f.optional_integer("device_memory_bytes", minimum=MiB),
     )
+
+
+def _block_size(f: Fields) -> int:
+    block = f.integer("block_size", default=DEFAULT_BLOCK_SIZE)
+    if block not in BLOCK_SIZES:
+        f.add("block_size", "must be one of 8, 16, 32, 64, 128, 256 (vLLM --block-size), "
+              f"got {block}")
+        return DEFAULT_BLOCK_SIZE
+    return block
 
 
 def cache_dtypes(options: Options) -> tuple[str, str] | None:
