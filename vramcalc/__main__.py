@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._version import __version__
 from . import catalog, estimate
+from ._version import __version__
 from .units import natural_size
 
 EXIT_BAD_INPUT = 2

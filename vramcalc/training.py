@@ -356,19 +356,38 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
     )
 
 
-def plan(req: TrainingRequest) -> TrainingPlan:
-    """Everything about the step that does not depend on (b, s), as phase candidates."""
-    spec = req.common.spec
-    par = req.parallel
-    d = _dtypes(req)
-    pr = _params(req)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelStates:
+    """Weights, gradients and optimizer states of one step, per GPU (bytes, before the
+    activations): what lives across the whole step, and what moves to the host."""
+
+    weights: float  # resident weights (0 when ZeRO-3 offloads them)
+    gathered: float  # ZeRO-3: the layer in use and the prefetched one, unsharded
+    dequant: float  # QLoRA: one linear weight dequantized to bf16
+    adapters: float
+    gradients: float  # every trainable parameter's gradient at the end of the backward
+    ddp_copy: float  # DDP's gradient bucket copy (frameworks that keep one)
+    master: float  # fp32 master weights
+    states: float  # optimizer states
+    temporaries: float  # the optimizer step's temporaries
+    head_gradient: float  # the lm_head's gradient (and its bf16 copy under autocast)
+    largest_gradient: float  # one parameter's gradient (the optimizer steps in backward)
+    tied_extra: float  # a tied embedding's gradient accumulated twice
+    layer_gradient: float  # ZeRO >= 2: one layer's gradient before reduce-scatter
+    share: float  # share of the trainable parameters this GPU holds (stage / TP)
+    optimizer: optimizers.OptimizerCost
+    cpu: dict[str, int]  # what lives in host memory instead
+
+
+def model_states(req: TrainingRequest, d: _Dtypes, pr: _Params) -> ModelStates:
+    """Model states per GPU: weights by precision, method and ZeRO stage; gradients;
+    master weights and optimizer states, sharded (Rajbhandari et al. 2020, ZeRO), paged or
+    offloaded to the host (ZeRO-Offload)."""
+    spec, par = req.spec, req.parallel
     tp = par.tensor
     frac = parallel.stage_fraction(layer_params=pr.layers, embed_params=pr.embed,
                                    head_params=pr.head, layers=spec.num_layers,
                                    pipeline=par.pipeline)
-    last_stage = 1.0  # the busiest stage view keeps the loss (conservative for p > 1)
-
-    # --- model states, per GPU
     if req.method == "qlora":
         weights_all = formats.weights_bytes(_qlora_format(req), spec,
                                             dense_bits=8 * _qlora_unquantized_bytes(req))
@@ -378,63 +397,108 @@ def plan(req: TrainingRequest) -> TrainingPlan:
     gathered = 0.0
     if par.zero_stage == 3 and par.data > 1:  # the layer in use + the prefetched one
         gathered = 2 * max(pr.largest_layer, pr.embed, pr.head) * d.weight / tp
-    if par.offload_parameters:
-        weights = 0.0
-    dequant = 2 * pr.largest_linear / tp if req.method == "qlora" else 0  # one bf16 layer
-    adapters = sum(a.parameters for a in pr.adapters) * d.adapter * frac / tp
-    trainable_frac = frac / tp
-    grads = pr.trainable * d.grad * trainable_frac / par.gradient_shards()
-    grad_copy = grads if (par.zero_stage == 0 and par.data > 1
-                          and req.framework.ddp_gradient_copy) else 0.0
-    master = pr.trainable * d.master * trainable_frac / par.states_shards()
+    share = frac / tp
+    grads = pr.trainable * d.grad * share / par.gradient_shards()
+    ddp_copy = grads if (par.zero_stage == 0 and par.data > 1
+                         and req.framework.ddp_gradient_copy) else 0.0
+    master = pr.trainable * d.master * share / par.states_shards()
     opt = _optimizer(req, pr, d)
-    states = opt.state_bytes * trainable_frac / par.states_shards()
-    temps = opt.temporary_bytes * trainable_frac / par.states_shards()
-    paged = states if opt.paged else 0.0
+    states = opt.state_bytes * share / par.states_shards()
+    temps = opt.temporary_bytes * share / par.states_shards()
     cpu: dict[str, int] = {}
     if opt.paged:
+        cpu["paged_optimizer_states"] = round(states)
         states = temps = 0.0
-        cpu["paged_optimizer_states"] = round(paged)
     if par.offload_optimizer:
         cpu["optimizer_states"] = round(states)
-        cpu["master_weights"] = round(master or pr.trainable * 4 * trainable_frac
-                                      / par.states_shards())
-        cpu["fp32_gradients"] = round(pr.trainable * 4 * trainable_frac / par.states_shards())
+        cpu["master_weights"] = round(master or pr.trainable * 4 * share / par.states_shards())
+        cpu["fp32_gradients"] = round(pr.trainable * 4 * share / par.states_shards())
         states = temps = master = 0.0
     if par.offload_parameters:
         cpu["weights"] = round(weights_all * frac / tp / par.data)
+        weights = 0.0
     full = req.method == "full"
     head_grad = pr.head_numel * d.grad / tp if full else 0.0
     if d.regime == "autocast" and full:
         head_grad += 2 * pr.head_numel / tp  # the bf16 gradient before its fp32 cast
-    largest_grad = max(pr.trainable_sizes, default=0) * d.grad
-    tied_add = pr.head_numel * d.grad / tp if (full and spec.tie_word_embeddings) else 0.0
-    layer_grad = pr.largest_layer * d.grad / tp if (full and par.zero_stage >= 2) else 0.0
+    return ModelStates(
+        weights=weights, gathered=gathered,
+        dequant=2 * pr.largest_linear / tp if req.method == "qlora" else 0.0,
+        adapters=sum(a.parameters for a in pr.adapters) * d.adapter * frac / tp,
+        gradients=grads, ddp_copy=ddp_copy, master=master, states=states, temporaries=temps,
+        head_gradient=head_grad,
+        largest_gradient=max(pr.trainable_sizes, default=0) * d.grad,
+        tied_extra=pr.head_numel * d.grad / tp if (full and spec.tie_word_embeddings) else 0.0,
+        layer_gradient=pr.largest_layer * d.grad / tp if (full and par.zero_stage >= 2) else 0.0,
+        share=share, optimizer=opt, cpu=cpu,
+    )
 
+
+def plan(req: TrainingRequest) -> TrainingPlan:
+    """Everything about the step that does not depend on (b, s), as phase candidates."""
+    spec = req.spec
+    d = _dtypes(req)
+    pr = _params(req)
+    m = model_states(req, d, pr)
     acts = _activations(req, d, pr)
     loss = activations.loss_cost(req.loss, spec.vocab_size, spec.hidden_size,
                                  4 if d.regime == "fp32" else 2)
-    lsc = last_stage / tp  # vocabulary-parallel logits with TP
+    cpu = dict(m.cpu)
+    if acts.offloaded_bytes_per_token:
+        cpu["offloaded_activations_per_token"] = acts.offloaded_bytes_per_token
+    kernel = attention_kernel(req, d)
+    details = {
+        "attention_kernel": {"sdpa": "flash / memory-efficient (q, k, v, out, lse saved)",
+                             "flash": "flash-attn (q, k, v, out, lse saved)",
+                             "eager": "s² scores saved (eager, or SDPA's math kernel: fp32 "
+                                      "with grouped KV heads)"}[kernel],
+        "dtypes": {"activations": d.regime, "weights_bytes": d.weight, "gradient_bytes": d.grad,
+                   "state_bytes": d.state, "master_bytes": d.master,
+                   "adapter_bytes": d.adapter if req.method != "full" else 0},
+        "optimizer": {"state_formula": m.optimizer.state_formula,
+                      "temporary_formula": m.optimizer.temporary_formula,
+                      "paged": m.optimizer.paged, "source": m.optimizer.source},
+    }
+    return TrainingPlan(
+        candidates=_candidates(req, d, pr, m, acts, loss, eager=kernel == "eager"),
+        formulas=_formulas(req, d, pr, m.optimizer, loss),
+        sources=_sources(req, m.optimizer, loss),
+        context=req.overheads.cuda_context_bytes,
+        reserve_fraction=req.overheads.allocator_reserve_fraction,
+        weights_bytes=round(m.weights),
+        cpu=cpu,
+        parameters={"trainable": pr.trainable, "adapters": sum(a.parameters for a in pr.adapters)},
+        details=details,
+    )
 
-    base = {"weights": _const(weights), "master_weights": _const(master),
-            "adapters": _const(adapters), "optimizer_states": _const(states),
+
+def _candidates(
+    req: TrainingRequest, d: _Dtypes, pr: _Params, m: ModelStates, acts: _Acts,
+    loss: activations.LossCost, *, eager: bool,
+) -> tuple[Candidate, ...]:
+    """The moments that may set each phase's peak, each with what is alive then."""
+    full = req.method == "full"
+    ckpt = req.gradient_checkpointing
+    resident = m.weights + m.gathered + m.dequant
+    base = {"weights": _const(m.weights), "master_weights": _const(m.master),
+            "adapters": _const(m.adapters), "optimizer_states": _const(m.states),
             "workspace": _const(CUBLAS_WORKSPACE_BYTES)}
-    live_grads = _const(grads + grad_copy)
-    oib = req.optimizer_in_backward
-    kept = live_grads if req.gradient_accumulation_steps > 1 else _ZERO
-    fused_head = _const(head_grad) if (loss.hidden_grad_in_forward and full) else _ZERO
+    all_grads = m.gradients + m.ddp_copy
+    kept = _const(all_grads) if req.gradient_accumulation_steps > 1 else _ZERO
+    fused_head = _const(m.head_gradient) if (loss.hidden_grad_in_forward and full) else _ZERO
     copies_fwd = acts.copies
-    if req.gradient_checkpointing not in ("none", "selective") and not full:
+    if ckpt not in ("none", "selective") and not full:
         # autocast caches only casts of leaves that require grad: under checkpointing
         # nothing keeps a frozen layer's bf16 weight after its forward
         copies_fwd -= acts.copies_stack
-    w_fwd = _const(weights + gathered + dequant + copies_fwd)
+    w_fwd = _const(resident + copies_fwd)
     # with checkpointing the autocast cache is the only holder of the layers' bf16 copies,
     # and it is cleared when the forward leaves autocast: only the lm_head's copy remains
-    w_bwd = w_fwd if req.gradient_checkpointing in ("none", "selective") else _const(
-        weights + gathered + dequant + acts.copies - acts.copies_stack)
-
+    w_bwd = w_fwd if ckpt in ("none", "selective") else _const(
+        resident + acts.copies - acts.copies_stack)
     acts_fwd = _add(acts.saved, acts.final)
+    logits_share = 1.0 / req.parallel.tensor  # vocabulary-parallel logits with TP
+    oib = req.optimizer_in_backward
 
     def cand(phase: str, moment: str, **parts: Poly) -> Candidate:
         merged = {**base, **parts}
@@ -443,59 +507,35 @@ def plan(req: TrainingRequest) -> TrainingPlan:
 
     cands = [
         cand("forward", "at the loss", weights=w_fwd, gradients=_add(kept, fused_head),
-             activations=acts_fwd, logits=_tok(loss.forward_peak * lsc)),
+             activations=acts_fwd, logits=_tok(loss.forward_peak * logits_share)),
         cand("backward", "loss gradients, every activation still saved", weights=w_bwd,
              gradients=_add(kept, fused_head),
-             activations=acts_fwd, logits=_tok(loss.backward_peak * lsc)),
-        cand("backward", "at the end: every gradient alive",
-             weights=_const(weights + gathered + dequant),
-             gradients=_const(largest_grad if oib else grads + grad_copy + tied_add + layer_grad)),
+             activations=acts_fwd, logits=_tok(loss.backward_peak * logits_share)),
+        cand("backward", "at the end: every gradient alive", weights=_const(resident),
+             gradients=_const(m.largest_gradient if oib else
+                              all_grads + m.tied_extra + m.layer_gradient)),
         cand("optimizer_step", "optimizer step: gradients, states and step temporaries",
-             gradients=_const(largest_grad if oib else grads + grad_copy),
-             optimizer_states=_const(states + temps)),
+             gradients=_const(m.largest_gradient if oib else all_grads),
+             optimizer_states=_const(m.states + m.temporaries)),
     ]
-    if attention_kernel(req, d) == "eager" and req.gradient_checkpointing == "none":
+    if eager and ckpt == "none":
         cands.append(cand("forward", "eager attention scores in the last layer", weights=w_fwd,
                           gradients=kept, activations=_add(acts_fwd, acts.eager_forward)))
-    if req.gradient_checkpointing in ("none", "selective"):
+    if ckpt in ("none", "selective"):
         for moment, extra in (("the last layer's MLP backward", acts.top_mlp),
                               ("the last layer's attention backward", acts.top_attention)):
             cands.append(cand("backward", moment, weights=w_fwd,
-                              gradients=_add(kept, _const(head_grad + layer_grad)),
+                              gradients=_add(kept, _const(m.head_gradient + m.layer_gradient)),
                               activations=_add(acts_fwd, extra)))
     else:
         # the first layer's and (untied) embedding's gradients do not exist yet
-        not_yet = (pr.largest_layer + (0 if spec.tie_word_embeddings else pr.embed)) \
-            * d.grad * trainable_frac / par.gradient_shards() if full else 0.0
+        not_yet = (pr.largest_layer + (0 if req.spec.tie_word_embeddings else pr.embed)) \
+            * d.grad * m.share / req.parallel.gradient_shards() if full else 0.0
         cands.append(cand("backward", "recomputing the first layer, nearly every gradient alive",
-                          weights=_const(weights + gathered + dequant + acts.copies_layer),
-                          gradients=_const(largest_grad if oib else grads + grad_copy - not_yet),
+                          weights=_const(resident + acts.copies_layer),
+                          gradients=_const(m.largest_gradient if oib else all_grads - not_yet),
                           activations=acts.recompute))
-    if acts.offloaded_bytes_per_token:
-        cpu["offloaded_activations_per_token"] = acts.offloaded_bytes_per_token
-    details = {
-        "attention_kernel": {"sdpa": "flash / memory-efficient (q, k, v, out, lse saved)",
-                             "flash": "flash-attn (q, k, v, out, lse saved)",
-                             "eager": "s² scores saved (eager, or SDPA's math kernel: fp32 "
-                                      "with grouped KV heads)"}[attention_kernel(req, d)],
-        "dtypes": {"activations": d.regime, "weights_bytes": d.weight, "gradient_bytes": d.grad,
-                   "state_bytes": d.state, "master_bytes": d.master,
-                   "adapter_bytes": d.adapter if req.method != "full" else 0},
-        "optimizer": {"state_formula": opt.state_formula,
-                      "temporary_formula": opt.temporary_formula, "paged": opt.paged,
-                      "source": opt.source},
-    }
-    return TrainingPlan(
-        candidates=tuple(cands),
-        formulas=_formulas(req, d, pr, opt, loss),
-        sources=_sources(req, opt, loss),
-        context=req.overheads.cuda_context_bytes,
-        reserve_fraction=req.overheads.allocator_reserve_fraction,
-        weights_bytes=round(weights),
-        cpu=cpu,
-        parameters={"trainable": pr.trainable, "adapters": sum(a.parameters for a in pr.adapters)},
-        details=details,
-    )
+    return tuple(cands)
 
 
 def _optimizer(req: TrainingRequest, pr: _Params, d: _Dtypes) -> optimizers.OptimizerCost:

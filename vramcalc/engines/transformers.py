@@ -113,7 +113,7 @@ class InferencePlan:
     reserve_fraction: float
     static_cache: bool = False  # StaticCache: pre-allocated, windows capped, no append copy
 
-    def kv_bytes(self, batch: int, tokens: int, *, prefill: bool) -> int:
+    def kv_bytes(self, batch: int, tokens: int) -> int:
         # / kv_shards: each GPU holds its share of the KV heads (at least one head)
         return kv_cache.cache_bytes(
             self.kv, bits=self.kv_bits, sequences=batch, tokens=tokens,
@@ -154,9 +154,9 @@ class InferencePlan:
         """(phase, kv bytes, activation bytes, logits bytes) for prefill and decode."""
         logits = self.logits(batch)
         return (
-            ("prefill", self.kv_bytes(batch, tokens, prefill=True),
+            ("prefill", self.kv_bytes(batch, tokens),
              self.prefill_activations(batch, tokens), logits),
-            ("decode", self.kv_bytes(batch, tokens, prefill=False),
+            ("decode", self.kv_bytes(batch, tokens),
              self.decode_activations(batch, tokens), logits),
         )
 
@@ -366,7 +366,7 @@ def respond(req: InferenceRequest) -> EngineResult:
         "kv_cache_bytes_per_token": kv_bytes_per_token(req),
         "weights_bits_per_parameter": bits_per_parameter(p.weights * req.tensor_parallel, req),
         "transformers": {"cache": req.options.cache, "attention": req.attention},
-        "speed": speed(req, weights=p.stored_weights, kv=p.kv_bytes(b, s, prefill=False)),
+        "speed": speed(req, weights=p.stored_weights, kv=p.kv_bytes(b, s)),
     }
     return EngineResult(peak=peak, phases=tuple(phases), fit_rows=tuple(rows), details=details,
                         length_field="context_length", length=s)
