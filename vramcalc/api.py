@@ -7,19 +7,28 @@ response (vramcalc.response). Nothing inside the package imports this module.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import architecture, catalogs, engines, request, response
 from ._version import __version__
-from .errors import Collector, RequestError
+from .errors import Collector, Problem, RequestError
+
+if TYPE_CHECKING:
+    from .components import EngineResult
 
 
 def estimate(req: Any) -> dict[str, Any]:
-    """Estimate memory for a request dict; bad input gives `{"error": {"problems": [...]}}`."""
+    """Estimate memory for a request dict; bad input gives `{"error": {"problems": [...]}}`.
+    Never raises."""
     try:
         return estimate_or_raise(req)
     except RequestError as exc:
         return exc.to_dict()
+    except Exception as exc:  # the contract: an answer, never a traceback
+        # a defect, not a user error: say so rather than fail the page or a batch job
+        return RequestError([Problem(field="request", message="vramcalc could not estimate "
+                                     f"this request ({type(exc).__name__}); please report it "
+                                     "with the request")]).to_dict()
 
 
 def estimate_or_raise(req: Any) -> dict[str, Any]:
@@ -28,8 +37,23 @@ def estimate_or_raise(req: Any) -> dict[str, Any]:
     if isinstance(parsed, request.TrainingRequest):
         from . import training  # imported on demand: the page opens in inference mode
 
-        return response.build(parsed, training.respond(parsed))
-    return response.build(parsed, engines.module(parsed.engine).respond(parsed))
+        result = training.respond(parsed)
+    else:
+        result = engines.module(parsed.engine).respond(parsed)
+    _check_bytes(result)
+    return response.build(parsed, result)
+
+
+def _check_bytes(result: EngineResult) -> None:
+    """Every figure of the answer below 2^53 bytes, the largest integer the page's
+    JavaScript holds exactly (data/limits.json): beyond it no GPU setup exists anyway."""
+    most = catalogs.bound("bytes")
+    largest = max((p.total for p in result.phases), default=0)
+    if largest > most:
+        raise RequestError([Problem(
+            field=result.length_field,
+            message=f"the estimate ({largest:,} bytes) exceeds 2^53 bytes (8 PiB), beyond any "
+            "GPU setup: lower the batch, the sequence length or the model's sizes")])
 
 
 @cache

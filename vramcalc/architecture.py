@@ -17,7 +17,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import Collector, Fields
+from . import catalogs
+from .errors import Collector, Fields, count
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -349,6 +350,8 @@ def from_config(
     if not isinstance(config, dict):
         collector.add(path, "must be an object (the model's config.json)")
         return None
+    if not _within_limits(config, collector, path):
+        return None
     model_type = config.get("model_type")
     notes: list[str] = []
     # Multimodal wrappers: the language model is described by `text_config`
@@ -397,8 +400,27 @@ def from_config(
     spec = reader(fields, family)
     if spec is None or len(collector.problems) > before:
         return None
+    most = catalogs.bound("parameters")
+    if spec.total_parameters > most:
+        collector.add(path, f"describes {spec.total_parameters:,} parameters, more than "
+                      f"{most:,}: no real model is that large; check its sizes")
+        return None
     return _with(spec, name=name or str(config.get("_name_or_path") or model_type or "model"),
                  model_type=str(model_type or "unknown"), notes=(*notes, *spec.notes))
+
+
+def _within_limits(config: Mapping[str, Any], collector: Collector, path: str) -> bool:
+    """Every count and size of the config below its bound (data/limits.json), checked
+    before any work, so that the cost of reading a config is bounded whatever it says."""
+    ok = True
+    for key, limit in catalogs.limits()["config"].items():
+        for name in (key, *limit.get("aliases", ())):
+            value = config.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > limit["max"]:
+                collector.add(f"{path}.{name}",
+                              f"at most {limit['max']:,} ({limit['why']}); got {count(value)}")
+                ok = False
+    return ok
 
 
 _CACHE: dict[str, ModelSpec] = {}
@@ -412,7 +434,7 @@ def from_config_cached(
     JSON (a page recomputes the same pasted config on every keystroke)."""
     try:
         key = json.dumps([config, path, name], sort_keys=True)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return from_config(config, collector, path=path, name=name)
     spec = _CACHE.get(key)
     if spec is not None:
@@ -437,12 +459,22 @@ def _dtype(fields: Fields) -> str:
     )
 
 
+def _head_width(fields: Fields, hidden: int, heads: int) -> int:
+    """hidden_size // heads, the head size where the config gives none; a config whose heads
+    outnumber its hidden size would build zero-width heads, and is refused."""
+    if heads > hidden:
+        fields.add("num_attention_heads", f"must be at most hidden_size ({hidden:,}) when "
+                   f"head_dim is not given (head_dim = hidden_size // heads), got {heads:,}")
+        return 1
+    return hidden // heads
+
+
 def _heads(fields: Fields, hidden: int) -> tuple[int, int, int]:
     """(query heads, kv heads, head_dim). `head_dim` is explicit in Qwen3, Gemma, Mistral Nemo;
     otherwise hidden/heads. Missing `num_key_value_heads` means MHA (transformers' default)."""
     heads = fields.integer("num_attention_heads", "n_head")
     kv_heads = fields.integer("num_key_value_heads", default=heads)
-    head_dim = fields.optional_integer("head_dim") or (hidden // heads if heads else 1)
+    head_dim = fields.optional_integer("head_dim") or _head_width(fields, hidden, heads)
     if heads and kv_heads and heads % kv_heads:
         fields.collector.add(
             f"{fields.path}.num_key_value_heads",
@@ -620,10 +652,7 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
         top_k = c.integer("num_experts_per_tok")
         width = c.integer("moe_intermediate_size")
         step = c.integer("decoder_sparse_step", default=1)
-        only = c.data.get("mlp_only_layers") or []
-        if not isinstance(only, list):
-            c.collector.add(f"{c.path}.mlp_only_layers", "must be a list of layer indices")
-            only = []
+        only = set(_layer_indices(c, "mlp_only_layers", layers))
         which = tuple(i for i in range(layers) if i not in only and (i + 1) % step == 0)
         shared = c.integer("shared_expert_intermediate_size") if family == "qwen2_moe" else 0
         return experts, top_k, width, shared, len(which), which
@@ -631,14 +660,27 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
         experts = c.integer("num_local_experts")
         top_k = c.integer("num_experts_per_tok", default=1)
         step = c.integer("interleave_moe_layer_step", default=1)
-        which_raw = c.data.get("moe_layers")
-        if isinstance(which_raw, list):
-            which = tuple(int(i) for i in which_raw)
+        if c.has("moe_layers"):
+            which = _layer_indices(c, "moe_layers", layers)
         else:
             which = tuple(range(step - 1, layers, step))
         width = c.integer("intermediate_size")
         return experts, top_k, width, width, len(which), which
     return None
+
+
+def _layer_indices(c: Fields, key: str, layers: int) -> tuple[int, ...]:
+    """A list of distinct layer indices in [0, layers) (Llama 4's moe_layers, Qwen MoE's
+    mlp_only_layers)."""
+    raw = c.get(key)
+    if raw is None:
+        return ()
+    good = isinstance(raw, list) and all(
+        isinstance(i, int) and not isinstance(i, bool) and 0 <= i < layers for i in raw)
+    if not good:
+        c.add(key, f"must be a list of layer indices from 0 to {layers - 1}")
+        return ()
+    return tuple(sorted(set(raw)))
 
 
 def _moe_block(
@@ -711,7 +753,7 @@ def _read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
     multi_query = family == "gpt_bigcode" and c.boolean("multi_query", default=True)
     if c.failed():
         return None
-    head_dim = hidden // heads
+    head_dim = _head_width(c, hidden, heads)
     kv_heads = 1 if multi_query else heads
     b = _Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
@@ -760,7 +802,8 @@ def _read_gpt_neox(fields: Fields, family: str) -> ModelSpec | None:
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
     return ModelSpec(
         name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
-        num_layers=layers, num_heads=heads, num_kv_heads=heads, head_dim=hidden // heads,
+        num_layers=layers, num_heads=heads, num_kv_heads=heads,
+        head_dim=_head_width(c, hidden, heads),
         intermediate_size=width, gated_mlp=False, norm="layer", tie_word_embeddings=tie,
         max_position_embeddings=c.integer("max_position_embeddings", default=2048),
         torch_dtype=_dtype(c), tensors=b.build(),
@@ -787,7 +830,7 @@ def _read_falcon(fields: Fields, family: str) -> ModelSpec | None:
     kv_cfg = c.optional_integer("num_kv_heads") or c.optional_integer("n_head_kv") or heads
     if c.failed():
         return None
-    head_dim = hidden // heads
+    head_dim = _head_width(c, hidden, heads)
     if new_arch:
         kv_heads = kv_cfg
     elif multi_query:

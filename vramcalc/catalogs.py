@@ -225,3 +225,22 @@ def hub_messages() -> dict[str, Any]:
     """{"messages": status -> template, "audiences": audience -> hints}."""
     data: dict[str, Any] = load("hub_messages.json")
     return data
+
+
+# ----------------------------------------------------------------------------------------
+# Limits (data/limits.json): the upper bound of every count and size read
+
+
+def limits() -> dict[str, Any]:
+    data: dict[str, Any] = load("limits.json")
+    return data
+
+
+def request_limit(field: str) -> int:
+    """The largest value request field `field` (a dotted path) may take."""
+    return int(limits()["request"][field]["max"])
+
+
+def bound(name: str) -> int:
+    """A whole-answer bound: "parameters", "bytes" or "nesting"."""
+    return int(limits()[name]["max"])

@@ -34,13 +34,23 @@ class RequestError(ValueError):
 
 
 def show(value: object) -> str:
-    """A short, safe rendering of a bad value for an error message."""
-    text = repr(value) if isinstance(value, str) else str(value)
+    """A short, safe rendering of a bad value for an error message (JSON's words for
+    true, false and null; long values cut; integers too long to print described)."""
     if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif value is None:
-        text = "null"
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1:,} digits"
+    if isinstance(value, (dict, list)):
+        return f"{'an object' if isinstance(value, dict) else 'a list'} of {len(value):,} items"
+    text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def count(value: int) -> str:
+    """`value` with thousands separators, or its size when it is too long to print."""
+    return show(value) if value.bit_length() > 200 else f"{value:,}"
 
 
 @dataclass(slots=True)
@@ -91,6 +101,16 @@ class Fields:
     def get(self, key: str) -> Any:
         return self.data.get(key)
 
+    def text(self, key: str, *, default: str) -> str:
+        """A string field; `default` only when it is absent or null."""
+        if not self.has(key):
+            return default
+        value = self.data[key]
+        if not isinstance(value, str) or not value:
+            self.add(key, f"must be a non-empty string, got {show(value)}")
+            return default
+        return value
+
     def sub(self, key: str) -> Fields:
         """The object at `key` (an empty one when absent or not an object)."""
         value = self.data.get(key)
@@ -102,7 +122,11 @@ class Fields:
         allowed = frozenset(known)
         for key in self.data:
             if key not in allowed:
-                self.add(str(key), "is not a known field")
+                # a key that would read as a path (empty, dotted, long) is quoted
+                name = str(key)
+                if not name or "." in name or len(name) > 60:
+                    name = show(name) if name else '""'
+                self.add(name, "is not a known field")
 
     def integer(
         self, key: str, *aliases: str, default: int | None = None, minimum: int = 1,
@@ -123,10 +147,10 @@ class Fields:
             self.add(name, f"must be an integer, got {show(value)}")
             return fallback
         if value < minimum:
-            self.add(name, f"must be an integer >= {minimum}, got {value}")
+            self.add(name, f"must be an integer >= {minimum}, got {show(value)}")
             return fallback
         if maximum is not None and value > maximum:
-            self.add(name, f"must be an integer <= {maximum}, got {value}")
+            self.add(name, f"must be an integer <= {maximum}, got {show(value)}")
             return fallback
         return value
 
@@ -147,7 +171,10 @@ class Fields:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.add(key, f"must be a number, got {show(value)}")
             return default
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            number = float("inf")
         if number != number or number in (float("inf"), float("-inf")):
             self.add(key, f"must be a finite number, got {show(value)}")
             return default

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import catalogs, fit, formats
-from ..components import Component, EngineResult, Phase, cuda_context
+from ..catalogs import request_limit
+from ..components import Component, EngineResult, Phase, Warning, cuda_context
 from ..sizes import MiB, cdiv
 from .common import bits_per_parameter, kv_bytes_per_token, speed
 
@@ -71,11 +72,15 @@ def parse_options(f: Fields, ctx: Context) -> Options:
         # Attention"
         f.add("cache_type_v", f"a quantized V cache ({type_v}) requires flash "
               "attention: set llama_cpp.flash_attn to true")
-    n_batch = f.integer("n_batch", default=DEFAULT_N_BATCH, maximum=1 << 20)
-    n_ubatch = f.integer("n_ubatch", default=DEFAULT_N_UBATCH, maximum=1 << 20)
-    ngl = f.integer("n_gpu_layers", default=-1, minimum=-1, maximum=10_000)
+    n_batch = f.integer("n_batch", default=DEFAULT_N_BATCH,
+                        maximum=request_limit("llama_cpp.n_batch"))
+    n_ubatch = f.integer("n_ubatch", default=DEFAULT_N_UBATCH,
+                         maximum=request_limit("llama_cpp.n_ubatch"))
+    ngl = f.integer("n_gpu_layers", default=-1, minimum=-1,
+                    maximum=request_limit("llama_cpp.n_gpu_layers"))
     return Options(
-        n_ctx=f.integer("n_ctx", default=ctx.context_length, maximum=1 << 24),
+        n_ctx=f.integer("n_ctx", default=ctx.context_length,
+                        maximum=request_limit("llama_cpp.n_ctx")),
         n_batch=n_batch,
         n_ubatch=min(n_batch, n_ubatch),  # llama-context.cpp: n_ubatch = min(n_batch, n_ubatch)
         cache_type_k=type_k,
@@ -83,7 +88,8 @@ def parse_options(f: Fields, ctx: Context) -> Options:
         flash_attn=flash,
         n_gpu_layers=ngl,
         cpu_bandwidth_gb_s=f.number("cpu_bandwidth_gb_s", default=DEFAULT_CPU_BANDWIDTH_GB_S,
-                                    exclusive_minimum=True),
+                                    exclusive_minimum=True,
+                                    maximum=request_limit("llama_cpp.cpu_bandwidth_gb_s")),
     )
 
 
@@ -211,14 +217,17 @@ class Plan:
             0 if ngl >= 1 else self.output_weights - self.tied_duplicate)
         gpu_kv = self.kv_from(start, ctx)
         cpu_kv = self.kv_from(0, ctx) - gpu_kv
-        gpu_compute = self.compute_buffer(ctx, with_output=True) if ngl else 0
+        # -ngl 0 on a CUDA build: the context exists, and the scheduler still runs matmuls
+        # of 32+ tokens on the GPU (ggml-cuda.cu ggml_backend_cuda_device_offload_op,
+        # op offload on by default), so the GPU gets a compute buffer as for a full offload
+        gpu_compute = self.compute_buffer(ctx, with_output=True)
         cpu_compute = 0
         if ngl <= n:  # something stays on the CPU: it gets its own compute buffer
             cpu_compute = self.compute_buffer(ctx, with_output=ngl == 0)
         return Split(
             n_gpu_layers=ngl, gpu_weights=gpu_w, cpu_weights=cpu_w, gpu_kv=gpu_kv,
             cpu_kv=cpu_kv, gpu_compute=gpu_compute, cpu_compute=cpu_compute,
-            context=self.context if ngl else 0,
+            context=self.context,
         )
 
     def gpu_total(self, n_gpu_layers: int, n_ctx: int) -> int:
@@ -384,5 +393,12 @@ def respond(req: InferenceRequest) -> EngineResult:
                        cpu_weights=split.cpu_weights, cpu_kv=split.cpu_kv,
                        cpu_bandwidth=opts.cpu_bandwidth_gb_s, context=opts.n_ctx),
     }
+    warnings: tuple[Warning, ...] = ()
+    if split.n_gpu_layers == 0:
+        warnings = (Warning(
+            code="llama_cpp_no_layers_offloaded",
+            message="with -ngl 0 a CUDA build still creates its context and runs large matmuls "
+            "on the GPU (op offload): its compute buffer is estimated as for a full offload; "
+            "a CPU-only build uses no GPU memory"),)
     return EngineResult(peak=peak, phases=(peak,), fit_rows=tuple(rows), details=out,
-                        length_field="context_length", length=opts.n_ctx)
+                        length_field="context_length", length=opts.n_ctx, warnings=warnings)

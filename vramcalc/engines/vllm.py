@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import catalogs, fit, formats
+from ..catalogs import request_limit
 from ..components import Component, EngineResult, Phase, Warning, cuda_context
 from ..sizes import GiB, MiB, cdiv
 from .common import bits_per_parameter, kv_bytes_per_token, speed
@@ -90,16 +91,20 @@ def parse_options(f: Fields, ctx: Context) -> Options:
     return Options(
         gpu_memory_utilization=f.number("gpu_memory_utilization", default=DEFAULT_UTILIZATION,
                                         maximum=1.0, exclusive_minimum=True),
-        max_model_len=f.integer("max_model_len", default=ctx.context_length, maximum=1 << 24),
-        max_num_seqs=f.optional_integer("max_num_seqs", maximum=1 << 16),
-        max_num_batched_tokens=f.optional_integer("max_num_batched_tokens", maximum=1 << 22),
+        max_model_len=f.integer("max_model_len", default=ctx.context_length,
+                                maximum=request_limit("vllm.max_model_len")),
+        max_num_seqs=f.optional_integer("max_num_seqs", maximum=request_limit("vllm.max_num_seqs")),
+        max_num_batched_tokens=f.optional_integer(
+            "max_num_batched_tokens", maximum=request_limit("vllm.max_num_batched_tokens")),
         block_size=_block_size(f),
         enforce_eager=f.boolean("enforce_eager", default=False),
-        cuda_graph_bytes=f.optional_integer("cuda_graph_bytes", minimum=0),
+        cuda_graph_bytes=f.optional_integer(
+            "cuda_graph_bytes", minimum=0, maximum=request_limit("vllm.cuda_graph_bytes")),
         non_torch_bytes=f.integer("non_torch_bytes",
                                   default=DEFAULT_NON_TORCH_BYTES[ctx.tensor_parallel > 1],
-                                  minimum=0),
-        device_memory_bytes=f.optional_integer("device_memory_bytes", minimum=MiB),
+                                  minimum=0, maximum=request_limit("vllm.non_torch_bytes")),
+        device_memory_bytes=f.optional_integer(
+            "device_memory_bytes", minimum=MiB, maximum=request_limit("vllm.device_memory_bytes")),
     )
 
 

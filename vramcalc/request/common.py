@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import architecture, catalogs
+from ..errors import show
 from ..jsonable import HIDDEN, OMIT_EMPTY, OMIT_NONE
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def parse_common(f: Fields) -> Common | None:
     gpus = catalogs.gpus()
     gpu = f.get("gpu")
     if gpu is not None and (not isinstance(gpu, str) or gpu not in gpus):
-        f.add("gpu", f"must be a GPU id from the catalog (e.g. 'rtx-4090'), got {gpu!r}")
+        f.add("gpu", f"must be a GPU id from the catalog (e.g. 'rtx-4090'), got {show(gpu)}")
         gpu = None
     fit_raw = f.get("fit_gpus")
     fit_gpus: tuple[str, ...] = tuple(gpus)
@@ -62,7 +63,7 @@ def parse_common(f: Fields) -> Common | None:
     elif isinstance(fit_raw, list) and all(isinstance(x, str) for x in fit_raw):
         unknown = [x for x in fit_raw if x not in gpus]
         if unknown:
-            f.add("fit_gpus", f"unknown GPU ids: {', '.join(unknown)}")
+            f.add("fit_gpus", "unknown GPU ids: " + ", ".join(x[:60] for x in unknown[:8]))
         fit_gpus = tuple(x for x in fit_raw if x in gpus)
     else:
         f.add("fit_gpus", "must be \"all\" or a list of GPU ids")
@@ -78,7 +79,7 @@ def _parse_model(f: Fields) -> tuple[ModelRef, ModelSpec] | None:
         f.add("model", "is required: {\"preset\": \"<id>\"} or {\"config\": {...config.json...}}")
         return None
     if not isinstance(raw, dict):
-        f.add("model", f"must be an object, got {raw!r}"[:120])
+        f.add("model", f"must be an object, got {show(raw)}")
         return None
     m = f.sub("model")
     m.unknown_keys(("preset", "config", "name"))
@@ -86,15 +87,17 @@ def _parse_model(f: Fields) -> tuple[ModelRef, ModelSpec] | None:
     if has_preset == has_config:
         f.add("model", "must have exactly one of \"preset\" or \"config\"")
         return None
-    name = raw.get("name") or ""
-    if not isinstance(name, str):
-        m.add("name", "must be a string")
+    name = raw.get("name")
+    if name is None:
+        name = ""
+    elif not isinstance(name, str):
+        m.add("name", f"must be a string, got {show(name)}")
         name = ""
     if has_preset:
         preset = raw["preset"]
         entry = catalogs.presets().get(preset) if isinstance(preset, str) else None
         if entry is None:
-            m.add("preset", f"unknown model preset {preset!r}; see vramcalc.catalog()")
+            m.add("preset", f"unknown model preset {show(preset)}; see vramcalc.catalog()")
             return None
         label = str(entry.get("name") or preset)
         spec = architecture.from_config_cached(entry["config"], f.collector,
@@ -117,7 +120,8 @@ def parse_overheads(f: Fields, *, context: int, reserve: float) -> Overheads:
     o = f.sub("overheads")
     o.unknown_keys(("cuda_context_bytes", "allocator_reserve_fraction"))
     return Overheads(
-        cuda_context_bytes=o.integer("cuda_context_bytes", default=context, minimum=0),
+        cuda_context_bytes=o.integer("cuda_context_bytes", default=context, minimum=0,
+                                     maximum=catalogs.request_limit("overheads.cuda_context_bytes")),
         allocator_reserve_fraction=o.number("allocator_reserve_fraction", default=reserve,
                                             minimum=0.0, maximum=1.0),
     )

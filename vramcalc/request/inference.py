@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import catalogs
+from ..catalogs import request_limit
+from ..errors import show
 from ..jsonable import FLATTEN, HIDDEN, ID, as_json
 from .common import COMMON_KEYS, Common, Overheads, check_tensor_parallel, parse_overheads
 
@@ -27,8 +29,6 @@ INFERENCE_KEYS = frozenset({
     "parallel",
 })
 DEFAULT_CONTEXT_LENGTH = 4096
-MAX_CONTEXT_LENGTH = 1 << 24
-MAX_BATCH_SIZE = 1 << 20
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -132,21 +132,22 @@ def parse_inference(
     kvs = catalogs.kv_dtypes()
     compute = "fp16" if fmt.id in ("fp16", "F16") or spec.torch_dtype == "fp16" else "bf16"
     compute = profile.KV_DEFAULT or compute
-    kv_id = f.get("kv_cache_dtype") or compute
-    if not isinstance(kv_id, str) or kv_id not in kvs:
-        f.add("kv_cache_dtype", f"unknown KV cache dtype {kv_id!r}; one of: " + ", ".join(kvs))
+    kv_id = f.text("kv_cache_dtype", default=compute)
+    if kv_id not in kvs:
+        f.add("kv_cache_dtype", f"unknown KV cache dtype {show(kv_id)}; one of: "
+              + ", ".join(kvs))
         kv_id = compute
     elif engine not in kvs[kv_id].engines:
         f.add("kv_cache_dtype", f"{kv_id} is not a KV cache dtype of {engine}; it supports: "
               + ", ".join(k for k, v in kvs.items() if engine in v.engines))
     par = f.sub("parallel")
     par.unknown_keys(("tensor",))
-    tp = par.integer("tensor", default=1, maximum=64)
+    tp = par.integer("tensor", default=1, maximum=request_limit("parallel.tensor"))
     check_tensor_parallel(par, "tensor", spec, tp)
     if tp > 1 and profile.SINGLE_GPU:
         par.add("tensor", profile.SINGLE_GPU)
     context_length = f.integer("context_length", default=DEFAULT_CONTEXT_LENGTH,
-                               maximum=MAX_CONTEXT_LENGTH)
+                               maximum=request_limit("context_length"))
     ctx = Context(common=common, context_length=context_length, tensor_parallel=tp,
                   kv_cache_dtype=kv_id)
     options = profile.parse_options(f.sub(profile.OPTIONS_KEY), ctx)
@@ -156,7 +157,7 @@ def parse_inference(
         kv_k, kv_v = kvs[cache_types[0]], kvs[cache_types[1]]
     return InferenceRequest(
         common=common,
-        batch_size=f.integer("batch_size", default=1, maximum=MAX_BATCH_SIZE),
+        batch_size=f.integer("batch_size", default=1, maximum=request_limit("batch_size")),
         context_length=context_length,
         weight_format=fmt,
         kv_cache_dtype=kv_k,
@@ -179,9 +180,9 @@ def _parse_weight_format(
     fmts = catalogs.weight_formats()
     checkpoint = default_weight_format(spec, config)
     default = "Q4_K_M" if profile.RUNS_GGUF else checkpoint
-    fmt_id = f.get("weight_format") or default
-    if not isinstance(fmt_id, str) or fmt_id not in fmts:
-        f.add("weight_format", f"unknown weight format {fmt_id!r}; one of: "
+    fmt_id = f.text("weight_format", default=default)
+    if fmt_id not in fmts:
+        f.add("weight_format", f"unknown weight format {show(fmt_id)}; one of: "
               + ", ".join(sorted(fmts)))
         return fmts[default]
     fmt = fmts[fmt_id]
@@ -189,7 +190,7 @@ def _parse_weight_format(
         dense = {"fp32": "F32", "fp16": "F16", "bf16": "BF16"}.get(fmt_id)
         if dense is None:
             f.add("weight_format", f"{profile.NAME} runs GGUF files: use a GGUF type such as "
-                  f"Q4_K_M, Q8_0 or F16, got {fmt_id!r}")
+                  f"Q4_K_M, Q8_0 or F16, got {show(fmt_id)}")
             return fmts[default]
         return fmts[dense]
     if not profile.RUNS_GGUF and fmt.kind == "gguf":

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import activations, catalogs, lora, optimizers, parallel
+from ..catalogs import request_limit
 from ..jsonable import FLATTEN, ID, OMIT_NONE, as_json
 from ..sizes import MiB
 from .common import COMMON_KEYS, Common, Overheads, check_tensor_parallel, parse_overheads
@@ -130,7 +131,8 @@ def parse_training(f: Fields, common: Common) -> TrainingRequest:
     qlora_spec = _parse_qlora(f, method)
     par = _parse_parallel(f, spec, fw)
     ga = f.integer("gradient_accumulation_steps",
-                   default=DEFAULTS["gradient_accumulation_steps"], maximum=1 << 16)
+                   default=DEFAULTS["gradient_accumulation_steps"],
+                   maximum=request_limit("gradient_accumulation_steps"))
     if picked["optimizer_in_backward"] and ga > 1:
         f.add("optimizer_in_backward", "cannot be combined with gradient_accumulation_steps > 1 "
               "(each parameter is updated as soon as its gradient exists)")
@@ -140,9 +142,9 @@ def parse_training(f: Fields, common: Common) -> TrainingRequest:
     return TrainingRequest(
         common=common, framework=fw, method=method,
         micro_batch_size=f.integer("micro_batch_size", default=DEFAULTS["micro_batch_size"],
-                                   maximum=1 << 16),
+                                   maximum=request_limit("micro_batch_size")),
         sequence_length=f.integer("sequence_length", default=DEFAULTS["sequence_length"],
-                                  maximum=1 << 22),
+                                  maximum=request_limit("sequence_length")),
         gradient_accumulation_steps=ga,
         precision=picked["precision"], optimizer=picked["optimizer"],
         optimizer_implementation=picked["optimizer_implementation"],
@@ -193,8 +195,8 @@ def _parse_lora(f: Fields, method: str, spec: ModelSpec) -> LoraSpec | None:
     elif given is not None:
         raw.add("target_modules", "must be a non-empty list of module names or \"all-linear\"")
     return LoraSpec(
-        rank=raw.integer("rank", default=d["rank"], maximum=1 << 14),
-        alpha=raw.number("alpha", default=d["alpha"], maximum=1e6),
+        rank=raw.integer("rank", default=d["rank"], maximum=request_limit("lora.rank")),
+        alpha=raw.number("alpha", default=d["alpha"], maximum=request_limit("lora.alpha")),
         dropout=raw.number("dropout", default=d["dropout"], maximum=0.99),
         target_modules=targets,
     )
@@ -217,13 +219,14 @@ def _parse_qlora(f: Fields, method: str) -> QLoraSpec | None:
 def _parse_parallel(f: Fields, spec: ModelSpec, fw: Framework) -> parallel.ParallelSpec:
     raw = f.sub("parallel")
     raw.unknown_keys(DEFAULTS["parallel"])
-    tp = raw.integer("tensor", default=1, maximum=64)
+    tp = raw.integer("tensor", default=1, maximum=request_limit("parallel.tensor"))
     d = {**DEFAULTS["parallel"], **fw.parallel_defaults}
     d["sequence_parallel"] = bool(d["sequence_parallel"]) and tp > 1
-    pp = raw.integer("pipeline", default=d["pipeline"], maximum=1024)
+    pp = raw.integer("pipeline", default=d["pipeline"],
+                     maximum=request_limit("parallel.pipeline"))
     zero = raw.integer("zero_stage", default=d["zero_stage"], minimum=0, maximum=3)
     out = parallel.ParallelSpec(
-        data=raw.integer("data", default=d["data"], maximum=1 << 16),
+        data=raw.integer("data", default=d["data"], maximum=request_limit("parallel.data")),
         tensor=tp, pipeline=pp, zero_stage=zero,
         offload_optimizer=raw.boolean("offload_optimizer", default=d["offload_optimizer"]),
         offload_parameters=raw.boolean("offload_parameters", default=d["offload_parameters"]),
