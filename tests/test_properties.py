@@ -48,9 +48,10 @@ def sometimes(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 def _base_configs() -> list[dict[str, Any]]:
-    picks = ["meta-llama/Llama-3.2-1B-Instruct", "Qwen/Qwen3-0.6B", "deepseek-ai/DeepSeek-V2-Lite",
-             "Qwen/Qwen3-30B-A3B", "google/gemma-2-2b-it", "openai/gpt-oss-20b",
-             "openai-community/gpt2", "tiiuae/falcon-7b", "meta-llama/Llama-4-Scout-17B-16E-Instruct"]
+    picks = ["meta-llama/Llama-3.2-1B-Instruct", "Qwen/Qwen3-0.6B",
+             "deepseek-ai/DeepSeek-V2-Lite", "Qwen/Qwen3-30B-A3B", "google/gemma-2-2b-it",
+             "openai/gpt-oss-20b", "openai-community/gpt2", "tiiuae/falcon-7b",
+             "meta-llama/Llama-4-Scout-17B-16E-Instruct"]
     return [catalogs.presets()[p]["config"] for p in picks]
 
 
