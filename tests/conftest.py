@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 import vramcalc
-from vramcalc import architecture, request
+from vramcalc import architecture, catalogs
 from vramcalc.errors import Collector
 
 DATA = Path(__file__).parent / "data"
 
 
 def preset_config(model_id: str) -> dict[str, Any]:
-    return request.presets()[model_id]["config"]
+    return catalogs.presets()[model_id]["config"]
 
 
 def spec_of(config: dict[str, Any]) -> architecture.ModelSpec:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import DATA, preset_config, problems, spec_of
 
-from vramcalc import request
+from vramcalc import catalogs
 
 
 def tiny_llama(**overrides: Any) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def test_deepseek_mla_counted_by_hand() -> None:
 
 def _counted_models() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     pinned = json.loads((DATA / "param_counts.json").read_text(encoding="utf-8"))["models"]
-    presets = request.presets()
+    presets = catalogs.presets()
     rows = []
     for model_id, row in pinned.items():
         if model_id in presets:
@@ -120,7 +120,7 @@ COUNTED = _counted_models()
 
 def test_every_catalog_model_has_a_pinned_count() -> None:
     assert len(COUNTED) >= 60
-    assert set(request.presets()) <= {model_id for model_id, _, _ in COUNTED}
+    assert set(catalogs.presets()) <= {model_id for model_id, _, _ in COUNTED}
 
 
 @pytest.mark.parametrize(("model_id", "config", "row"), COUNTED, ids=[r[0] for r in COUNTED])
@@ -155,9 +155,9 @@ def _within_published(entry: dict[str, Any], ours: int) -> bool:
     return abs(ours - value) < float(published["precision"])
 
 
-@pytest.mark.parametrize("model_id", sorted(request.presets()))
+@pytest.mark.parametrize("model_id", sorted(catalogs.presets()))
 def test_catalog_counts_match_published(model_id: str) -> None:
-    entry = request.presets()[model_id]
+    entry = catalogs.presets()[model_id]
     published = entry["published_params"]
     ours = spec_of(entry["config"]).total_parameters
     if "known_difference" in published:

@@ -6,11 +6,11 @@ import pytest
 from conftest import preset_config, spec_of
 from test_architecture import tiny_llama
 
-from vramcalc import formats
+from vramcalc import catalogs, formats
 
 
-def fmt(name: str) -> formats.WeightFormat:
-    return formats.weight_formats()[name]
+def fmt(name: str) -> catalogs.WeightFormat:
+    return catalogs.weight_formats()[name]
 
 
 def test_widths_in_bits() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vramcalc import architecture, lora, request
+from vramcalc import architecture, catalogs, lora
 from vramcalc.errors import Collector
 
 
@@ -15,7 +15,7 @@ def _spec(config: dict[str, object]) -> architecture.ModelSpec:
 
 
 def _llama_31_8b() -> architecture.ModelSpec:
-    return _spec(request.presets()["meta-llama/Llama-3.1-8B"]["config"])
+    return _spec(catalogs.presets()["meta-llama/Llama-3.1-8B"]["config"])
 
 
 def _count(spec: architecture.ModelSpec, targets: tuple[str, ...] | str, rank: int,

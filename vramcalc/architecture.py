@@ -321,7 +321,6 @@ _FAMILIES = (
     "llama4_text",
     "mistral3",
 )
-SUPPORTED_MODEL_TYPES = _FAMILIES
 
 _TEXT_CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
     "gemma3": {
@@ -576,7 +575,7 @@ def _read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     return ModelSpec(
         name="",
         model_type=family,
-        family=family if family != "generic" else "generic",
+        family=family,
         vocab_size=vocab,
         hidden_size=hidden,
         num_layers=layers,
