@@ -69,7 +69,7 @@ def seed_rule(req: dict[str, Any], spec: architecture.ModelSpec) -> float:
         grads, factor = trainable * 2, 0.5
         extra = 0.05 * p if method == "qlora" else 0.0
     acts = b * s * n * h * byte * factor
-    return (p * byte + 10 * trainable + grads + acts + extra) * 1.15
+    return float((p * byte + 10 * trainable + grads + acts + extra) * 1.15)
 
 
 # ----------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def cpu_dropout_bytes(row: dict[str, Any]) -> int:
     targets = cfg.get("target_modules", ["q_proj", "v_proj"])
     targets = targets if isinstance(targets, str) else tuple(targets)
     inputs = sum(a.in_features * a.modules for a in lora.adapters(spec, targets, 1))
-    return 3 * inputs * req["micro_batch_size"] * req["sequence_length"]
+    return 3 * inputs * int(req["micro_batch_size"]) * int(req["sequence_length"])
 
 
 def calibration_rows(paths: list[Path]) -> list[dict[str, Any]]:
@@ -123,7 +123,7 @@ def compare_calibration(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "measured": measured, "estimate": resp["allocated_bytes"], "adjust": adjust,
             "raw_error": 100 * (resp["allocated_bytes"] - measured) / measured,
             "error": 100 * (resp["allocated_bytes"] + adjust - measured) / measured,
-            "measured_phase": max(phases, key=phases.get) if phases else "",
+            "measured_phase": max(phases, key=phases.__getitem__) if phases else "",
             "estimated_phase": resp["peak_phase"],
         })
     return out
