@@ -86,6 +86,20 @@ def test_lora_without_dropout_keeps_no_mask() -> None:
     assert with_mask.per_token - without.per_token == 2 * 256  # 1 B mask per input element
 
 
+def test_adapter_on_frozen_down_proj_keeps_its_own_copy_of_the_product() -> None:
+    # frozen bf16 base, PEFT fp32 adapter on down_proj (in_features f = 704) with dropout.
+    # The frozen down_proj saves no input, so the bf16 MLP product is not kept for it;
+    # PEFT casts the product to fp32 (4 B), drops it (1-byte mask) and lora_A saves the
+    # dropped copy; lora_B saves A's output (r = 16 fp32): (4 + 1)·704 + 4·16 = 3584.
+    # The MLP itself still keeps gate, up, act(gate): 6·704 = 4224, as without the adapter.
+    bare = A.layer_activations(_regime("bf16", full=False), _shape(), [])
+    down = A.layer_activations(_regime("bf16", full=False), _shape(), [("ffn_down", 704, 1)])
+    assert down.mlp_per_token == bare.mlp_per_token == 6 * 704
+    assert down.per_token - bare.per_token == 3584
+    # the product is kept when down_proj's weight trains: 8·704 (gate, up, act, product)
+    assert A.layer_activations(_regime("bf16"), _shape(), []).mlp_per_token == 8 * 704
+
+
 def test_eager_attention_adds_score_terms() -> None:
     sdpa = A.layer_activations(_regime("bf16"), _shape(), [])
     eager = A.layer_activations(_regime("bf16", attention="eager"), _shape(), [])

@@ -11,6 +11,9 @@ from _models import TINY, MiB, request
 import vramcalc
 
 DATA = Path(__file__).parent / "data"
+# llama.cpp's own figures, each with its public source (llama.cpp tools/quantize/README.md,
+# llama_kv_cache log lines, a CUDA log)
+PUBLISHED = json.loads((DATA / "published_serving.json").read_text(encoding="utf-8"))
 
 
 def _llama(model: str, **opts: object) -> dict:
@@ -62,17 +65,18 @@ def test_llama_cpp_rejects_non_gguf_and_tp() -> None:
 # 2. Against llama.cpp ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("model", "cells", "mib"), [
-    # measured.md I18: llama_kv_cache log lines (f16)
-    ("meta-llama/Meta-Llama-3-70B", 4096, 1280),
-    ("microsoft/Phi-3-mini-4k-instruct", 4096, 1536),
-    ("Qwen/Qwen3-8B", 131072, 18432),
-    ("meta-llama/Llama-3.2-1B-Instruct", 4096, 128),
-    ("meta-llama/Llama-3.2-3B", 1024, 112),
-])
-def test_kv_log_lines_exact(model: str, cells: int, mib: int) -> None:
-    d = _llama(model, n_ctx=cells)["details"]["llama_cpp"]
-    assert d["kv_cache_bytes"] == mib * MiB
+KV_LOG_LINES = PUBLISHED["llama_cpp_kv_log"]["rows"]  # f16 "llama_kv_cache: size = ..."
+
+
+@pytest.mark.parametrize("row", KV_LOG_LINES, ids=lambda r: f"{r['model']}-{r['n_ctx']}")
+def test_kv_log_lines_exact(row: dict) -> None:
+    d = _llama(row["model"], n_ctx=row["n_ctx"])["details"]["llama_cpp"]
+    assert d["kv_cache_bytes"] == row["mib"] * MiB
+
+
+def test_published_rows_exist() -> None:
+    assert len(KV_LOG_LINES) == 5
+    assert len(GGUF_BPW) == 18 and len(GGUF_BPW_IMATRIX) == 5
 
 
 ROWS = json.loads((DATA / "llamacpp_buffers.json").read_text(encoding="utf-8"))["rows"]
@@ -88,23 +92,20 @@ def test_buffers_match_llama_fit_params(row: dict) -> None:
 
 
 def test_compute_buffer_without_flash_attention_cuda_log() -> None:
-    # field-notes 3.14: "9,240 MiB CUDA compute buffer at 131,072 ctx, 36 layers" (a
-    # Qwen3-8B-class model, n_ubatch 512). The same graph on the CPU backend reserves
+    # A public CUDA log: "CUDA0 compute buffer size = 9240.00 MiB" at 131,072 ctx, 36 layers
+    # (a Qwen3-8B-class model, n_ubatch 512). The same graph on the CPU backend reserves
     # 8,492 MiB (tests/data/llamacpp_buffers.json); the CUDA log is 8.8 % higher.
-    d = _llama("Qwen/Qwen3-8B", n_ctx=131072, flash_attn=False)["details"]["llama_cpp"]
-    assert d["gpu"]["compute_buffer"] / MiB == pytest.approx(9240, rel=0.10)
+    cuda = PUBLISHED["llama_cpp_cuda_compute_buffer"]
+    d = _llama(cuda["model"], n_ctx=cuda["n_ctx"], flash_attn=cuda["flash_attn"])[
+        "details"]["llama_cpp"]
+    assert d["gpu"]["compute_buffer"] / MiB == pytest.approx(cuda["mib"], rel=0.10)
 
 
-GGUF_BPW = {  # llama.cpp tools/quantize/README.md, Llama-3.1-8B whole-file bits per weight
-    "IQ2_S": 2.7403, "IQ2_M": 2.9294, "IQ3_XS": 3.4977, "IQ3_S": 3.6606, "IQ3_M": 3.7628,
-    "IQ4_XS": 4.4597, "IQ4_NL": 4.6818, "Q2_K_S": 2.9697, "Q2_K": 3.1593, "Q3_K_S": 3.6429,
-    "Q3_K_L": 4.2979, "Q4_K_S": 4.6672, "Q4_K_M": 4.8944, "Q5_K_S": 5.5704, "Q5_K_M": 5.7036,
-    "Q6_K": 6.5633, "Q8_0": 8.5008, "F16": 16.0005,
-}
-# recipes whose README files were made with an importance matrix, which changes
-# llama-quant.cpp's choices (e.g. IQ3_XXS keeps ffn_down in IQ3_XXS); not modelled
-GGUF_BPW_IMATRIX = {"IQ1_S": 2.0042, "IQ1_M": 2.1460, "IQ2_XXS": 2.3824, "IQ2_XS": 2.5882,
-                    "IQ3_XXS": 3.2548}
+# llama.cpp tools/quantize/README.md, Llama-3.1-8B whole-file bits per weight. The imatrix
+# recipes were made with an importance matrix, which changes llama-quant.cpp's choices
+# (e.g. IQ3_XXS keeps ffn_down in IQ3_XXS); not modelled
+GGUF_BPW = PUBLISHED["gguf_bits_per_weight"]["rows"]
+GGUF_BPW_IMATRIX = PUBLISHED["gguf_bits_per_weight"]["imatrix_rows"]
 
 
 @pytest.mark.parametrize(("recipe", "bpw"), sorted(GGUF_BPW.items()))

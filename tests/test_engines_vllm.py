@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
+from typing import Any
 
 import pytest
 from _models import TINY, GiB, MiB, request
@@ -99,6 +102,8 @@ def test_sliding_window_groups_and_blocks() -> None:
 # 2. Real models against vLLM's own figures -------------------------------------------------
 
 
+# vLLM's page size (vllm/v1/kv_cache_interface.py: block_size · kv_heads · (head_size +
+# head_size_v) · dtype bytes per layer; MLAAttentionSpec: one latent "head")
 @pytest.mark.parametrize(("model", "per_token"), [
     ("meta-llama/Llama-3.1-8B-Instruct", 131_072),  # 32 · 2 · 8 · 128 · 2
     ("Qwen/Qwen3-8B", 147_456),  # 36 · 2 · 8 · 128 · 2
@@ -114,7 +119,8 @@ def test_kv_bytes_per_token_exact(model: str, per_token: int) -> None:
 
 
 def test_qwen3_8b_32k_tokens_is_4_50_gib() -> None:
-    # vLLM reports 32,768 tokens of Qwen3-8B as 4.50 GiB (measured.md I17)
+    # vLLM's check_enough_kv_cache_memory error for Qwen3-8B at max_model_len 32,768:
+    # "(4.50 GiB KV cache is needed, ..." (vllm/v1/core/kv_cache_utils.py)
     r = vramcalc.estimate_or_raise(request(
         "Qwen/Qwen3-8B", engine="vllm", gpu="h200", vllm={"max_model_len": 32768}))
     assert r["details"]["vllm"]["kv_cache_needed_bytes"] == 32768 * 147_456
@@ -143,41 +149,39 @@ def test_llama31_8b_l40s_block_rounding() -> None:
     assert v["max_concurrency"] == round(v["num_gpu_blocks"] / 2048, 4)
 
 
-# llm-d config_explorer/empirical-vllm-memory-results.md: H100 (79.18 GiB as PyTorch
+# llm-d-benchmark config_explorer/empirical-vllm-memory-results.md (the setup and the
+# source's URL are in tests/data/published_serving.json): H100 (79.18 GiB as PyTorch
 # reports it), gpu_memory_utilization 0.9, max_model_len 16000, block size 128, `vllm serve`
 # defaults (max_num_seqs 1024, max_num_batched_tokens 8192). Those vLLM versions did not
 # take CUDA graphs from the KV budget, so cuda_graph_bytes is 0 here.
-LLM_D = [
-    # model, TP, weight format, weights GiB, activation GiB, non-torch GiB, KV GiB
-    ("meta-llama/Llama-3.1-8B-Instruct", 1, "bf16", 14.99, 4.76, 0.13, 51.38),
-    ("Qwen/Qwen3-0.6B", 1, "bf16", 1.12, 5.56, 0.13, 64.45),
-    ("Qwen/Qwen3-32B", 1, "bf16", 61.03, 5.64, 0.14, 4.45),
-    ("openai/gpt-oss-20b", 1, "mxfp4", 13.47, 7.38, 0.13, 50.28),
-    ("meta-llama/Llama-3.3-70B-Instruct", 2, "fp8", 33.88, 4.84, 0.55, 32.0),
-]
+LLM_D = json.loads((Path(__file__).parent / "data" / "published_serving.json").read_text(
+    encoding="utf-8"))["llm_d_h100"]["rows"]
 
 
-def llm_d_request(model: str, tp: int, fmt: str, non_torch: float) -> dict:
-    return request(model, engine="vllm", gpu="h100-sxm", weight_format=fmt,
-                   parallel={"tensor": tp}, context_length=16000,
+def llm_d_request(row: dict[str, Any]) -> dict[str, Any]:
+    return request(row["model"], engine="vllm", gpu="h100-sxm", weight_format=row["weight_format"],
+                   parallel={"tensor": row["tensor_parallel"]}, context_length=16000,
                    vllm={"gpu_memory_utilization": 0.9, "block_size": 128,
                          "cuda_graph_bytes": 0, "device_memory_bytes": round(79.18 * GiB),
-                         "non_torch_bytes": round(non_torch * GiB)})
+                         "non_torch_bytes": round(row["non_torch_gib"] * GiB)})
 
 
-@pytest.mark.parametrize(("model", "tp", "fmt", "weights", "act", "non_torch", "kv"), LLM_D)
-def test_llm_d_h100_logs(model: str, tp: int, fmt: str, weights: float, act: float,
-                         non_torch: float, kv: float) -> None:
-    r = vramcalc.estimate_or_raise(llm_d_request(model, tp, fmt, non_torch))
+def test_llm_d_rows_exist() -> None:
+    assert len(LLM_D) == 5
+
+
+@pytest.mark.parametrize("row", LLM_D, ids=lambda r: f"{r['model']}-tp{r['tensor_parallel']}")
+def test_llm_d_h100_logs(row: dict[str, Any]) -> None:
+    r = vramcalc.estimate_or_raise(llm_d_request(row))
     c = _components(r)
-    assert c["activations"] / GiB == pytest.approx(act, rel=0.01)
+    assert c["activations"] / GiB == pytest.approx(row["activation_gib"], rel=0.01)
     # gpt-oss: vLLM pads the MXFP4 expert weights for its kernels (+5 %), which our weight
     # format does not model; for the others vLLM's loading figure adds at most 0.035 GiB of
     # buffers (rotary cache, ...) to the weight bytes
-    tolerance = 0.7 if "gpt-oss" in model else 0.035
-    assert c["weights"] / GiB == pytest.approx(weights, abs=tolerance)
+    gpt_oss = "gpt-oss" in row["model"]
+    assert c["weights"] / GiB == pytest.approx(row["weights_gib"], abs=0.7 if gpt_oss else 0.035)
     pool = r["details"]["vllm"]["available_kv_cache_bytes"] / GiB
-    assert pool == pytest.approx(kv, abs=0.7 if "gpt-oss" in model else 0.05)
+    assert pool == pytest.approx(row["kv_cache_gib"], abs=0.7 if gpt_oss else 0.05)
 
 
 # 3. Properties ------------------------------------------------------------------------------

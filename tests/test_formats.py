@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import preset_config, spec_of
+from conftest import load_json, preset_config, spec_of
 from test_architecture import tiny_llama
 
 from vramcalc import catalogs, formats
 
 
-def fmt(name: str) -> formats.WeightFormat:
+def fmt(name: str) -> catalogs.WeightFormat:
     return catalogs.weight_formats()[name]
 
 
@@ -29,7 +29,7 @@ def test_widths_in_bits() -> None:
     ("IQ3_XXS", 3.0625), ("IQ1_S", 1.5625), ("IQ4_XS", 4.25), ("MXFP4", 4.25),
 ])
 def test_ggml_type_widths(ggml: str, bits: float) -> None:
-    size, block = catalogs.ggml_types()[ggml]
+    size, block = formats.ggml_types()[ggml]
     assert 8 * size / block == bits
 
 
@@ -45,14 +45,14 @@ def test_tiny_model_dense_and_quantized_bytes() -> None:
 
 
 # llama.cpp tools/quantize/README.md: whole-file bits per weight for Llama-3.1-8B
-# (file size x 8 / parameters; metadata included, hence the 0.02% tolerance)
-LLAMA_31_8B_BPW = {
-    "IQ1_S": 2.0042, "IQ1_M": 2.1460, "IQ2_XXS": 2.3824, "IQ2_XS": 2.5882, "IQ2_S": 2.7403,
-    "IQ2_M": 2.9294, "IQ3_XXS": 3.2548, "IQ3_XS": 3.4977, "IQ3_S": 3.6606, "IQ3_M": 3.7628,
-    "IQ4_XS": 4.4597, "IQ4_NL": 4.6818, "Q2_K_S": 2.9697, "Q2_K": 3.1593, "Q3_K_S": 3.6429,
-    "Q3_K_L": 4.2979, "Q4_K_S": 4.6672, "Q4_K_M": 4.8944, "Q5_K_S": 5.5704, "Q5_K_M": 5.7036,
-    "Q6_K": 6.5633, "Q8_0": 8.5008, "F16": 16.0005,
-}
+# (file size x 8 / parameters; metadata included, hence the 0.02% tolerance); the table and
+# its source are in tests/data/published_serving.json
+_GGUF = load_json("published_serving.json")["gguf_bits_per_weight"]
+LLAMA_31_8B_BPW = {**_GGUF["rows"], **_GGUF["imatrix_rows"]}
+
+
+def test_the_published_table_has_every_recipe() -> None:
+    assert len(LLAMA_31_8B_BPW) == 23
 
 
 @pytest.mark.parametrize(("recipe", "bpw"), sorted(LLAMA_31_8B_BPW.items()))

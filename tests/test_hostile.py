@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import problems
 
 import vramcalc
 from vramcalc import catalogs
-
-from conftest import problems
 
 L8 = {"preset": "meta-llama/Llama-3.1-8B"}
 

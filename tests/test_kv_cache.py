@@ -39,8 +39,9 @@ def test_sliding_window_layers_hold_at_most_the_window() -> None:
                                 windows_hold_all=True) == 20 * 8 * 2
 
 
-# Per-token KV at bf16, cross-checked against vLLM and the model configs
-# (docs: vLLM logs "KV cache size" and page sizes; measured.md "KV cross-checks").
+# Per-token KV at bf16, as vLLM's page size gives it (vllm/v1/kv_cache_interface.py:
+# block_size · kv_heads · (head_size + head_size_v) · dtype bytes per layer; the rows and the
+# source's URL are in tests/data/published_serving.json "vllm_kv_bytes_per_token").
 CROSS_CHECKS = [
     ("meta-llama/Llama-3.1-8B", 131_072),  # 2 * 32 layers * 8 heads * 128 * 2 B
     ("Qwen/Qwen3-8B", 147_456),  # 2 * 36 * 8 * 128 * 2
@@ -63,7 +64,8 @@ def test_qwen3_8b_32k_tokens_is_4_5_gib_as_vllm_reports() -> None:
 
 def _llama_cpp_rows() -> list[tuple[int, int, int, int]]:
     """llama.cpp 'llama_kv_cache' log lines: f16 K+V size for n layers x n_ctx cells
-    (published_measurements.jsonl / measured.md I18; model names inferred from shapes)."""
+    (tests/data/published_serving.json "llama_cpp_kv_log": the line llama.cpp's
+    src/llama-kv-cache.cpp prints)."""
     return [
         # (layers, kv_heads * head_dim, cells, logged MiB)
         (80, 8 * 128, 4096, 1280),  # Llama-3-70B class

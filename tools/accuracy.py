@@ -2,6 +2,7 @@
 
     python tools/accuracy.py            # rewrite docs/accuracy.md
     python tools/accuracy.py --check    # exit 1 if docs/accuracy.md is not what this writes
+    python tools/accuracy.py --check --doc PATH   # the same for another copy of the page
 
 Three sections, each comparing like with like:
 1. inference with transformers' generate(): the project's calibration rows
@@ -118,17 +119,21 @@ def render() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
-                        help="exit 1 if docs/accuracy.md differs from a fresh run")
+                        help="exit 1 if the page differs from a fresh run")
+    parser.add_argument("--doc", type=Path, default=OUT,
+                        help="the page to write or check (default: docs/accuracy.md)")
     args = parser.parse_args(argv)
+    doc: Path = args.doc.resolve()
+    shown = doc.relative_to(ROOT) if doc.is_relative_to(ROOT) else doc
     text = render()
     if args.check:
-        same = OUT.exists() and OUT.read_text(encoding="utf-8") == text
-        print("docs/accuracy.md is up to date" if same else "docs/accuracy.md is stale")
+        same = doc.exists() and doc.read_text(encoding="utf-8") == text
+        print(f"{shown} is up to date" if same else
+              f"{shown} is stale: run python tools/accuracy.py")
         return 0 if same else 1
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    doc.write_text(text, encoding="utf-8")
+    print(f"wrote {shown}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,8 +4,10 @@
     python tools/accuracy_serving.py  # prints this section alone
 
 Each row compares like with like (the engine's own log or tool figure against the same
-quantity here) and gives the signed error. Sources: tests/data/published_measurements.jsonl
-ids, measured.md rows (I17, I18, I20) and tests/data/llamacpp_buffers.json.
+quantity here) and gives the signed error. The figures and their public sources are data:
+tests/data/published_serving.json (each row names its source) and
+tests/data/llamacpp_buffers.json (this project's llama-fit-params runs). Model configs are
+the recorded Hub answers in tests/data/hub/.
 """
 
 from __future__ import annotations
@@ -13,90 +15,113 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from _models import GiB, MiB, request  # noqa: E402
-from test_engines_llamacpp import GGUF_BPW, GGUF_BPW_IMATRIX  # noqa: E402
-from test_engines_vllm import LLM_D, llm_d_request  # noqa: E402
+sys.path.insert(0, str(ROOT))
 
 import vramcalc  # noqa: E402
+from vramcalc.engines import llama_cpp, vllm  # noqa: E402
+from vramcalc.sizes import GiB, MiB  # noqa: E402
 
+DATA = ROOT / "tests" / "data"
+PUBLISHED = json.loads((DATA / "published_serving.json").read_text(encoding="utf-8"))
 ROWS: list[tuple[str, str, str, str, str, str]] = []
 
 
-def row(section: str, what: str, engine: float, ours: float, unit: str, source: str) -> None:
+def request(model: str, **fields: Any) -> dict[str, Any]:
+    """An inference request for a model whose config.json is recorded in tests/data/hub."""
+    config = json.loads((DATA / "hub" / model / "config.json").read_text(encoding="utf-8"))
+    return {"mode": "inference", "model": {"config": config, "name": model}, **fields}
+
+
+def llm_d_request(row: dict[str, Any]) -> dict[str, Any]:
+    """The vLLM request of one llm-d H100 row (setup in published_serving.json)."""
+    return request(row["model"], engine="vllm", gpu="h100-sxm", weight_format=row["weight_format"],
+                   parallel={"tensor": row["tensor_parallel"]}, context_length=16000,
+                   vllm={"gpu_memory_utilization": 0.9, "block_size": 128,
+                         "cuda_graph_bytes": 0, "device_memory_bytes": round(79.18 * GiB),
+                         "non_torch_bytes": round(row["non_torch_gib"] * GiB)})
+
+
+def source(key: str) -> str:
+    """A source of published_serving.json as a markdown link (its label alone without a URL)."""
+    entry = PUBLISHED["sources"][key]
+    return f"[{entry['label']}]({entry['url']})" if entry["url"] else entry["label"]
+
+
+def row(section: str, what: str, engine: float, ours: float, unit: str, cited: str) -> None:
     err = "exact" if engine == ours else f"{100 * (ours - engine) / engine:+.2f} %"
     fmt = "{:,.0f}" if unit in ("B", "tokens", "MiB") else "{:.4f}" if unit == "bpw" else \
         "{:.2f}"
     ROWS.append((section, what, fmt.format(engine) + f" {unit}", fmt.format(ours) + f" {unit}",
-                 err, source))
+                 err, cited))
 
 
-def est(model: str, **fields: object) -> dict:
-    return vramcalc.estimate_or_raise(request(model, **fields))
+def est(model: str, **fields: Any) -> dict[str, Any]:
+    response: dict[str, Any] = vramcalc.estimate_or_raise(request(model, **fields))
+    return response
 
 
 def vllm_rows() -> None:
-    for model, per_token in (("meta-llama/Llama-3.1-8B-Instruct", 131_072),
-                             ("Qwen/Qwen3-8B", 147_456), ("Qwen/Qwen2.5-14B", 196_608),
-                             ("meta-llama/Meta-Llama-3-70B", 327_680),
-                             ("deepseek-ai/DeepSeek-V3", 70_272)):
-        ours = est(model, engine="vllm", gpu="h200")["details"]["vllm"]["bytes_per_block"] / 16
-        row("vLLM KV", f"{model}: KV bytes per token (bf16)", per_token, ours, "B",
-            "vLLM page size / 16 (measured.md cross-checks)")
-    v = est("Qwen/Qwen3-8B", engine="vllm", gpu="h200",
-            vllm={"max_model_len": 32768})["details"]["vllm"]
-    row("vLLM KV", "Qwen3-8B: 32,768 tokens", 4.50, v["kv_cache_needed_bytes"] / GiB, "GiB",
-        "measured.md I17")
-    v = est("deepseek-ai/DeepSeek-V2-Lite", engine="vllm", gpu="rtx-4090",
-            vllm={"max_model_len": 32768})["details"]["vllm"]
-    row("vLLM KV", "DeepSeek-V2-Lite: 'KV cache is needed' at 32,768 (MLA)", 0.95,
-        round(v["kv_cache_needed_bytes"] / GiB, 2), "GiB", "pub35 (vllm#15871)")
-    for model, tp, fmt, weights, act, non_torch, kv in LLM_D:
-        r = vramcalc.estimate_or_raise(llm_d_request(model, tp, fmt, non_torch))
-        c = {x["name"]: x["bytes"] for x in r["components"]}
-        src = "llm-d empirical-vllm-memory-results.md (H100)"
-        row("vLLM budget", f"{model} TP{tp} {fmt}: model loading", weights,
-            c["weights"] / GiB, "GiB", src)
-        row("vLLM budget", f"{model} TP{tp}: peak activation", act, c["activations"] / GiB,
-            "GiB", src)
-        row("vLLM budget", f"{model} TP{tp}: available KV cache", kv,
-            r["details"]["vllm"]["available_kv_cache_bytes"] / GiB, "GiB", src)
-    r = est("meta-llama/Meta-Llama-3-8B", engine="vllm", gpu="h100-sxm")
-    c = {x["name"]: x["bytes"] for x in r["components"]}
-    row("vLLM budget", "Meta-Llama-3-8B: model weights", 14.96, c["weights"] / GiB, "GiB",
-        "pub31 (vllm PR #10511)")
+    table = PUBLISHED["vllm_kv_bytes_per_token"]
+    for r in table["rows"]:
+        ours = est(r["model"], engine="vllm", gpu="h200")["details"]["vllm"]["bytes_per_block"]
+        row("vLLM KV", f"{r['model']}: KV bytes per token (bf16)", r["bytes"], ours / 16, "B",
+            source(table["source"]))
+    for r in PUBLISHED["vllm_kv_needed"]:
+        v = est(r["model"], engine="vllm", gpu=r["gpu"],
+                vllm={"max_model_len": r["max_model_len"]})["details"]["vllm"]
+        row("vLLM KV", f"{r['model']}: 'KV cache is needed' at {r['max_model_len']:,}", r["gib"],
+            round(v["kv_cache_needed_bytes"] / GiB, 2), "GiB", source(r["source"]))
+    llm_d = PUBLISHED["llm_d_h100"]
+    for r in llm_d["rows"]:
+        resp = vramcalc.estimate_or_raise(llm_d_request(r))
+        c = {x["name"]: x["bytes"] for x in resp["components"]}
+        cited, name = source(llm_d["source"]), f"{r['model']} TP{r['tensor_parallel']}"
+        row("vLLM budget", f"{name} {r['weight_format']}: model loading", r["weights_gib"],
+            c["weights"] / GiB, "GiB", cited)
+        row("vLLM budget", f"{name}: peak activation", r["activation_gib"],
+            c["activations"] / GiB, "GiB", cited)
+        row("vLLM budget", f"{name}: available KV cache", r["kv_cache_gib"],
+            resp["details"]["vllm"]["available_kv_cache_bytes"] / GiB, "GiB", cited)
+    for r in PUBLISHED["vllm_weights"]:
+        c = {x["name"]: x["bytes"] for x in est(r["model"], engine="vllm", gpu=r["gpu"])[
+            "components"]}
+        row("vLLM budget", f"{r['model']}: model weights", r["gib"], c["weights"] / GiB, "GiB",
+            source(r["source"]))
 
 
 def llama_rows() -> None:
-    for model, cells, mib in (("meta-llama/Meta-Llama-3-70B", 4096, 1280),
-                              ("microsoft/Phi-3-mini-4k-instruct", 4096, 1536),
-                              ("Qwen/Qwen3-8B", 131072, 18432),
-                              ("meta-llama/Llama-3.2-1B-Instruct", 4096, 128),
-                              ("meta-llama/Llama-3.2-3B", 1024, 112)):
-        d = est(model, engine="llama.cpp", llama_cpp={"n_ctx": cells})["details"]["llama_cpp"]
-        row("llama.cpp KV", f"{model}: f16 KV, {cells:,} cells", mib,
-            d["kv_cache_bytes"] / MiB, "MiB", "measured.md I18 (log lines)")
-    data = json.loads((ROOT / "tests/data/llamacpp_buffers.json").read_text(encoding="utf-8"))
+    logs = PUBLISHED["llama_cpp_kv_log"]
+    for r in logs["rows"]:
+        d = est(r["model"], engine="llama.cpp",
+                llama_cpp={"n_ctx": r["n_ctx"]})["details"]["llama_cpp"]
+        row("llama.cpp KV", f"{r['model']}: f16 KV, {r['n_ctx']:,} cells", r["mib"],
+            d["kv_cache_bytes"] / MiB, "MiB", source(logs["source"]))
+    data = json.loads((DATA / "llamacpp_buffers.json").read_text(encoding="utf-8"))
     for r in data["rows"]:
         d = est(r["model"], engine="llama.cpp", llama_cpp={
             "n_ctx": r["n_ctx"], "flash_attn": r["flash_attn"], "n_gpu_layers": 0,
         })["details"]["llama_cpp"]["cpu"]
         fa = "FA on" if r["flash_attn"] else "FA off"
         row("llama.cpp buffers", f"{r['model']}: compute buffer, {r['n_ctx']:,} ctx, {fa}",
-            r["compute_mib"], d["compute_buffer"] // MiB, "MiB", "llama-fit-params (CPU)")
-    d = est("Qwen/Qwen3-8B", engine="llama.cpp",
-            llama_cpp={"n_ctx": 131072, "flash_attn": False})["details"]["llama_cpp"]
-    row("llama.cpp buffers", "Qwen3-8B-class: CUDA compute buffer, 131,072 ctx, FA off", 9240,
-        d["gpu"]["compute_buffer"] // MiB, "MiB", "field-notes 3.14 (CUDA log)")
-    for recipe, bpw in sorted({**GGUF_BPW, **GGUF_BPW_IMATRIX}.items()):
+            r["compute_mib"], d["compute_buffer"] // MiB, "MiB",
+            "llama-fit-params, CPU (tests/data/llamacpp_buffers.json)")
+    cuda = PUBLISHED["llama_cpp_cuda_compute_buffer"]
+    d = est(cuda["model"], engine="llama.cpp",
+            llama_cpp={"n_ctx": cuda["n_ctx"], "flash_attn": cuda["flash_attn"]})["details"][
+        "llama_cpp"]
+    row("llama.cpp buffers",
+        f"{cuda['model'].split('/')[-1]}-class: CUDA compute buffer, {cuda['n_ctx']:,} ctx, FA off",
+        cuda["mib"], d["gpu"]["compute_buffer"] // MiB, "MiB", source(cuda["source"]))
+    gguf = PUBLISHED["gguf_bits_per_weight"]
+    for recipe, bpw in sorted({**gguf["rows"], **gguf["imatrix_rows"]}.items()):
         r = est("meta-llama/Llama-3.1-8B-Instruct", engine="llama.cpp", weight_format=recipe)
         ours = 8 * r["details"]["llama_cpp"]["model_file_bytes"] / r["parameters"]["total"]
-        note = " (imatrix recipe)" if recipe in GGUF_BPW_IMATRIX else ""
+        note = " (imatrix recipe)" if recipe in gguf["imatrix_rows"] else ""
         row("GGUF files", f"Llama-3.1-8B {recipe}: bits per weight{note}", bpw,
-            round(ours, 4), "bpw", "measured.md I20 (tools/quantize/README.md)")
+            round(ours, 4), "bpw", source(gguf["source"]))
 
 
 def render() -> str:
@@ -108,7 +133,7 @@ def render() -> str:
         "# Serving estimates against engine figures", "",
         "Each row compares the same quantity: an engine's log line or tool output against "
         "vramcalc's figure for the same model and settings. Engine versions followed: vLLM "
-        f"{vramcalc.engines.vllm.VERSION}, {vramcalc.engines.llama_cpp.VERSION}. "
+        f"{vllm.VERSION}, {llama_cpp.VERSION}. "
         "Approximations are listed in docs/serving.md.", "",
         "| section | quantity | engine | vramcalc | error | source |",
         "|---|---|---|---|---|---|",

@@ -13,7 +13,8 @@ Two sources, compared like with like:
    activation dtype (4 bytes per element in fp32 adapters) where CUDA's fused kernel keeps
    a 1-byte mask; the "CPU dropout" column adds that difference to the estimate so that both
    sides count the same tensors, and the raw error is shown too.
-2. Published real-GPU figures (tests/data/published_measurements.jsonl), each with the
+2. Published real-GPU figures (tests/data/published_measurements.jsonl; how each maps to a
+   request, and what is assumed, in tests/data/published_training.json), each with the
    metric it reports: `max_memory_allocated` is compared with `allocated_bytes`,
    `max_memory_reserved` with allocated + allocator reserve, nvidia-smi with `total_bytes`.
    The original calculator's rule of thumb (10 B/param for Adam, activations
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import vramcalc  # noqa: E402
-from vramcalc import architecture, lora  # noqa: E402
+from vramcalc import architecture, catalogs, lora  # noqa: E402
 from vramcalc.errors import Collector  # noqa: E402
 
 CALIBRATION = ROOT / "tests" / "data" / "calibration"
@@ -41,109 +42,14 @@ PUBLISHED = ROOT / "tests" / "data" / "published_measurements.jsonl"
 TARGET_MEDIAN, TARGET_WORST = 5.0, 15.0
 GiB = 1 << 30
 
-# Hugging Face config.json values of the models the published rows name (public files).
-_LLAMA2 = {"model_type": "llama", "vocab_size": 32000, "max_position_embeddings": 4096,
-           "rms_norm_eps": 1e-5, "tie_word_embeddings": False, "torch_dtype": "float16"}
-CONFIGS: dict[str, dict[str, Any]] = {
-    "meta-llama/Llama-2-7b-hf": {**_LLAMA2, "hidden_size": 4096, "intermediate_size": 11008,
-                                 "num_hidden_layers": 32, "num_attention_heads": 32,
-                                 "num_key_value_heads": 32},
-    "meta-llama/Llama-2-13b-hf": {**_LLAMA2, "hidden_size": 5120, "intermediate_size": 13824,
-                                  "num_hidden_layers": 40, "num_attention_heads": 40,
-                                  "num_key_value_heads": 40},
-    "meta-llama/Meta-Llama-3-8B": {"model_type": "llama", "hidden_size": 4096,
-                                   "intermediate_size": 14336, "num_hidden_layers": 32,
-                                   "num_attention_heads": 32, "num_key_value_heads": 8,
-                                   "vocab_size": 128256, "max_position_embeddings": 8192,
-                                   "tie_word_embeddings": False, "torch_dtype": "bfloat16"},
-    "TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T": {
-        "model_type": "llama", "hidden_size": 2048, "intermediate_size": 5632,
-        "num_hidden_layers": 22, "num_attention_heads": 32, "num_key_value_heads": 4,
-        "vocab_size": 32000, "max_position_embeddings": 2048, "tie_word_embeddings": False,
-        "torch_dtype": "float32"},
-}
-_LLAMA31 = {"preset": "meta-llama/Llama-3.1-8B"}
-
-# How each published training row maps to a request; the assumptions are printed with it.
-# litgpt (finetune/lora.py, bf16-true): the whole model and its adapters in bf16, torch
-# AdamW (foreach on CUDA), no checkpointing, logits and loss in chunks of 128 tokens
-# (litgpt chunked_cross_entropy: the log-softmax of every chunk is kept, as torchtune's).
-_LITGPT = {"framework": "torchtune", "precision": "bf16", "optimizer": "adamw",
-           "optimizer_implementation": "foreach", "gradient_checkpointing": "none",
-           "loss": "chunked"}
-PUBLISHED_REQUESTS: dict[str, tuple[dict[str, Any], str]] = {
-    "pub04": ({**_LITGPT, "model": {"config": CONFIGS["meta-llama/Llama-2-7b-hf"]},
-               "method": "lora", "micro_batch_size": 1, "sequence_length": 1304,
-               "lora": {"rank": 8, "alpha": 16, "dropout": 0.05,
-                        "target_modules": ["q_proj", "v_proj"]}},
-              "s = 1304 (longest Alpaca sample: the peak batch)"),
-    "pub06": ({**_LITGPT, "model": {"config": CONFIGS["meta-llama/Llama-2-7b-hf"]},
-               "method": "qlora", "micro_batch_size": 1, "sequence_length": 1304,
-               "qlora": {"quant_type": "nf4", "double_quant": False},
-               "lora": {"rank": 8, "alpha": 16, "dropout": 0.05,
-                        "target_modules": ["q_proj", "v_proj"]}},
-              "s = 1304; bnb.nf4 without double quantization"),
-    "pub08": ({**_LITGPT, "model": {"config": CONFIGS["meta-llama/Llama-2-13b-hf"]},
-               "method": "lora", "micro_batch_size": 1, "sequence_length": 1304,
-               "lora": {"rank": 8, "alpha": 16, "dropout": 0.05,
-                        "target_modules": ["q_proj", "v_proj"]}},
-              "s = 1304"),
-    "pub15": ({**_LITGPT, "model": {"config": CONFIGS["meta-llama/Meta-Llama-3-8B"]},
-               "method": "lora", "micro_batch_size": 1, "sequence_length": 512,
-               "lora": {"rank": 32, "alpha": 16, "dropout": 0.05,
-                        "target_modules": ["q_proj", "v_proj"]}},
-              "s = 512 (max_seq_length)"),
-    "pub17": ({**_LITGPT, "model": {"config": CONFIGS["meta-llama/Llama-2-7b-hf"]},
-               "method": "lora", "micro_batch_size": 2, "sequence_length": 512,
-               "lora": {"rank": 32, "alpha": 16, "dropout": 0.05,
-                        "target_modules": ["q_proj", "v_proj"]}},
-              "s = 512 (max_seq_length)"),
-    "pub19": ({**_LITGPT, "model": {"config": CONFIGS[
-        "TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T"]},
-               "method": "full", "micro_batch_size": 4, "sequence_length": 512},
-              "s = 512 (max_seq_length)"),
-    # torchtune README (early 2024): recipes/configs/llama2/7B_*_single_device.yaml; the
-    # batch size 2 and Alpaca sequences up to 512 tokens are assumed, not re-read
-    "pub22": ({"framework": "torchtune", "model": {"config": CONFIGS["meta-llama/Llama-2-7b-hf"]},
-               "method": "qlora", "micro_batch_size": 2, "sequence_length": 512,
-               "loss": "standard",
-               "lora": {"rank": 8, "alpha": 16, "dropout": 0.0, "target_modules": [
-                   "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                   "down_proj"]}},
-              "b = 2, s = 512 assumed; LoRA r=8 on attention and MLP"),
-    "pub23": ({"framework": "torchtune", "model": {"config": CONFIGS["meta-llama/Llama-2-7b-hf"]},
-               "method": "lora", "micro_batch_size": 2, "sequence_length": 512,
-               "loss": "standard",
-               "lora": {"rank": 8, "alpha": 16, "dropout": 0.0,
-                        "target_modules": ["q_proj", "v_proj"]}},
-              "b = 2, s = 512 assumed; LoRA r=8 on q, v"),
-    "pub25": ({"framework": "torchtune", "model": {"config": CONFIGS["meta-llama/Llama-2-7b-hf"]},
-               "method": "full", "micro_batch_size": 2, "sequence_length": 512,
-               "loss": "standard", "optimizer": "paged_adamw_8bit",
-               "optimizer_in_backward": True},
-              "b = 2, s = 512 assumed; paged 8-bit AdamW stepped inside the backward"),
-}
-# Unsloth's README: the longest sequence Hugging Face + FA2 (QLoRA r=32 on every linear
-# layer, batch 1) trains in a card of the size named, and Unsloth's own in 80 GB.
-_UNSLOTH_HF = {"framework": "hf_trainer", "model": _LLAMA31, "method": "qlora",
-               "micro_batch_size": 1, "attention": "flash", "optimizer": "adamw_8bit",
-               "lora": {"rank": 32, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}}
-MAX_LENGTH_REQUESTS: dict[str, tuple[dict[str, Any], str]] = {
-    "pub37": (_UNSLOTH_HF, "HF Trainer profile (PEFT k-bit preparation: checkpointing on)"),
-    "pub39": (_UNSLOTH_HF, "as pub37"),
-    "pub41": (_UNSLOTH_HF, "as pub37"),
-    "pub43": ({**_UNSLOTH_HF, "framework": "unsloth"},
-              "Unsloth profile: offloaded checkpointing, fused cross-entropy"),
-}
-NOT_COMPARABLE = {
-    "pub03": "bert-large is an encoder (sequence classification), not a decoder LM",
-    "pub27": "T0_3B is an encoder-decoder model; batch, length and precision not stated",
-    "pub28": "T0_3B is an encoder-decoder model; batch, length and precision not stated",
-}
+# How each published row maps to a request, and the assumptions printed with it (data).
+MAPPING: dict[str, dict[str, Any]] = json.loads(
+    (ROOT / "tests" / "data" / "published_training.json").read_text(encoding="utf-8"))["rows"]
 
 
 # ----------------------------------------------------------------------------------------
-# the original calculator's rule of thumb (field notes, section 1)
+# the original calculator's rule of thumb: https://github.com/SaehwanPark/llm_vram_calc
+# (llm_vram_calc.py, the fine-tuning tab)
 
 
 def seed_rule(req: dict[str, Any], spec: architecture.ModelSpec) -> float:
@@ -163,14 +69,16 @@ def seed_rule(req: dict[str, Any], spec: architecture.ModelSpec) -> float:
         grads, factor = trainable * 2, 0.5
         extra = 0.05 * p if method == "qlora" else 0.0
     acts = b * s * n * h * byte * factor
-    return (p * byte + 10 * trainable + grads + acts + extra) * 1.15
+    return float((p * byte + 10 * trainable + grads + acts + extra) * 1.15)
 
 
 # ----------------------------------------------------------------------------------------
 
 
 def _estimate(req: dict[str, Any]) -> dict[str, Any]:
-    return vramcalc.estimate_or_raise({"mode": "training", "fit_gpus": [], **req})
+    response: dict[str, Any] = vramcalc.estimate_or_raise(
+        {"mode": "training", "fit_gpus": [], **req})
+    return response
 
 
 def cpu_dropout_bytes(row: dict[str, Any]) -> int:
@@ -189,7 +97,7 @@ def cpu_dropout_bytes(row: dict[str, Any]) -> int:
     targets = cfg.get("target_modules", ["q_proj", "v_proj"])
     targets = targets if isinstance(targets, str) else tuple(targets)
     inputs = sum(a.in_features * a.modules for a in lora.adapters(spec, targets, 1))
-    return 3 * inputs * req["micro_batch_size"] * req["sequence_length"]
+    return 3 * inputs * int(req["micro_batch_size"]) * int(req["sequence_length"])
 
 
 def calibration_rows(paths: list[Path]) -> list[dict[str, Any]]:
@@ -215,7 +123,7 @@ def compare_calibration(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "measured": measured, "estimate": resp["allocated_bytes"], "adjust": adjust,
             "raw_error": 100 * (resp["allocated_bytes"] - measured) / measured,
             "error": 100 * (resp["allocated_bytes"] + adjust - measured) / measured,
-            "measured_phase": max(phases, key=phases.get) if phases else "",
+            "measured_phase": max(phases, key=phases.__getitem__) if phases else "",
             "estimated_phase": resp["peak_phase"],
         })
     return out
@@ -228,14 +136,17 @@ def compare_published() -> list[dict[str, Any]]:
         pid = row["id"]
         base = {"id": pid, "model": row.get("model") or "", "what": row.get("what", ""),
                 "metric": row["metric"], "value": row["value_bytes"]}
-        if pid in NOT_COMPARABLE:
-            out.append({**base, "note": NOT_COMPARABLE[pid]})
-        elif pid in PUBLISHED_REQUESTS:
-            req, note = PUBLISHED_REQUESTS[pid]
-            out.append({**base, **_like_with_like(row, req), "note": note})
-        elif pid in MAX_LENGTH_REQUESTS:
-            req, note = MAX_LENGTH_REQUESTS[pid]
-            out.append({**base, **_max_length(row, req), "note": note})
+        mapped = MAPPING.get(pid)
+        if mapped is None:
+            continue
+        if mapped["kind"] == "not_comparable":
+            out.append({**base, "note": mapped["assumptions"]})
+        elif mapped["kind"] == "like_with_like":
+            out.append({**base, **_like_with_like(row, mapped["request"]),
+                        "note": mapped["assumptions"]})
+        else:  # max_sequence
+            out.append({**base, **_max_length(row, mapped["request"]),
+                        "note": mapped["assumptions"]})
     return out
 
 
@@ -251,7 +162,7 @@ def _like_with_like(row: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
         estimate, kind = resp["allocated_bytes"], "allocated"
     spec = architecture.from_config(
         req["model"]["config"] if "config" in req["model"]
-        else vramcalc.catalogs.presets()[req["model"]["preset"]]["config"], Collector())
+        else catalogs.presets()[req["model"]["preset"]]["config"], Collector())
     assert spec is not None
     seed = seed_rule(req, spec)
     value = row["value_bytes"]
@@ -273,7 +184,7 @@ def _max_length(row: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
         mid = (low + high) // 2
         low, high = (mid, high) if total(mid) <= budget else (low, mid)
     spec = architecture.from_config(
-        vramcalc.catalogs.presets()[req["model"]["preset"]]["config"], Collector())
+        catalogs.presets()[req["model"]["preset"]]["config"], Collector())
     assert spec is not None
     seed_low, seed_high = 0, 1 << 24
     while seed_high - seed_low > 1:

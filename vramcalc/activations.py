@@ -22,8 +22,9 @@ tensor by tensor with FakeTensorMode on torch 2.13):
 - No dropout: current LLM configs set attention/hidden dropout to 0. LoRA dropout keeps a
   1-byte mask (CUDA `native_dropout`) and the dropped input per adapter.
 - Frozen weights (LoRA) save less: a frozen linear keeps no input, a frozen norm weight
-  needs no normalized copy, and the MLP product is kept only when `down_proj` has an
-  adapter.
+  needs no normalized copy, and the MLP product is kept only when `down_proj`'s own weight
+  trains. An adapter on a frozen `down_proj` keeps its own copy of the product (the
+  adapter-dtype cast or the dropped copy that `lora_A` saves), counted with the adapters.
 
 Everything here is a pure function of the model shape and the regime; bytes per token
 (and per token and per key, for the s² terms).
@@ -38,15 +39,6 @@ if TYPE_CHECKING:
     from .architecture import ModelSpec
 
 REGIMES = ("fp32", "bf16", "autocast")
-_LINEAR_INPUT_ROLES = {
-    # role -> which input it reads: "attn" (the attention norm's output), "mlp" (the MLP
-    # norm's output), "o" (attention output), "down" (the MLP product)
-    "attn_q": "attn", "attn_k": "attn", "attn_v": "attn", "attn_qkv": "attn",
-    "attn_q_a": "attn", "attn_kv_a": "attn", "attn_q_b": "attn", "attn_kv_b": "attn",
-    "attn_output": "o", "ffn_gate": "mlp", "ffn_up": "mlp", "ffn_gate_up": "mlp",
-    "ffn_down": "down", "ffn_gate_shexp": "mlp", "ffn_up_shexp": "mlp",
-    "ffn_down_shexp": "down",
-}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,7 +81,6 @@ class LayerShape:
     norm: str  # "rms" | "gemma" | "layer" | "none"
     moe_router: int  # experts (router logits, fp32) or 0
     weight_numel: int  # linear weight elements (autocast copies)
-    largest_weight: int
 
 
 def layer_shapes(spec: ModelSpec) -> tuple[LayerShape, ...]:
@@ -140,7 +131,6 @@ def _layer_shape(spec: ModelSpec, i: int, groups: list[tuple[str, int, int, int]
             role == "norm" and numel not in (h, 2 * h) for role, numel, *_ in groups),
         norm=_norm_style(spec), moe_router=router,
         weight_numel=sum(n for n, _ in linear),
-        largest_weight=max((n for n, _ in linear), default=0),
     )
 
 
@@ -206,12 +196,14 @@ def attention_saved(r: Regime, shape: LayerShape) -> tuple[int, int]:
     return per_token, 0
 
 
-def mlp_saved(r: Regime, shape: LayerShape, down_adapted: bool) -> int:
+def mlp_saved(r: Regime, shape: LayerShape) -> int:
     """Bytes per token the MLP saves: SwiGLU keeps gate, up, act(gate) and the product
-    (the product only when `down_proj` trains: its weight, or an adapter on it); a plain
-    GeLU MLP keeps the up projection and its activation. MoE layers: the routed experts
-    process top-k copies of each token (`mlp_width` includes top-k), plus fp32 router
-    logits and their softmax."""
+    (the product only when `down_proj`'s weight trains: its matmul saves its input for the
+    weight gradient); a plain GeLU MLP keeps the up projection and its activation. A frozen
+    `down_proj` keeps no input, with or without an adapter: PEFT's `lora_A` saves its own
+    copy of the product (cast to the adapter dtype, or dropped), which `adapters_saved`
+    counts. MoE layers: the routed experts process top-k copies of each token (`mlp_width`
+    includes top-k), plus fp32 router logits and their softmax."""
     b = r.act_bytes
     f = shape.mlp_width
     keep_product = r.trainable_base
@@ -262,18 +254,16 @@ class LayerActivations:
 def layer_activations(
     r: Regime, shape: LayerShape, adapters: list[tuple[str, int, int]]
 ) -> LayerActivations:
-    """Saved bytes of one layer; `adapters`: (role, in_features, matrices) adapted here."""
-    by_input: dict[str, list[tuple[int, int]]] = {}
-    for role, in_f, matrices in adapters:
-        by_input.setdefault(_LINEAR_INPUT_ROLES.get(role, "attn"), []).append((in_f, matrices))
-    flat = [item for items in by_input.values() for item in items]
+    """Saved bytes of one layer; `adapters`: (role, in_features, matrices) adapted here
+    (each adapter's saved inputs depend on its input width, not on which linear it is on)."""
+    flat = [(in_f, matrices) for _role, in_f, matrices in adapters]
     attn_tok, attn_key = attention_saved(r, shape)
     norms = (
         norm_saved(r, shape, shape.attn_consumers)
         + norm_saved(r, shape, shape.mlp_consumers)
         + shape.extra_norms * norm_saved(r, shape, 0)
     )
-    mlp = mlp_saved(r, shape, down_adapted="down" in by_input)
+    mlp = mlp_saved(r, shape)
     per_token = norms + attn_tok + mlp + adapters_saved(r, flat)
     b = r.act_bytes
     # backward: gradients of the MLP intermediates (three f-wide at once for SwiGLU), or
@@ -303,7 +293,7 @@ def final_norm_saved(r: Regime, hidden: int, norm: str) -> int:
     """The final norm before the lm_head (one consumer)."""
     shape = LayerShape(hidden=hidden, q_width=0, k_width=0, v_width=0, heads=0, mlp_width=0,
                        gated=False, attn_consumers=0, mlp_consumers=0, extra_norms=0,
-                       qk_norm=False, norm=norm, moe_router=0, weight_numel=0, largest_weight=0)
+                       qk_norm=False, norm=norm, moe_router=0, weight_numel=0)
     return norm_saved(r, shape, 1)
 
 

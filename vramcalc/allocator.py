@@ -16,6 +16,8 @@ allocates each large weight this way (measured on an H200: the excess over the r
 
 from __future__ import annotations
 
+from .sizes import cdiv
+
 _MIN_BLOCK = 512
 _SMALL = 1 << 20
 _MIN_LARGE_ALLOC = 10 << 20
@@ -24,8 +26,8 @@ _ROUND_LARGE = 2 << 20
 
 def block_bytes(nbytes: int) -> int:
     """Bytes `memory_allocated()` counts for one tensor of `nbytes` in a fresh segment."""
-    size = max(_MIN_BLOCK, -(-nbytes // _MIN_BLOCK) * _MIN_BLOCK)
+    size = max(_MIN_BLOCK, cdiv(nbytes, _MIN_BLOCK) * _MIN_BLOCK)
     if size < _MIN_LARGE_ALLOC:
         return size  # carved from a shared 2 MiB / 20 MiB segment: split to size
-    segment = -(-size // _ROUND_LARGE) * _ROUND_LARGE
+    segment = cdiv(size, _ROUND_LARGE) * _ROUND_LARGE
     return segment if segment - size <= _SMALL else size

@@ -322,7 +322,6 @@ _FAMILIES = (
     "llama4_text",
     "mistral3",
 )
-SUPPORTED_MODEL_TYPES = _FAMILIES
 
 _TEXT_CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
     "gemma3": {
@@ -543,6 +542,31 @@ def _attention_layers(
     )
 
 
+def _spec(
+    c: Fields, family: str, b: _Builder, *, vocab: int, hidden: int, layers: int, heads: int,
+    kv_heads: int, head_dim: int, width: int, tie: bool, attention: tuple[AttentionLayer, ...],
+    gated_mlp: bool = True, norm: str = "rms", positions: int = 0,
+    positions_default: int = 4096, dropout_key: str = "attention_dropout",
+    dropout_default: float = 0.0, mla: bool = False, moe: MoESpec | None = None,
+    dense_layer_widths: tuple[int, ...] | None = None, notes: tuple[str, ...] = (),
+) -> ModelSpec:
+    """The ModelSpec every reader ends with. What the readers share is read here, in one
+    order: `max_position_embeddings` (unless the reader read `positions` itself), the
+    checkpoint dtype, then the dropout. `width` is the dense MLP width; every layer has it
+    unless `dense_layer_widths` says otherwise (0 for an MoE layer)."""
+    return ModelSpec(
+        name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
+        num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
+        intermediate_size=width, gated_mlp=gated_mlp, norm=norm, tie_word_embeddings=tie,
+        max_position_embeddings=positions
+        or c.integer("max_position_embeddings", default=positions_default),
+        torch_dtype=_dtype(c), tensors=b.build(), attention=attention, mla=mla, moe=moe,
+        dense_layer_widths=(width,) * layers if dense_layer_widths is None
+        else dense_layer_widths,
+        dropout=c.number(dropout_key, default=dropout_default, maximum=1.0), notes=notes,
+    )
+
+
 def _read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     """Llama, Mistral, Qwen2/3, Gemma 1/2/3, OLMo 1/2, Mixtral, Qwen MoE, Llama 4 text, and
     the generic decoder: embeddings, per-layer q/k/v/o + MLP or MoE, RMSNorm, lm_head."""
@@ -554,13 +578,13 @@ def _read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     tie_default = family in ("gemma", "gemma2", "gemma3_text")
     tie = c.boolean("tie_word_embeddings", default=tie_default)
     attn_bias = c.boolean("attention_bias", default=False)
-    qkv_bias = family in ("qwen2",) or (
+    qkv_bias = family == "qwen2" or (
         family == "qwen2_moe" and c.boolean("qkv_bias", default=True))
     mlp_bias = c.boolean("mlp_bias", default=False)
     qk_norm = family in ("qwen3", "qwen3_moe", "gemma3_text")
     moe_fields = _moe_fields(c, family, layers)
     dense_width = 0
-    if moe_fields is None or moe_fields[4] < layers:
+    if moe_fields is None or len(moe_fields.layers) < layers:
         key = "intermediate_size_mlp" if family == "llama4_text" else "intermediate_size"
         dense_width = c.integer(key)
     if c.failed():
@@ -568,7 +592,7 @@ def _read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     b = _Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
     kinds = _layer_kinds(c, family, layers)
-    moe_layers: set[int] = set(moe_fields[5]) if moe_fields else set()
+    moe_layers: set[int] = set(moe_fields.layers) if moe_fields else set()
     for i in range(layers):
         b.layer("attn_q", i, hidden, heads * head_dim, bias=attn_bias or qkv_bias)
         b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=attn_bias or qkv_bias)
@@ -597,38 +621,17 @@ def _read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
             b.vector("norm", i, hidden)  # post_attention_layernorm
     # OLMo's final LayerNorm has no parameters
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=0 if family == "olmo" else hidden)
-    moe = None
-    if moe_fields is not None:
-        experts, top_k, expert_width, shared_width, count, _ = moe_fields
-        moe = MoESpec(num_experts=experts, experts_per_token=top_k,
-                      expert_intermediate_size=expert_width,
-                      shared_intermediate_size=shared_width, moe_layers=count)
-    notes: list[str] = []
+    notes: tuple[str, ...] = ()
     if family == "llama4_text":
-        notes.append("Llama 4 uses chunked local attention on 3 of every 4 layers")
-    return ModelSpec(
-        name="",
-        model_type=family,
-        family=family if family != "generic" else "generic",
-        vocab_size=vocab,
-        hidden_size=hidden,
-        num_layers=layers,
-        num_heads=heads,
-        num_kv_heads=kv_heads,
-        head_dim=head_dim,
-        intermediate_size=dense_width,
-        gated_mlp=True,
+        notes = ("Llama 4 uses chunked local attention on 3 of every 4 layers",)
+    return _spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=dense_width, tie=tie,
         norm="none" if family == "olmo" else "rms",
-        tie_word_embeddings=tie,
-        max_position_embeddings=c.integer("max_position_embeddings", default=4096),
-        torch_dtype=_dtype(c),
-        tensors=b.build(),
         attention=_attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
-        mla=False,
-        moe=moe,
+        moe=None if moe_fields is None else moe_fields.spec(),
         dense_layer_widths=tuple(0 if i in moe_layers else dense_width for i in range(layers)),
-        dropout=c.number("attention_dropout", default=0.0, maximum=1.0),
-        notes=tuple(notes),
+        notes=notes,
     )
 
 
@@ -638,15 +641,29 @@ def _dense_mlp(b: _Builder, i: int, hidden: int, width: int, *, bias: bool = Fal
     b.layer("ffn_down", i, width, hidden, bias=bias)
 
 
-_MoEFields = tuple[int, int, int, int, int, tuple[int, ...]]
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _MoEFields:
+    """What a Llama-like MoE config says about its experts, read before the layers are."""
+
+    experts: int
+    top_k: int
+    expert_width: int
+    shared_width: int  # 0 without a shared expert
+    layers: tuple[int, ...]  # indices of the MoE layers
+
+    def spec(self) -> MoESpec:
+        return MoESpec(num_experts=self.experts, experts_per_token=self.top_k,
+                       expert_intermediate_size=self.expert_width,
+                       shared_intermediate_size=self.shared_width, moe_layers=len(self.layers))
 
 
 def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
-    """(experts, top-k, expert width, shared width, MoE layer count, MoE layer indices)."""
+    """The experts of Mixtral, Qwen MoE and Llama 4; None for a dense family."""
     if family == "mixtral":
         experts = c.integer("num_local_experts")
         top_k = c.integer("num_experts_per_tok")
-        return experts, top_k, c.integer("intermediate_size"), 0, layers, tuple(range(layers))
+        return _MoEFields(experts=experts, top_k=top_k, expert_width=c.integer("intermediate_size"),
+                          shared_width=0, layers=tuple(range(layers)))
     if family in ("qwen2_moe", "qwen3_moe"):
         experts = c.integer("num_experts")
         top_k = c.integer("num_experts_per_tok")
@@ -655,7 +672,8 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
         only = set(_layer_indices(c, "mlp_only_layers", layers))
         which = tuple(i for i in range(layers) if i not in only and (i + 1) % step == 0)
         shared = c.integer("shared_expert_intermediate_size") if family == "qwen2_moe" else 0
-        return experts, top_k, width, shared, len(which), which
+        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
+                          layers=which)
     if family == "llama4_text":
         experts = c.integer("num_local_experts")
         top_k = c.integer("num_experts_per_tok", default=1)
@@ -665,7 +683,8 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
         else:
             which = tuple(range(step - 1, layers, step))
         width = c.integer("intermediate_size")
-        return experts, top_k, width, width, len(which), which
+        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=width,
+                          layers=which)
     return None
 
 
@@ -686,7 +705,7 @@ def _layer_indices(c: Fields, key: str, layers: int) -> tuple[int, ...]:
 def _moe_block(
     b: _Builder, c: Fields, family: str, i: int, hidden: int, moe: _MoEFields
 ) -> None:
-    experts, _top_k, width, shared, _count, _ = moe
+    experts, width, shared = moe.experts, moe.expert_width, moe.shared_width
     b.layer("ffn_gate_inp", i, hidden, experts)  # router
     if family == "llama4_text":
         # experts stored fused: gate_up_proj [E, h, 2f], down_proj [E, f, h]
@@ -726,15 +745,10 @@ def _read_phi3(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
     kinds = _layer_kinds(c, family, layers)
-    return ModelSpec(
-        name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
-        num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
-        intermediate_size=width, gated_mlp=True, norm="rms", tie_word_embeddings=tie,
-        max_position_embeddings=c.integer("max_position_embeddings", default=4096),
-        torch_dtype=_dtype(c), tensors=b.build(),
+    return _spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
         attention=_attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
-        mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.number("attention_dropout", default=0.0, maximum=1.0), notes=(),
     )
 
 
@@ -766,15 +780,12 @@ def _read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
         b.layer("ffn_up", i, hidden, width, bias=True)
         b.layer("ffn_down", i, width, hidden, bias=True)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    return ModelSpec(
-        name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
-        num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
-        intermediate_size=width, gated_mlp=False, norm="layer", tie_word_embeddings=tie,
-        max_position_embeddings=positions, torch_dtype=_dtype(c), tensors=b.build(),
+    return _spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
+        norm="layer", positions=positions, dropout_key="attn_pdrop", dropout_default=0.1,
         attention=_attention_layers([("full", 0)] * layers, kv_heads * head_dim,
                                     kv_heads * head_dim),
-        mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.number("attn_pdrop", default=0.1, maximum=1.0), notes=(),
     )
 
 
@@ -800,16 +811,11 @@ def _read_gpt_neox(fields: Fields, family: str) -> ModelSpec | None:
         b.layer("ffn_up", i, hidden, width, bias=True)
         b.layer("ffn_down", i, width, hidden, bias=True)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    return ModelSpec(
-        name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
-        num_layers=layers, num_heads=heads, num_kv_heads=heads,
-        head_dim=_head_width(c, hidden, heads),
-        intermediate_size=width, gated_mlp=False, norm="layer", tie_word_embeddings=tie,
-        max_position_embeddings=c.integer("max_position_embeddings", default=2048),
-        torch_dtype=_dtype(c), tensors=b.build(),
+    return _spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=heads, head_dim=_head_width(c, hidden, heads), width=width, tie=tie,
+        gated_mlp=False, norm="layer", positions_default=2048,
         attention=_attention_layers([("full", 0)] * layers, hidden, hidden),
-        mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.number("attention_dropout", default=0.0, maximum=1.0), notes=(),
     )
 
 
@@ -849,16 +855,12 @@ def _read_falcon(fields: Fields, family: str) -> ModelSpec | None:
         for _ in range(norms):
             b.vector("norm", i, 2 * hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    return ModelSpec(
-        name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
-        num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
-        intermediate_size=width, gated_mlp=False, norm="layer", tie_word_embeddings=tie,
-        max_position_embeddings=c.integer("max_position_embeddings", default=2048),
-        torch_dtype=_dtype(c), tensors=b.build(),
+    return _spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
+        norm="layer", positions_default=2048,
         attention=_attention_layers([("full", 0)] * layers, kv_heads * head_dim,
                                     kv_heads * head_dim),
-        mla=False, moe=None, dense_layer_widths=(width,) * layers,
-        dropout=c.number("attention_dropout", default=0.0, maximum=1.0), notes=(),
     )
 
 
@@ -924,23 +926,17 @@ def _read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
             "the multi-token-prediction layer in the checkpoint is not counted "
             "(transformers does not load it; engines load it only for speculative decoding)"
         )
-    return ModelSpec(
-        name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
-        num_layers=layers, num_heads=heads, num_kv_heads=heads, head_dim=qk_dim,
-        intermediate_size=dense_width, gated_mlp=True, norm="rms", tie_word_embeddings=tie,
-        max_position_embeddings=c.integer("max_position_embeddings", default=4096),
-        torch_dtype=_dtype(c), tensors=b.build(),
-        attention=tuple(
-            AttentionLayer(kind="full", k_width=heads * qk_dim, v_width=heads * v_dim,
-                           latent_width=kv_rank + rope)
-            for _ in range(layers)
-        ),
+    return _spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=heads, head_dim=qk_dim, width=dense_width, tie=tie,
+        attention=_attention_layers([("full", 0)] * layers, heads * qk_dim, heads * v_dim,
+                                    latent=kv_rank + rope),
         mla=True,
         moe=MoESpec(num_experts=experts, experts_per_token=top_k,
                     expert_intermediate_size=expert_width,
                     shared_intermediate_size=expert_width * shared, moe_layers=len(moe_layers)),
         dense_layer_widths=tuple(dense_width if i < first_dense else 0 for i in range(layers)),
-        dropout=c.number("attention_dropout", default=0.0, maximum=1.0), notes=tuple(notes),
+        notes=tuple(notes),
     )
 
 
@@ -973,19 +969,13 @@ def _read_gpt_oss(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
     kinds = _layer_kinds(c, family, layers)
-    return ModelSpec(
-        name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
-        num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
-        intermediate_size=0, gated_mlp=True, norm="rms", tie_word_embeddings=tie,
-        max_position_embeddings=c.integer("max_position_embeddings", default=131072),
-        torch_dtype=_dtype(c), tensors=b.build(),
+    return _spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=0, tie=tie, positions_default=131072,
         attention=_attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
-        mla=False,
         moe=MoESpec(num_experts=experts, experts_per_token=top_k,
                     expert_intermediate_size=width, shared_intermediate_size=0,
                     moe_layers=layers),
-        dense_layer_widths=(0,) * layers,
-        dropout=c.number("attention_dropout", default=0.0, maximum=1.0), notes=(),
     )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from .architecture import LINEAR_ROLES
 from .catalogs import WeightFormat, ggml_types, gguf_recipes
+from .sizes import cdiv
 
 if TYPE_CHECKING:
     from .architecture import ModelSpec, TensorGroup
@@ -28,7 +29,7 @@ _EXPERT_ROLES = frozenset(
 
 def _ceil_bytes(bits: float) -> int:
     whole = int(bits)
-    return (whole + (1 if bits > whole else 0) + 7) // 8
+    return cdiv(whole + (1 if bits > whole else 0), 8)  # whole bits, then whole bytes
 
 
 def tensor_bytes(fmt: WeightFormat, group: TensorGroup, spec: ModelSpec, dense_bits: int) -> int:
@@ -244,7 +245,7 @@ def _gguf_fit(type_name: str, in_features: int) -> str:
 
 def _gguf_bytes(type_name: str, numel: int) -> int:
     size, block = ggml_types()[type_name]
-    return -(-numel // block) * size
+    return cdiv(numel, block) * size
 
 
 def _gguf_group_bytes(recipe: str, group: TensorGroup, spec: ModelSpec) -> int:

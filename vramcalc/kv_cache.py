@@ -12,6 +12,7 @@ actually keeps for them is engine behaviour and is decided by the caller (`windo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -72,7 +73,7 @@ def cache_bytes(
         held = tokens if windows_hold_all else min(tokens, window + window_slack)
         elements += per_token * held
     total_bits = elements * sequences * bits
-    return int(-(-total_bits // 8))
+    return math.ceil(total_bits / 8)  # bits may be fractional (q4_0: 4.5): a float ceiling
 
 
 def bytes_per_token(geo: KVGeometry, bits: float) -> float:

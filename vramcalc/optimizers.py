@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .sizes import cdiv
+
 OPTIMIZERS = ("adamw", "adamw_8bit", "paged_adamw_8bit", "adafactor", "sgd", "lion")
 IMPLEMENTATIONS = ("foreach", "fused", "forloop")
 
@@ -37,7 +39,6 @@ class OptimizerCost:
 
     state_bytes: int
     temporary_bytes: int
-    states_per_param: float  # state elements per parameter (for the formula text)
     state_formula: str
     temporary_formula: str
     paged: bool  # bitsandbytes paged optimizers: CUDA unified memory, evicted to the host
@@ -70,7 +71,7 @@ def cost(
     if optimizer == "sgd":
         states = total * state_bytes if momentum > 0 else 0
         return OptimizerCost(
-            state_bytes=states, temporary_bytes=0, states_per_param=1.0 if momentum else 0.0,
+            state_bytes=states, temporary_bytes=0,
             state_formula=("P_trainable · B_state (momentum buffer)" if momentum
                            else "0 (no momentum: SGD keeps no state)"),
             temporary_formula="0 (in-place foreach updates without weight decay)",
@@ -80,7 +81,7 @@ def cost(
     # update from a clone of it: two temporaries of one parameter at a time
     return OptimizerCost(
         state_bytes=total * state_bytes, temporary_bytes=2 * largest * state_bytes,
-        states_per_param=1.0, state_formula="P_trainable · B_state (exp_avg)",
+        state_formula="P_trainable · B_state (exp_avg)",
         temporary_formula="2 · largest parameter · B_state (update = exp_avg.clone()...sign_())",
         paged=False, source="Chen et al. 2023 (Lion, Algorithm 2); lucidrains/lion-pytorch",
     )
@@ -101,7 +102,7 @@ def _adamw(
         temporary = 0
         temp_formula = "0 (torch._fused_adamw_ updates in place)"
     return OptimizerCost(
-        state_bytes=states, temporary_bytes=temporary, states_per_param=2.0,
+        state_bytes=states, temporary_bytes=temporary,
         state_formula="2 · P_trainable · B_state (exp_avg, exp_avg_sq)",
         temporary_formula=temp_formula, paged=False,
         source=f"torch/optim/adamw.py ({implementation}); Loshchilov & Hutter 2019",
@@ -114,10 +115,10 @@ def _adamw_8bit(sizes: tuple[int, ...], *, paged: bool) -> OptimizerCost:
         if n < _BNB_MIN_8BIT:
             states += 2 * n * 4  # small tensors keep fp32 states
         else:
-            blocks = -(-n // _BNB_BLOCK)
+            blocks = cdiv(n, _BNB_BLOCK)
             states += 2 * (n + 4 * blocks)  # x2 states: 1 byte each + fp32 absmax per block
     return OptimizerCost(
-        state_bytes=states, temporary_bytes=0, states_per_param=2.0,
+        state_bytes=states, temporary_bytes=0,
         state_formula=("2 · P_trainable · (1 B + 4 B / 256) (8-bit blockwise states; "
                        "tensors under 4096 elements keep fp32 states)"),
         temporary_formula="0 (bitsandbytes updates in place)",
@@ -137,7 +138,7 @@ def adafactor_cost(shapes: tuple[tuple[int, int, int], ...], largest: int) -> Op
     for rows, cols, count in shapes:
         states += 4 * count * ((rows + cols) if cols else rows)
     return OptimizerCost(
-        state_bytes=states, temporary_bytes=3 * largest * 4, states_per_param=0.0,
+        state_bytes=states, temporary_bytes=3 * largest * 4,
         state_formula="Σ matrices (rows + cols) · 4 B + Σ vectors · 4 B (factored second moment)",
         temporary_formula="3 · largest parameter · 4 B (grad², v̂, update; one tensor at a time)",
         paged=False,

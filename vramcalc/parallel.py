@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .sizes import cdiv
+
 SOURCE = (
     "Rajbhandari et al. 2020 (ZeRO); Ren et al. 2021 (ZeRO-Offload); Shoeybi et al. 2019 "
     "(Megatron TP); Korthikanti et al. 2022 (sequence parallelism, pipeline activations)"
@@ -66,13 +68,9 @@ class ParallelSpec:
         return self.data if self.zero_stage >= 3 else 1
 
 
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def stage_layers(layers: int, pipeline: int) -> int:
     """Layers on the busiest pipeline stage."""
-    return ceil_div(layers, pipeline)
+    return cdiv(layers, pipeline)
 
 
 def stage_fraction(

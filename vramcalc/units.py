@@ -24,6 +24,3 @@ def natural_size(n: int | float, *, binary: bool = True, digits: int = 2) -> str
         exponent += 1
     return f"{sign}{value:.{digits}f} {units[exponent]}"
 
-
-def gib(n: int | float) -> float:
-    return n / (1 << 30)

@@ -8,7 +8,6 @@ The tests that build models need torch, transformers and peft and are skipped wi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import shlex
@@ -16,20 +15,15 @@ import sys
 import types
 from typing import Any
 
+import gpu_driver
+import measure  # imports torch only inside functions
 import pytest
+import specs
+import suite
 
-HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "calibration"
-sys.path.insert(0, str(HERE))
 
-import gpu_driver  # noqa: E402
-import measure  # noqa: E402  (imports torch only inside functions)
-import specs  # noqa: E402
-import suite  # noqa: E402
-
-HAVE_TORCH = all(importlib.util.find_spec(m) for m in ("torch", "transformers", "peft"))
-needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="needs torch, transformers and peft")
 
 TRAINING_KEYS = {
     "mode", "model", "method", "micro_batch_size", "sequence_length",
@@ -51,13 +45,14 @@ def test_configs_name_their_hub_model_and_where_they_were_read() -> None:
         config, source = specs.load_config(model)
         assert set(source) >= {"model_id", "hub_file", "read_in"}, model
         assert source["hub_file"] == f"https://huggingface.co/{source['model_id']}/blob/main/config.json"
-        assert config["model_type"] in {"llama", "mistral", "qwen2", "qwen3"}, model
+        assert config["model_type"] in {"llama", "mistral", "qwen2", "qwen3", "deepseek_v2",
+                                        "gemma2", "phi3", "qwen3_moe"}, model
 
 
 def test_configs_span_the_vocabularies_and_attention_kinds_asked_for() -> None:
     configs = [specs.load_config(m)[0] for m in specs.list_models()]
     vocabs = {c["vocab_size"] for c in configs}
-    assert min(vocabs) == 32000 and max(vocabs) == 151936
+    assert min(vocabs) == 32000 and max(vocabs) == 256000  # Llama 2 tokenizer .. Gemma 2
     grouped = [c["num_key_value_heads"] < c["num_attention_heads"] for c in configs]
     assert any(grouped) and not all(grouped)  # GQA and full multi-head attention
 
@@ -133,6 +128,16 @@ def test_suite_ids_are_unique_and_gpu_rows_have_cpu_twins() -> None:
     cpu_ids = {r.id for r in suite.CPU_SUITE}
     gpu_ids = {r.id for r in suite.GPU_SUITE if not isinstance(r, specs.ContextSpec)}
     assert gpu_ids <= cpu_ids
+
+
+def test_suites_keep_their_documented_size_when_a_config_is_added() -> None:
+    # docs/calibration.md: the gpu suite is 73 runs (72 and the context), the cpu suite 77,
+    # over the 8 grid models; the family configs have runs of their own
+    assert (len(suite.GPU_SUITE), len(suite.CPU_SUITE)) == (73, 77)
+    grid = {r.model for r in ALL_RUNS if not isinstance(r, specs.ContextSpec)}
+    assert grid == set(suite.GRID_MODELS)
+    assert set(specs.list_models()) == grid | {r.model for r in suite.FAMILY_RUNS
+                                               if not isinstance(r, specs.ContextSpec)}
 
 
 def test_gpu_suite_starts_with_the_bare_context_and_fits_six_minutes() -> None:
@@ -233,7 +238,8 @@ def _rows(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.mark.parametrize("name", ["cpu_fake.jsonl", "cuda_h200.jsonl"])
+@pytest.mark.parametrize("name", ["cpu_fake.jsonl", "cuda_h200.jsonl",
+                                  "cuda_h200_families.jsonl"])
 def test_committed_rows_are_self_describing(name: str) -> None:
     rows = _rows(name)
     assert len({r["id"] for r in rows}) == len(rows)
@@ -259,12 +265,17 @@ def test_cpu_rows_cover_the_suite() -> None:
     assert {r["id"] for r in rows} == {s.id for s in suite.CPU_SUITE}
 
 
+def test_family_rows_are_the_family_runs() -> None:
+    rows = _rows("cuda_h200_families.jsonl")
+    assert [r["id"] for r in rows] == [s.id for s in suite.FAMILY_RUNS]
+    assert [r["command"] for r in rows] == [specs.command(s, "cuda") for s in suite.FAMILY_RUNS]
+
+
 # ----------------------------------------------------------------------------- with torch
 
 
-@needs_torch
 def test_live_bytes_counts_blocks_and_frees() -> None:
-    import torch
+    torch = pytest.importorskip("torch")
     from live_bytes import LiveBytes
 
     with LiveBytes() as tracker:
@@ -280,7 +291,6 @@ def test_live_bytes_counts_blocks_and_frees() -> None:
     assert tracker.phase_peaks["two"] == 4608 and tracker.peak == 4608
 
 
-@needs_torch
 @pytest.mark.parametrize("run", [
     specs.TrainSpec(model="qwen3-4b", method="lora", lora_targets="all-linear",
                     checkpointing="full", precision="mixed_bf16", batch=2, seq=64, tiny=True),
@@ -288,6 +298,8 @@ def test_live_bytes_counts_blocks_and_frees() -> None:
     specs.InferSpec(model="mistral-7b-v0.1", batch=2, context=64, tiny=True),
 ], ids=lambda r: r.id)
 def test_fake_run_matches_a_real_cpu_run(run: specs.TrainSpec | specs.InferSpec) -> None:
+    for needed in ("torch", "transformers", "peft"):  # the harness builds real models
+        pytest.importorskip(needed)
     real = measure.measure(run, "cpu")
     fake = measure.measure(run, "cpu-fake")
     assert real["status"] == fake["status"] == "ok", (real.get("error"), fake.get("error"))
