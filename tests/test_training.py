@@ -162,7 +162,8 @@ def test_qlora_profile_turns_on_checkpointing() -> None:
     resp = vramcalc.estimate_or_raise({"mode": "training", "model": LLAMA, "method": "qlora",
                                        "fit_gpus": []})
     assert resp["request"]["gradient_checkpointing"] == "full"
-    assert resp["request"]["qlora"] == {"quant_type": "nf4", "double_quant": True}
+    assert resp["request"]["qlora"] == {"quant_type": "nf4", "double_quant": True,
+                                        "saves_linear_inputs": False}
 
 
 def test_catalog_lists_training_choices() -> None:

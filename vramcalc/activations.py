@@ -51,6 +51,7 @@ class Regime:
     lora_dropout: bool
     lora_rank: int
     attention: str  # "sdpa" | "flash" | "eager"
+    quantized_inputs_saved: bool = False  # 4-bit linears keep their input (bnb < 0.43.2)
 
     @property
     def act_bytes(self) -> int:
@@ -81,6 +82,9 @@ class LayerShape:
     norm: str  # "rms" | "gemma" | "layer" | "none"
     moe_router: int  # experts (router logits, fp32) or 0
     weight_numel: int  # linear weight elements (autocast copies)
+    activation_copies: int = 0  # extra f-wide tensors a Python-level activation saves
+    residual_dropouts: int = 0  # dropouts on the block's outputs (1-byte masks, h wide)
+    attention_dropout: bool = False  # eager attention keeps a mask and the dropped probs
 
 
 def layer_shapes(spec: ModelSpec) -> tuple[LayerShape, ...]:
@@ -131,7 +135,19 @@ def _layer_shape(spec: ModelSpec, i: int, groups: list[tuple[str, int, int, int]
             role == "norm" and numel not in (h, 2 * h) for role, numel, *_ in groups),
         norm=_norm_style(spec), moe_router=router,
         weight_numel=sum(n for n, _ in linear),
+        activation_copies=PYTHON_ACTIVATION_COPIES.get(spec.mlp_activation, 0),
+        residual_dropouts=2 if spec.residual_dropout > 0 else 0,
+        attention_dropout=spec.dropout > 0,
     )
+
+
+# Activations transformers writes as Python arithmetic (activations.py NewGELUActivation,
+# FastGELUActivation), so that autograd saves their intermediates, each as wide as the MLP:
+# gelu_new 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) keeps tanh's output, 0.5·x and
+# 1 + tanh (x itself is the up projection, counted already); gelu_fast
+# 0.5·x·(1 + tanh(0.7978845608·x·(1 + 0.044715·x·x))) keeps 0.044715·x, 0.797·x,
+# 1 + 0.044715·x², tanh's output, 0.5·x and 1 + tanh. F.gelu and F.silu keep only x.
+PYTHON_ACTIVATION_COPIES = {"gelu_new": 3, "gelu_fast": 6}
 
 
 def _norm_style(spec: ModelSpec) -> str:
@@ -191,6 +207,8 @@ def attention_saved(r: Regime, shape: LayerShape) -> tuple[int, int]:
         repeated = qd if kd < qd else kd  # repeat_kv copies only when there are fewer KV heads
         per_token += b * (qd + 2 * repeated + qd)
         per_key = shape.heads * (4 if r.kind == "fp32" else 6)
+        if shape.attention_dropout:  # dropout on the probabilities: its mask and output
+            per_key += shape.heads * (1 + b)
         return per_token, per_key
     per_token += b * (qd + kd + vd + qd) + 4 * shape.heads  # q, k, v, out + fp32 lse
     return per_token, 0
@@ -203,7 +221,8 @@ def mlp_saved(r: Regime, shape: LayerShape) -> int:
     `down_proj` keeps no input, with or without an adapter: PEFT's `lora_A` saves its own
     copy of the product (cast to the adapter dtype, or dropped), which `adapters_saved`
     counts. MoE layers: the routed experts process top-k copies of each token (`mlp_width`
-    includes top-k), plus fp32 router logits and their softmax."""
+    includes top-k), plus fp32 router logits and their softmax. A Python-level activation
+    (GPT-2's gelu_new) keeps its intermediates too (`activation_copies`)."""
     b = r.act_bytes
     f = shape.mlp_width
     keep_product = r.trainable_base
@@ -211,9 +230,31 @@ def mlp_saved(r: Regime, shape: LayerShape) -> int:
         per_token = b * f * (3 + (1 if keep_product else 0))
     else:
         per_token = b * f * (1 + (1 if keep_product else 0))
+    per_token += b * f * shape.activation_copies
     if shape.moe_router:
         per_token += 2 * 4 * shape.moe_router + 2 * shape.hidden  # logits, softmax, gathered input
     return per_token
+
+
+def quantized_inputs_saved(r: Regime, shape: LayerShape) -> int:
+    """Bytes per token the frozen 4-bit linears of one layer keep for the backward.
+
+    bitsandbytes' `MatMul4Bit.forward` kept its input `A` whenever an input needed a
+    gradient (`ctx.tensors = (A, B)`, bitsandbytes <= 0.43.1,
+    bitsandbytes/autograd/_functions.py); 0.43.2 keeps `(None, B)` only (PR #1270, "fix
+    QLoRA mem bug: delete useless buffered activation", July 2024), and torchao's
+    `linear_nf4` (torchtune) keeps only the NF4 weight. When it is kept: the attention
+    norm's output (once, or once per consumer under autocast, where each `Linear4bit`
+    casts its fp32 input to bf16), the attention output, the MLP norm's output and the MLP
+    product (the activation's output for a plain MLP)."""
+    if not r.quantized_inputs_saved or r.trainable_base:
+        return 0
+    b, h = r.act_bytes, shape.hidden
+    if r.kind == "autocast":
+        norms = 2 * h * (shape.attn_consumers + shape.mlp_consumers)
+    else:
+        norms = 2 * b * h
+    return norms + b * shape.q_width + b * shape.mlp_width
 
 
 def adapters_saved(r: Regime, layer_adapters: list[tuple[int, int]]) -> int:
@@ -262,9 +303,13 @@ def layer_activations(
         norm_saved(r, shape, shape.attn_consumers)
         + norm_saved(r, shape, shape.mlp_consumers)
         + shape.extra_norms * norm_saved(r, shape, 0)
+        # dropout on the attention and MLP outputs (GPT-2 resid_pdrop): CUDA's native_dropout
+        # saves a 1-byte mask; the dropped output feeds an add, which saves nothing
+        + shape.residual_dropouts * shape.hidden
     )
     mlp = mlp_saved(r, shape)
-    per_token = norms + attn_tok + mlp + adapters_saved(r, flat)
+    per_token = (norms + attn_tok + mlp + adapters_saved(r, flat)
+                 + quantized_inputs_saved(r, shape))
     b = r.act_bytes
     # backward: gradients of the MLP intermediates (three f-wide at once for SwiGLU), or
     # of q/k/v plus flash's fp32 dq accumulator; eager: the probabilities' gradient in fp32

@@ -175,6 +175,9 @@ class ModelSpec:
     dense_layer_widths: tuple[int, ...]  # per layer: dense MLP width, 0 for an MoE layer
     dropout: float  # attention/hidden dropout used in training (0.0 for most LLMs)
     notes: tuple[str, ...]  # model quirks worth telling the user
+    mlp_activation: str = "silu"  # config's activation name (hidden_act, activation_function)
+    residual_dropout: float = 0.0  # dropout on each block's output (GPT-2 resid_pdrop)
+    embedding_dropout: float = 0.0  # dropout on the embeddings (GPT-2 embd_pdrop)
 
     @property
     def parameters_by_category(self) -> dict[str, int]:
@@ -542,6 +545,11 @@ def _attention_layers(
     )
 
 
+# transformers' ACT2FN names (activations.py) a GPT-2-style config may give
+ACTIVATIONS = ("gelu_new", "gelu", "gelu_fast", "gelu_pytorch_tanh", "gelu_python", "relu",
+               "silu", "swish", "quick_gelu", "tanh")
+
+
 def _spec(
     c: Fields, family: str, b: _Builder, *, vocab: int, hidden: int, layers: int, heads: int,
     kv_heads: int, head_dim: int, width: int, tie: bool, attention: tuple[AttentionLayer, ...],
@@ -549,6 +557,7 @@ def _spec(
     positions_default: int = 4096, dropout_key: str = "attention_dropout",
     dropout_default: float = 0.0, mla: bool = False, moe: MoESpec | None = None,
     dense_layer_widths: tuple[int, ...] | None = None, notes: tuple[str, ...] = (),
+    activation: str = "silu", residual_dropout: float = 0.0, embedding_dropout: float = 0.0,
 ) -> ModelSpec:
     """The ModelSpec every reader ends with. What the readers share is read here, in one
     order: `max_position_embeddings` (unless the reader read `positions` itself), the
@@ -564,6 +573,8 @@ def _spec(
         dense_layer_widths=(width,) * layers if dense_layer_widths is None
         else dense_layer_widths,
         dropout=c.number(dropout_key, default=dropout_default, maximum=1.0), notes=notes,
+        mlp_activation=activation, residual_dropout=residual_dropout,
+        embedding_dropout=embedding_dropout,
     )
 
 
@@ -765,6 +776,10 @@ def _read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
     width = c.optional_integer("n_inner") or 4 * hidden
     tie = c.boolean("tie_word_embeddings", default=True)
     multi_query = family == "gpt_bigcode" and c.boolean("multi_query", default=True)
+    # GPT2Config defaults (configuration_gpt2.py): gelu_new, dropout 0.1 everywhere
+    activation = c.choice("activation_function", ACTIVATIONS, default="gelu_new")
+    resid = c.number("resid_pdrop", default=0.1, maximum=1.0)
+    embd = c.number("embd_pdrop", default=0.1, maximum=1.0)
     if c.failed():
         return None
     head_dim = _head_width(c, hidden, heads)
@@ -786,6 +801,7 @@ def _read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
         norm="layer", positions=positions, dropout_key="attn_pdrop", dropout_default=0.1,
         attention=_attention_layers([("full", 0)] * layers, kv_heads * head_dim,
                                     kv_heads * head_dim),
+        activation=activation, residual_dropout=resid, embedding_dropout=embd,
     )
 
 

@@ -293,6 +293,7 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
         adapter_bytes=d.adapter if req.method != "full" else 0,
         lora_dropout=bool(req.lora and req.lora.dropout > 0),
         lora_rank=req.lora.rank if req.lora else 0, attention=attention_kernel(req, d),
+        quantized_inputs_saved=bool(req.qlora and req.qlora.saves_linear_inputs),
     )
     by_layer = _layer_adapters(spec, req)
     shapes = activations.layer_shapes(spec)
@@ -337,6 +338,8 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
         eager = _tok(0, r.act_bytes * spec.num_heads / tp)
     norm = activations._norm_style(spec)
     final = activations.final_norm_saved(r, spec.hidden_size, norm) / (tp if sp else 1)
+    if spec.embedding_dropout > 0:  # GPT-2's embd_pdrop: native_dropout's 1-byte mask
+        final += spec.hidden_size
     rope = 2 * spec.head_dim * r.residual_bytes  # cos and sin, (1, s, d), shared by layers
     copies = copies_layer = stack = 0
     if d.regime == "autocast":
@@ -611,6 +614,8 @@ def _formulas(
         "offloaded": "two layers' inputs on the GPU (in flight and prefetched); the rest in "
                      "CPU memory",
     }[req.gradient_checkpointing]
+    if req.qlora is not None and req.qlora.saves_linear_inputs:
+        acts += "; + the input of every 4-bit linear (bitsandbytes <= 0.43.1 MatMul4Bit)"
     if par.tensor > 1:
         acts += f"; / TP {par.tensor} inside attention and MLP" + (
             ", norms too (sequence parallel)" if par.sequence_parallel else "")

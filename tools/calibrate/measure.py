@@ -171,6 +171,10 @@ CUDA_EMULATION = {
                      "(flash/cuDNN need 16-bit inputs, the memory-efficient kernel was not "
                      "chosen for enable_gqa); other cases keep the CPU flash kernel, whose "
                      "saved tensors match CUDA's flash/cuDNN/efficient kernels",
+    "sdpa_dropout": "attention dropout inside the kernel, as CUDA's flash and memory-efficient "
+                    "kernels do (a Philox seed and offset are saved, no s^2 mask): the CPU "
+                    "flash kernel has no dropout and would fall back to the math kernel, so "
+                    "it runs with dropout_p=0, whose saved tensors are the same",
 }
 
 
@@ -203,6 +207,8 @@ def cuda_kernels() -> Iterator[None]:
         if dtype == torch.float32 and grouped:
             with sdpa_kernel(SDPBackend.MATH):
                 return sdpa(query, key, value, *args, **kwargs)
+        if kwargs.get("dropout_p", 0.0) > 0.0:
+            kwargs = {**kwargs, "dropout_p": 0.0}
         return sdpa(query, key, value, *args, **kwargs)
 
     F.dropout, F.scaled_dot_product_attention = cuda_dropout, cuda_sdpa  # type: ignore[assignment]

@@ -173,6 +173,22 @@ FAMILY_RUNS: tuple[specs.Spec, ...] = (
 )
 
 
+# GPT-2-style training (Conv1D, learned positions, gelu_new written in Python, dropout 0.1 on
+# attention, residuals and embeddings), measured with cpu-fake (tests/data/calibration/
+# cpu_fake_gpt2.jsonl)
+GPT2_RUNS: tuple[specs.Spec, ...] = (
+    TrainSpec(model="gpt2", precision="fp32", batch=4, seq=1024),
+    TrainSpec(model="gpt2", precision="fp32", batch=8, seq=1024),
+    TrainSpec(model="gpt2", precision="mixed_bf16", batch=8, seq=1024),
+    TrainSpec(model="gpt2", precision="bf16", batch=8, seq=1024),
+    TrainSpec(model="gpt2", precision="fp32", checkpointing="full", batch=8, seq=1024),
+    _lora(model="gpt2", precision="mixed_bf16", batch=4, seq=1024, lora_targets="c_attn"),
+    TrainSpec(model="gpt2", precision="fp32", attention="eager", batch=4, seq=1024),
+    TrainSpec(model="gpt2-medium", precision="fp32", batch=4, seq=1024),
+    TrainSpec(model="gpt2-medium", precision="mixed_bf16", batch=8, seq=1024),
+)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Suite:
     """A list of runs, the device they run on, where rows go and how long each may take."""

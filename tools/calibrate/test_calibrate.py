@@ -46,14 +46,15 @@ def test_configs_name_their_hub_model_and_where_they_were_read() -> None:
         assert set(source) >= {"model_id", "hub_file", "read_in"}, model
         assert source["hub_file"] == f"https://huggingface.co/{source['model_id']}/blob/main/config.json"
         assert config["model_type"] in {"llama", "mistral", "qwen2", "qwen3", "deepseek_v2",
-                                        "gemma2", "phi3", "qwen3_moe"}, model
+                                        "gemma2", "phi3", "qwen3_moe", "gpt2"}, model
 
 
 def test_configs_span_the_vocabularies_and_attention_kinds_asked_for() -> None:
     configs = [specs.load_config(m)[0] for m in specs.list_models()]
     vocabs = {c["vocab_size"] for c in configs}
     assert min(vocabs) == 32000 and max(vocabs) == 256000  # Llama 2 tokenizer .. Gemma 2
-    grouped = [c["num_key_value_heads"] < c["num_attention_heads"] for c in configs]
+    llama_like = [c for c in configs if c["model_type"] != "gpt2"]  # GPT-2: n_head, no GQA
+    grouped = [c["num_key_value_heads"] < c["num_attention_heads"] for c in llama_like]
     assert any(grouped) and not all(grouped)  # GQA and full multi-head attention
 
 
@@ -136,8 +137,9 @@ def test_suites_keep_their_documented_size_when_a_config_is_added() -> None:
     assert (len(suite.GPU_SUITE), len(suite.CPU_SUITE)) == (73, 77)
     grid = {r.model for r in ALL_RUNS if not isinstance(r, specs.ContextSpec)}
     assert grid == set(suite.GRID_MODELS)
-    assert set(specs.list_models()) == grid | {r.model for r in suite.FAMILY_RUNS
-                                               if not isinstance(r, specs.ContextSpec)}
+    assert set(specs.list_models()) == grid | {
+        r.model for r in (*suite.FAMILY_RUNS, *suite.GPT2_RUNS)
+        if not isinstance(r, specs.ContextSpec)}
 
 
 def test_gpu_suite_starts_with_the_bare_context_and_fits_six_minutes() -> None:

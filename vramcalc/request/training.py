@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "momentum": 0.0,
     "framework": "hf_trainer",
     "lora": {"rank": 16, "alpha": 32, "dropout": 0.05},
-    "qlora": {"quant_type": "nf4", "double_quant": True},
+    "qlora": {"quant_type": "nf4", "double_quant": True, "saves_linear_inputs": False},
     "parallel": {"data": 1, "tensor": 1, "pipeline": 1, "zero_stage": 0,
                  "offload_optimizer": False, "offload_parameters": False,
                  "sequence_parallel": False},
@@ -78,6 +78,7 @@ class LoraSpec:
 class QLoraSpec:
     quant_type: str
     double_quant: bool
+    saves_linear_inputs: bool  # bitsandbytes <= 0.43.1 kept each 4-bit linear's input
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -208,11 +209,13 @@ def _parse_qlora(f: Fields, method: str) -> QLoraSpec | None:
             f.add("qlora", "is only used with method qlora")
         return None
     raw = f.sub("qlora")
-    raw.unknown_keys(("quant_type", "double_quant"))
+    raw.unknown_keys(DEFAULTS["qlora"])
     d = DEFAULTS["qlora"]
     return QLoraSpec(
         quant_type=raw.choice("quant_type", QUANT_TYPES, default=d["quant_type"]),
         double_quant=raw.boolean("double_quant", default=d["double_quant"]),
+        saves_linear_inputs=raw.boolean("saves_linear_inputs",
+                                        default=d["saves_linear_inputs"]),
     )
 
 
