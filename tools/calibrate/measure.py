@@ -279,6 +279,55 @@ def apply_lora(model: Any, spec: specs.TrainSpec) -> Any:
     return get_peft_model(model, lora_config)
 
 
+def quantize_4bit(model: Any, *, keep_inputs: bool) -> None:
+    """bitsandbytes NF4 with double quantization for every linear of the decoder layers, as
+    `BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+    bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)` loads a model
+    (lm_head stays 16-bit: llm_int8_skip_modules). `keep_inputs` makes MatMul4Bit keep its
+    input for the backward, as bitsandbytes <= 0.43.1 did (`ctx.tensors = (A, B)`)."""
+    import bitsandbytes as bnb
+    import torch
+
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if not isinstance(child, torch.nn.Linear) or name == "lm_head":
+                continue
+            quant = bnb.nn.Linear4bit(child.in_features, child.out_features,
+                                      bias=child.bias is not None, compute_dtype=torch.bfloat16,
+                                      compress_statistics=True, quant_type="nf4", device="meta")
+            quant.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False,
+                                             compress_statistics=True,
+                                             quant_type="nf4").to(child.weight.device)
+            if child.bias is not None:
+                quant.bias = child.bias
+            setattr(module, name, quant)
+            del child
+    if keep_inputs:
+        from bitsandbytes.autograd import _functions
+
+        forward = _functions.MatMul4Bit.forward
+
+        def keeping_forward(ctx: Any, A: Any, B: Any, *args: Any, **kwargs: Any) -> Any:
+            out = forward(ctx, A, B, *args, **kwargs)
+            if any(ctx.needs_input_grad[:2]):
+                ctx.tensors = (A, B)  # what bitsandbytes <= 0.43.1 kept
+            return out
+
+        _functions.MatMul4Bit.forward = staticmethod(keeping_forward)
+
+
+def prepare_kbit(model: Any, *, checkpointing: bool) -> None:
+    """What peft's prepare_model_for_kbit_training does: the non-quantized parameters in
+    float32, and with gradient checkpointing, inputs that require grad."""
+    import torch
+
+    for param in model.parameters():
+        if param.dtype in (torch.float16, torch.bfloat16):
+            param.data = param.data.to(torch.float32)
+    if checkpointing:
+        model.enable_input_require_grads()
+
+
 def materialize_fake(model: Any) -> None:
     """Replace every meta tensor of `model` by a fake CPU tensor of the same shape and dtype.
 
@@ -386,8 +435,18 @@ def run_training(sess: Session, spec: specs.TrainSpec, config: dict[str, Any]) -
     dtype = torch.bfloat16 if spec.precision == "bf16" else torch.float32
     meter = sess.meter
     meter.start("build")
-    model = make_model(sess, config, dtype=dtype, attention=spec.attention,
-                       lora=spec if spec.method == "lora" else None)
+    if spec.method == "qlora":
+        if sess.device != "cpu":
+            raise SystemExit("qlora runs on real tensors: --device cpu (or cuda)")
+        model = build_model(config, dtype=torch.bfloat16, attention=spec.attention,
+                            where=sess.tensor_device)
+        quantize_4bit(model, keep_inputs=spec.keep_inputs)
+        if spec.precision != "bf16":
+            prepare_kbit(model, checkpointing=spec.checkpointing == "full")
+        model = apply_lora(model, spec)
+    else:
+        model = make_model(sess, config, dtype=dtype, attention=spec.attention,
+                           lora=spec if spec.method == "lora" else None)
     if spec.checkpointing == "full":
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
@@ -660,6 +719,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lora-dropout", type=float, default=0.05)
     train.add_argument("--lora-targets", default="q_proj,v_proj",
                        help="comma-separated module names, or all-linear")
+    train.add_argument("--keep-inputs", action="store_true",
+                       help="qlora: 4-bit matmuls keep their input (bitsandbytes <= 0.43.1)")
     train.add_argument("--tiny", action="store_true", help="2-layer, 64-wide copy (smoke tests)")
 
     infer = sub.add_parser("infer", help="bf16 prefill and decode")

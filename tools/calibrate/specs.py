@@ -17,13 +17,13 @@ HERE = pathlib.Path(__file__).resolve().parent
 CONFIG_DIR = HERE / "configs"
 MEASURE_SCRIPT = "tools/calibrate/measure.py"  # as written in a row's `command`
 
-Method = Literal["full", "lora"]
+Method = Literal["full", "lora", "qlora"]
 Precision = Literal["fp32", "mixed_bf16", "bf16"]
 OptimizerImpl = Literal["foreach", "fused", "forloop"]
 Checkpointing = Literal["none", "full"]
 Attention = Literal["sdpa", "eager"]
 
-METHODS: tuple[Method, ...] = ("full", "lora")
+METHODS: tuple[Method, ...] = ("full", "lora", "qlora")
 PRECISIONS: tuple[Precision, ...] = ("fp32", "mixed_bf16", "bf16")
 OPTIMIZER_IMPLS: tuple[OptimizerImpl, ...] = ("foreach", "fused", "forloop")
 CHECKPOINTING: tuple[Checkpointing, ...] = ("none", "full")
@@ -120,6 +120,9 @@ class TrainSpec:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] | str = ("q_proj", "v_proj")
+    # qlora: bitsandbytes NF4 with double quantization; `keep_inputs` makes its 4-bit matmul
+    # keep its input for the backward, as bitsandbytes <= 0.43.1 did
+    keep_inputs: bool = False
     tiny: bool = False
     kind: Literal["training"] = "training"
 
@@ -142,8 +145,9 @@ class TrainSpec:
     @property
     def id(self) -> str:
         method = self.method
-        if self.method == "lora":
-            method = f"lora-r{self.lora_rank}-{_short_targets(self.lora_targets)}"
+        if self.method in ("lora", "qlora"):
+            method = f"{self.method}-r{self.lora_rank}-{_short_targets(self.lora_targets)}"
+            method += "-keep-inputs" if self.keep_inputs else ""
         parts = [
             "train", self.model, method, self.precision, self.attention,
             f"ckpt-{self.checkpointing}", f"adamw-{self.optimizer_impl}",
@@ -159,12 +163,14 @@ class TrainSpec:
             "--checkpointing", self.checkpointing, "--attention", self.attention,
             "--batch", str(self.batch), "--seq", str(self.seq),
         ]
-        if self.method == "lora":
+        if self.method in ("lora", "qlora"):
             args += [
                 "--lora-rank", str(self.lora_rank), "--lora-alpha", str(self.lora_alpha),
                 "--lora-dropout", repr(self.lora_dropout),
                 "--lora-targets", _lora_targets_text(self.lora_targets),
             ]
+        if self.keep_inputs:
+            args += ["--keep-inputs"]
         return args + (["--tiny"] if self.tiny else [])
 
     def request(self, config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -184,7 +190,10 @@ class TrainSpec:
             "loss": "standard",
             "framework": "hf_trainer",
         }
-        if self.method == "lora":
+        if self.method == "qlora":
+            request["qlora"] = {"quant_type": "nf4", "double_quant": True,
+                                "saves_linear_inputs": self.keep_inputs}
+        if self.method in ("lora", "qlora"):
             targets = self.lora_targets
             request["lora"] = {
                 "rank": self.lora_rank,
