@@ -123,11 +123,13 @@ def _wide_encoding(data: bytes) -> str:
         return "UTF-32"
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "UTF-16"
-    head = data[:4]
-    if len(head) == 4 and (head[:3] == b"\x00\x00\x00" or head[1:] == b"\x00\x00\x00"):
+    if len(data) < 4:
+        return ""
+    zero = [byte == 0 for byte in data[:4]]
+    if zero in ([True, True, True, False], [False, True, True, True]):
         return "UTF-32"
-    if len(head) >= 2 and (head[0] == 0) != (head[1] == 0):
-        return "UTF-16"
+    if zero in ([True, False, True, False], [False, True, False, True]):
+        return "UTF-16"  # two ASCII characters, each with a zero byte on the same side
     return ""
 
 
