@@ -230,6 +230,12 @@ def test_configs_vramcalc_cannot_read() -> None:
 # fetch_config: urllib against local servers (two ports: two origins)
 
 
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib would send even 127.0.0.1 through a proxy named in the environment."""
+    monkeypatch.setenv("no_proxy", "*")
+
+
 class Server:
     """An HTTP server on 127.0.0.1 answering from `routes` (path -> (status, headers,
     body)) and recording each request's path and Authorization header."""

@@ -74,6 +74,9 @@ def test_wide_encodings_are_named(data: bytes, name: str) -> None:
 def test_binary_and_legacy_encodings() -> None:
     assert refusal(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR") == (
         "binary", "in.json is a binary file, not JSON text")
+    # zero bytes that do not fall like two ASCII characters' are not UTF-16
+    assert refusal(bytes(range(256)))[0] == "binary"
+    assert refusal(b"\x00\x01\x00\x00")[0] == "binary"
     assert refusal('{"model": "café"}'.encode("latin-1")) == (
         "not_utf8", "in.json is not UTF-8 text (byte 0xe9 at offset 14; Latin-1 or another "
         "legacy encoding?): save it as UTF-8")

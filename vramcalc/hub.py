@@ -255,6 +255,7 @@ def fetch_config(model_id: str, *, token: str | None = None, revision: str = "ma
             status = answer.status
     except urllib.error.HTTPError as exc:
         error_code = exc.headers.get("X-Error-Code", "") if exc.headers else ""
+        exc.close()
         return read_answer(exc.code, b"", error_code, model_id, has_token=bool(token))
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError):
         return read_answer(None, b"", None, model_id, has_token=bool(token))
