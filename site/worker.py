@@ -1,70 +1,81 @@
 """The page's Python side, run in a named PyScript worker: JSON in, JSON out, no DOM.
 
-build.py imports this same file in CPython to prerender the default view.
+It only bridges: every figure comes from `vramcalc.estimate` and `vramcalc.sweep`, every Hub
+verdict from `vramcalc.hub`'s I/O-free core (the browser does the fetching). Each entry
+answers JSON whatever happens: input the package's JSON bounds refuse, and any exception,
+come back as the contract's `{"error": {"problems": [...]}}`. build.py imports this same
+file in CPython to prerender the default view.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import vramcalc
 import vramcalc.hub
+import vramcalc.jsonin
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 INTERNAL_ERROR = "internal error ({kind}); the request was not computed: please report this"
+# What leaves the worker: a result holds the response, which holds the request (2 levels).
+_OUT_DEPTH = vramcalc.jsonin.MAX_DEPTH + 4
+# The browser's answer carries the body as a JSON string: escaping can double its size.
+_ANSWER_BYTES = 2 * vramcalc.hub.MAX_CONFIG_BYTES
 
 
 def compute(request_json: str, series_json: str) -> str:
     """The one call the page makes: an estimate, plus totals along one axis for the chart."""
-    return json.dumps(compute_dict(json.loads(request_json), json.loads(series_json)))
+    try:
+        request = vramcalc.jsonin.loads(request_json, what="the request")
+        series = vramcalc.jsonin.loads(series_json, what="the chart's series")
+        result = compute_dict(request, series)
+    except vramcalc.jsonin.JSONInputError as exc:
+        result = _no_result(_problem(exc.message))
+    except Exception as exc:
+        result = _no_result(_internal(exc))
+    return _dumps(result, _no_result)
 
 
-def compute_dict(request: Any, series: dict[str, Any] | None) -> dict[str, Any]:
-    """{"response": estimate(request), "series": {"field", "points": [{value, total_bytes}]}}."""
+def _no_result(error: dict[str, Any]) -> dict[str, Any]:
+    """compute's answer when there is nothing to show but `error` (what the page renders)."""
+    return {"response": error, "series": None}
+
+
+def compute_dict(request: Any, series: Any) -> dict[str, Any]:
+    """{"response": estimate(request), "series": sweep along `series["field"]` over
+    `series["values"]` and the request's own value, or null}."""
     response = _estimate(request)
     result: dict[str, Any] = {"response": response, "series": None}
-    if series and "error" not in response:
-        result["series"] = {
-            "field": series["field"],
-            "points": _series(response["request"], series["field"], series["values"]),
-        }
+    if isinstance(series, dict) and series and "error" not in response:
+        swept = _series(response["request"], series.get("field"), series.get("values"))
+        result["series"] = None if "error" in swept else swept
     return result
 
 
 def _estimate(request: Any) -> dict[str, Any]:
     """vramcalc.estimate, which answers bad input with problems; anything else it raises
     is reported the same way, as a problem, never as a traceback."""
+    if not vramcalc.jsonin.depth_ok(request):
+        return _problem(f"the request is nested more than {vramcalc.jsonin.MAX_DEPTH} "
+                        "levels deep")
     try:
         return vramcalc.estimate(request)
     except Exception as exc:
-        message = INTERNAL_ERROR.format(kind=type(exc).__name__)
-        return {"error": {"problems": [{"field": "", "message": message}]}}
+        return _internal(exc)
 
 
-# The last series' totals by value, under the key of every other input: changing the charted
-# input itself (dragging the context length, say) then costs one new point, not all of them.
-_last_series: dict[str, Any] = {"key": None, "totals": {}}
-
-
-def _series(request: dict[str, Any], field: str, values: list[int]) -> list[dict[str, Any]]:
-    """The total for each value of `field` (the current value included), other inputs fixed."""
-    current = _get(request, field)
-    base = copy.deepcopy(request)
-    base["fit_gpus"] = []  # the chart needs totals only
-    _set(base, field, None)
-    key = field + json.dumps(base, sort_keys=True)
-    if _last_series["key"] != key:
-        _last_series.update(key=key, totals={})
-    totals: dict[int, Any] = _last_series["totals"]
-    points = []
-    for value in sorted({*values, *([current] if isinstance(current, int) else [])}):
-        if value not in totals:
-            varied = copy.deepcopy(base)
-            _set(varied, field, value)
-            totals[value] = _estimate(varied).get("total_bytes")
-        points.append({"value": value, "total_bytes": totals[value]})
-    return points
+def _series(request: dict[str, Any], field: Any, values: Any) -> dict[str, Any]:
+    """vramcalc.sweep over `values` and the request's current value, ascending (the chart's
+    x axis), when they are all numbers; as given otherwise."""
+    if isinstance(field, str) and isinstance(values, list):
+        current = _get(request, field)
+        numbers = [*values, *([current] if _is_number(current) else [])]
+        if all(_is_number(v) for v in numbers):
+            values = sorted(set(numbers))
+    return vramcalc.sweep(request, field, values)
 
 
 def _get(request: dict[str, Any], field: str) -> Any:
@@ -74,70 +85,86 @@ def _get(request: dict[str, Any], field: str) -> Any:
     return node
 
 
-def _set(request: dict[str, Any], field: str, value: Any) -> None:
-    *parents, leaf = field.split(".")
-    node = request
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
-
-
-class _Asked(Exception):
-    """Raised by hub_request's opener: carries the URL vramcalc.hub would fetch."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def hub_request(model_id: str) -> str:
     """{"url": ...} to fetch for `model_id`'s config.json, or {"status", "message"} if the id is
     not one. The browser fetches; vramcalc.hub decides what the answer means (hub_answer)."""
-
-    def opener(request: Any, timeout: float) -> Any:
-        raise _Asked(request.full_url)
-
     try:
-        vramcalc.hub.fetch_config(model_id, opener=opener)
-    except _Asked as asked:
-        return json.dumps({"url": asked.args[0]})
+        return _dumps({"url": vramcalc.hub.config_url(model_id)})
     except vramcalc.hub.HubError as exc:
-        return json.dumps({"status": exc.status, "message": exc.explain("page")})
-    raise AssertionError("fetch_config returned without fetching")  # pragma: no cover
+        return _dumps(_hub_failure(exc))
+    except Exception as exc:
+        return _dumps(_internal(exc))
 
 
 def hub_answer(model_id: str, answer_json: str) -> str:
     """What the browser's fetch got ({"status": HTTP status or null when the network failed,
-    "error_code": the X-Error-Code header, "body"}), read by vramcalc.hub.fetch_config:
+    "error_code": the X-Error-Code header, "body"}), read by vramcalc.hub.read_answer:
     {"config": ...} or {"status", "message"}."""
-    import urllib.error
-
-    answer = json.loads(answer_json)
-
-    def opener(request: Any, timeout: float) -> Any:
-        if answer["status"] is None:
-            raise urllib.error.URLError("the browser could not reach the Hub")
-        if not 200 <= answer["status"] < 300:
-            headers = {"X-Error-Code": answer.get("error_code") or ""}
-            raise urllib.error.HTTPError(request.full_url, answer["status"], "", headers, None)  # type: ignore[arg-type]
-        return _Body(answer["body"].encode())
-
     try:
-        return json.dumps({"config": vramcalc.hub.fetch_config(model_id, opener=opener)})
+        answer = vramcalc.jsonin.loads(answer_json, what="the Hub's answer",
+                                       max_bytes=_ANSWER_BYTES)
+        problems = _answer_problems(answer)
+        if problems:
+            return _dumps({"error": {"problems": problems}})
+        vramcalc.hub.check_id(model_id)
+        config = vramcalc.hub.read_answer(
+            answer["status"], answer["body"].encode("utf-8", "surrogatepass"),
+            answer.get("error_code"), model_id, has_token=False)  # the page sends no tokens
+        return _dumps({"config": config})
     except vramcalc.hub.HubError as exc:
-        return json.dumps({"status": exc.status, "message": exc.explain("page")})
+        return _dumps(_hub_failure(exc))
+    except vramcalc.jsonin.JSONInputError as exc:
+        return _dumps(_problem(exc.message))
+    except Exception as exc:
+        return _dumps(_internal(exc))
 
 
-class _Body:
-    """The browser's response body, as urlopen's context manager gives it."""
+def _answer_problems(answer: Any) -> list[dict[str, str]]:
+    """What is wrong with the shape of the browser's answer (a page bug, never the Hub's)."""
+    if not isinstance(answer, dict):
+        return [{"field": "", "message": "the Hub's answer must be a JSON object"}]
+    problems = [{"field": key, "message": "is required"}
+                for key in ("status", "error_code", "body") if key not in answer]
+    status = answer.get("status")
+    if status is not None and (not isinstance(status, int) or isinstance(status, bool)
+                               or not 100 <= status <= 599):
+        problems.append({"field": "status",
+                         "message": "must be an HTTP status (100-599) or null"})
+    if not isinstance(answer.get("error_code", ""), (str, type(None))):
+        problems.append({"field": "error_code", "message": "must be a string or null"})
+    if not isinstance(answer.get("body", ""), str):
+        problems.append({"field": "body", "message": "must be a string"})
+    return problems
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
 
-    def __enter__(self) -> _Body:
-        return self
+def _hub_failure(exc: vramcalc.hub.HubError) -> dict[str, str]:
+    return {"status": exc.status, "message": exc.explain("page")}
 
-    def __exit__(self, *exc: object) -> None:
-        return None
 
-    def read(self) -> bytes:
-        return self.data
+def _problem(message: str) -> dict[str, Any]:
+    return {"error": {"problems": [{"field": "", "message": message}]}}
+
+
+def _internal(exc: BaseException) -> dict[str, Any]:
+    return _problem(INTERNAL_ERROR.format(kind=type(exc).__name__))
+
+
+def _dumps(result: dict[str, Any],
+           shape: Callable[[dict[str, Any]], dict[str, Any]] = lambda error: error) -> str:
+    """`result` as JSON, or the error shape (placed by `shape`) when it cannot be: too deep
+    (json.dumps recurses once per level), NaN (JavaScript's JSON.parse refuses it), or not
+    JSON at all."""
+    try:
+        if not vramcalc.jsonin.depth_ok(result, _OUT_DEPTH):
+            return json.dumps(shape(_problem(
+                f"the answer is nested more than {_OUT_DEPTH} levels deep")))
+        return json.dumps(result, allow_nan=False)
+    except Exception as exc:
+        return json.dumps(shape(_internal(exc)))
 
 
 __export__ = ["compute", "hub_request", "hub_answer"]

@@ -9,7 +9,9 @@ The public API is one JSON-in / JSON-out function and a catalog (docs/api.md)::
 from __future__ import annotations
 
 from ._version import __version__
-from .api import catalog, estimate, estimate_or_raise
+from .api import catalog, estimate, estimate_or_raise, sweep
 from .errors import Problem, RequestError
 
-__all__ = ["Problem", "RequestError", "__version__", "catalog", "estimate", "estimate_or_raise"]
+__all__ = [
+    "Problem", "RequestError", "__version__", "catalog", "estimate", "estimate_or_raise", "sweep",
+]

@@ -1,4 +1,8 @@
-"""Command line: `vramcalc estimate REQUEST.json` or a shortcut with flags (presentation only)."""
+"""Command line: `vramcalc estimate REQUEST.json` or a shortcut with flags (presentation only).
+
+Every JSON input (a request file or stdin, `--config`, `--set` values) is read within the
+package's bounds (vramcalc.jsonin); bad input ends with exit status 2 and one line on stderr.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import catalog, estimate
+from . import catalog, estimate, jsonin
 from ._version import __version__
 from .units import natural_size
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 1  # stdout closed early (`| head -1`), as the Python docs' recipe exits
+TOKEN_FLAG_WARNING = ("vramcalc: warning: --token is visible to other users in `ps` and in "
+                      "shell history; set HF_TOKEN instead\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     model.add_argument("--config", type=Path, help="path to a model's config.json")
     model.add_argument("--hf", metavar="MODEL_ID",
                        help="fetch config.json from the Hugging Face Hub, e.g. Qwen/Qwen3-8B")
-    est.add_argument("--token", help="Hugging Face token for gated models (default: $HF_TOKEN)")
+    est.add_argument("--token", help="Hugging Face token for gated models (default: $HF_TOKEN, "
+                     "else the token file of `hf auth login`; a flag shows in `ps`)")
     est.add_argument("--revision", default="main", help="Hub branch, tag or commit (--hf)")
     est.add_argument("--batch", type=int, help="batch size (training: micro batch size)")
     est.add_argument("--context", type=int, help="context length (training: sequence length)")
@@ -93,18 +101,28 @@ def _set_path(request: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _read_json(source: str) -> Any:
+    """The JSON in file `source` ("-": stdin), read within jsonin's bounds."""
+    try:
+        if source == "-":
+            stream: Any = getattr(sys.stdin, "buffer", sys.stdin)
+            data = stream.read(jsonin.MAX_BYTES + 1)  # one more: too large is refused
+            what = "the request on stdin"
+        else:
+            with open(source, "rb") as handle:
+                data = handle.read(jsonin.MAX_BYTES + 1)
+            what = source
+    except OSError as exc:
+        raise _BadInput(f"cannot read {source}: {exc.strerror}") from None
+    try:
+        return jsonin.loads(data, what=what)
+    except jsonin.JSONInputError as exc:
+        raise _BadInput(exc.message) from None
+
+
 def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.request:
-        try:
-            text = sys.stdin.read() if args.request == "-" else Path(args.request).read_text(
-                encoding="utf-8")
-        except OSError as exc:
-            raise _BadInput(f"cannot read {args.request}: {exc.strerror}") from exc
-        try:
-            request = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise _BadInput(f"{args.request}: not valid JSON ({exc.msg}, line {exc.lineno})") \
-                from exc
+        request = _read_json(args.request)
         if not isinstance(request, dict):
             raise _BadInput(f"{args.request}: the request must be a JSON object")
     else:
@@ -114,12 +132,7 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.preset:
         request["model"] = {"preset": args.preset}
     elif args.config:
-        try:
-            config = json.loads(args.config.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise _BadInput(f"cannot read {args.config}: {exc.strerror}") from exc
-        except json.JSONDecodeError as exc:
-            raise _BadInput(f"{args.config}: not valid JSON ({exc.msg})") from exc
+        config = _read_json(str(args.config))
         request["model"] = {"config": config, "name": args.config.parent.name or "config"}
     elif args.hf:
         request["model"] = {"config": _hub_config(args), "name": args.hf}
@@ -160,8 +173,10 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
         if not sep or not field:
             raise _BadInput(f"--set needs FIELD=VALUE, got {item!r}")
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
+            value = jsonin.loads(raw, what=f"--set {field}")
+        except jsonin.JSONInputError as exc:
+            if exc.reason != "not_json":  # too deep or too large
+                raise _BadInput(exc.message) from None
             value = raw  # a bare word is a string: --set engine=vllm
         _set_path(request, field, value)
     return request
@@ -171,11 +186,24 @@ def _hub_config(args: argparse.Namespace) -> dict[str, Any]:
     """config.json from the Hub (network); failures become one clear line."""
     from .hub import HubError, fetch_config
 
-    token = args.token or os.environ.get("HF_TOKEN") or None
     try:
-        return fetch_config(args.hf, token=token, revision=args.revision)
+        return fetch_config(args.hf, token=_token(args), revision=args.revision)
     except HubError as exc:
-        raise _BadInput(str(exc)) from exc
+        raise _BadInput(str(exc)) from None
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    """--token, else $HF_TOKEN, else the token file huggingface_hub reads."""
+    from .hub import find_token, token_path
+
+    if args.token:
+        return str(args.token)
+    try:
+        return find_token(os.environ)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise _BadInput(f"cannot read the Hugging Face token file "
+                        f"{token_path(os.environ)}: {reason}") from None
 
 
 def _gib(n: int) -> str:
@@ -246,6 +274,21 @@ def _print_engine(details: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a reader that stops early (`| head -1`) ends it quietly."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+    except BrokenPipeError:
+        # The Python docs' recipe (signal module, "Note on SIGPIPE"): point stdout at
+        # devnull so that the flush at interpreter exit does not fail again, then exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "models":
         for preset in catalog()["presets"]:
@@ -256,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(f"{gpu['id']:<18} {gpu['name']:<34} "
                              f"{natural_size(gpu['memory_bytes']):>12}\n")
         return 0
+    if args.token:
+        sys.stderr.write(TOKEN_FLAG_WARNING)
     try:
         request = _request_from_args(args)
     except _BadInput as exc:

@@ -124,3 +124,85 @@ def catalog() -> dict[str, Any]:
             "training": train["defaults"],
         },
     }
+
+
+# ----------------------------------------------------------------------------------------
+# sweep: one request field varied, everything else fixed (the page's chart)
+
+SWEEP_MAX_VALUES = 256  # a chart has tens of points; each one is a whole estimate
+_SWEEP_INTERNAL = "internal error ({kind}); the request was not computed: please report this"
+
+
+def sweep(req: Any, field: Any, values: Any) -> dict[str, Any]:
+    """The total and the peak phase of `req` for each of `values` of the dotted request
+    `field` (`context_length`, `micro_batch_size`, `lora.rank`), everything else unchanged.
+
+    Answers `{"field", "points": [{"value", "total_bytes", "peak_phase", "problems"}]}`, one
+    point per value in the order given: a value the request refuses gets `total_bytes` and
+    `peak_phase` null and the problems; a good one an empty list. Bad arguments give
+    `{"error": {"problems": [...]}}`. Never raises."""
+    from . import jsonin
+    from .errors import Problem, show
+
+    problems: list[Problem] = []
+    if not isinstance(req, dict):
+        problems.append(Problem(field="", message="the request must be a JSON object"))
+    if not isinstance(field, str) or not all(field.split(".")):
+        problems.append(Problem(field="sweep.field", message=(
+            f"must be a dotted request field such as context_length, got {show(field)}")))
+    if not isinstance(values, (list, tuple)):
+        problems.append(Problem(field="sweep.values",
+                                message=f"must be a list of values, got {show(values)}"))
+    elif len(values) > SWEEP_MAX_VALUES:
+        problems.append(Problem(field="sweep.values", message=(
+            f"must hold at most {SWEEP_MAX_VALUES} values, got {len(values)}")))
+    elif not jsonin.depth_ok(values):
+        problems.append(Problem(field="sweep.values", message=(
+            f"is nested more than {jsonin.MAX_DEPTH} levels deep")))
+    if isinstance(req, dict) and not jsonin.depth_ok(req):
+        problems.append(Problem(field="", message=(
+            f"the request is nested more than {jsonin.MAX_DEPTH} levels deep")))
+    if not problems:
+        parent = _sweep_parent(req, field)
+        if parent:
+            problems.append(Problem(field=parent, message="must be an object"))
+    if problems:
+        return RequestError(problems).to_dict()
+    return {"field": field, "points": [_sweep_point(req, field, v) for v in values]}
+
+
+def _sweep_parent(req: dict[str, Any], field: str) -> str:
+    """The dotted path of the first parent of `field` in `req` that is set but not an
+    object, or ""."""
+    node: Any = req
+    parts = field.split(".")
+    for depth, key in enumerate(parts[:-1]):
+        node = node.get(key)
+        if node is None:
+            return ""
+        if not isinstance(node, dict):
+            return ".".join(parts[:depth + 1])
+    return ""
+
+
+def _sweep_point(req: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
+    """One point of a sweep: `req` with `field` set to `value`, estimated."""
+    import copy
+
+    try:
+        varied = copy.deepcopy(req)
+        varied["fit_gpus"] = []  # totals only: the fit table is not drawn per point
+        *parents, leaf = field.split(".")
+        node = varied
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+        answer = estimate(varied)
+    except Exception as exc:  # a bug: reported as a problem of this point, never raised
+        message = _SWEEP_INTERNAL.format(kind=type(exc).__name__)
+        answer = {"error": {"problems": [{"field": "", "message": message}]}}
+    if "error" in answer:
+        return {"value": value, "total_bytes": None, "peak_phase": None,
+                "problems": answer["error"]["problems"]}
+    return {"value": value, "total_bytes": answer["total_bytes"],
+            "peak_phase": answer["peak_phase"], "problems": []}

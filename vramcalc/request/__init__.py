@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import catalogs
+from .. import catalogs, jsonin
 from ..errors import Collector, Fields, RequestError
 from .common import Common, ModelRef, Overheads, parse_common
 from .inference import EngineProfile, InferenceRequest, parse_inference
@@ -22,21 +22,6 @@ __all__ = ["Common", "EngineProfile", "InferenceRequest", "ModelRef", "Overheads
            "TrainingRequest", "parse"]
 
 
-def too_deep(data: Any, limit: int) -> str | None:
-    """The top-level field under which `data` nests lists or objects more than `limit`
-    levels deep, or None. Iterative: a hostile input cannot exhaust the stack."""
-    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
-    while stack:
-        value, depth, top = stack.pop()
-        if depth > limit:
-            return top
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1, top or str(k)[:60]) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1, top) for v in value)
-    return None
-
-
 def parse(
     data: Any, engines: tuple[str, ...], profile_of: Callable[[str], EngineProfile],
 ) -> InferenceRequest | TrainingRequest:
@@ -45,11 +30,12 @@ def parse(
     if not isinstance(data, dict):
         c.add("", "the request must be a JSON object")
         c.raise_if_any()
-    deep = too_deep(data, catalogs.bound("nesting"))
-    if deep is not None:
-        c.add(deep, f"nests deeper than {catalogs.bound('nesting')} levels: no request or "
-              "config.json does")
-        c.raise_if_any()
+    limit = catalogs.bound("nesting")
+    for key, value in data.items():
+        if not jsonin.depth_ok(value, limit - 1):  # the request object itself is level 1
+            c.add(str(key)[:60], f"nests deeper than {limit} levels: no request or "
+                  "config.json does")
+    c.raise_if_any()
     f = Fields(data, c)
     common = parse_common(f)
     if common is None:
