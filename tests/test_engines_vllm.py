@@ -270,3 +270,41 @@ def test_bad_vllm_requests_list_every_problem() -> None:
         {"field": "vllm.block_size", "message": "must be one of 8, 16, 32, 64, 128, 256 "
          "(vLLM --block-size), got 12"},
     ]
+
+
+def test_mxfp4_experts_are_laid_out_as_the_gpus_moe_kernel_needs() -> None:
+    # gpt-oss-20b: 24 layers x 32 experts, hidden 2880, expert width 2880
+    from vramcalc import catalogs
+    from vramcalc.engines import vllm
+
+    experts = vllm.MXFP4Experts(layers=24, experts=32, hidden=2880, intermediate=2880,
+                                formula_bytes=0)
+    gpus = catalogs.gpus()
+    # Hopper (Triton): w13 values round_up(1440, 64) x round_up(5760, 256) = 1472 x 5888,
+    # w2 1472 x round_up(2880, 256) = 1472 x 3072; scales 5888 x 90 and 3072 x 90;
+    # fp32 biases (5760 + 2880) x 4
+    per_expert = 1472 * 5888 + 1472 * 3072 + 5888 * 90 + 3072 * 90 + (5760 + 2880) * 4
+    assert per_expert == 14_030_080
+    assert experts.backend(gpus["h100-sxm"]) == "triton-hopper"
+    assert experts.bytes_on(gpus["h100-sxm"]) == 24 * 32 * per_expert
+    # Ada (Marlin): width to 2944, hidden to 3072; one scale byte per 32; bf16 biases
+    marlin = 2944 * 3072 + 3072 * 2944 // 2 + 2 * 2944 * 96 + 3072 * 92 + (2 * 2944 + 3072) * 2
+    assert experts.backend(gpus["rtx-4090"]) == "marlin"
+    assert experts.bytes_on(gpus["rtx-4090"]) == 24 * 32 * marlin
+
+
+def test_gpt_oss_loads_what_vllm_logged_on_an_h100() -> None:
+    # llm-d's H100 log: "Model loading took 13.47 GiB" (gpt-oss-20b, TP 1); within 1 %
+    r = vramcalc.estimate({"mode": "inference", "model": {"preset": "openai/gpt-oss-20b"},
+                           "engine": "vllm", "gpu": "h100-sxm", "fit_gpus": ["h100-sxm"]})
+    weights = r["details"]["vllm"]["weights_bytes"] / 2**30
+    assert abs(weights - 13.47) / 13.47 < 0.01
+    assert r["details"]["vllm"]["mxfp4_moe_backend"] == "triton-hopper"
+
+
+def test_vllm_budgets_from_the_memory_cuda_reports() -> None:
+    # an H100 80GB: nvidia-smi 79.65 GiB, CUDA 79.18 GiB (the catalog's cuda_memory_bytes)
+    r = vramcalc.estimate({"mode": "inference", "model": {"preset": "Qwen/Qwen3-0.6B"},
+                           "engine": "vllm", "gpu": "h100-sxm", "fit_gpus": ["h100-sxm"]})
+    assert r["details"]["vllm"]["device_memory_bytes"] == 85_018_877_624
+    assert r["details"]["vllm"]["requested_memory_bytes"] == -(-85_018_877_624 * 92 // 100)

@@ -44,10 +44,26 @@ class GPU:
     bf16_tflops: float
     bf16: bool
     source: str
+    compute_capability: str | None = None  # CUDA's "major.minor" (NVIDIA only)
+    cuda_memory_bytes: int | None = None  # the total CUDA reports, where measured or logged
 
     @property
     def usable_bytes(self) -> int:
         return int(self.memory_bytes * self.usable_fraction)
+
+    @property
+    def cuda_total_bytes(self) -> int:
+        """What `torch.cuda.mem_get_info()[1]` reports: below nvidia-smi's total by what the
+        driver reserves, where known; else the catalog total."""
+        return self.cuda_memory_bytes or self.memory_bytes
+
+    @property
+    def sm(self) -> int:
+        """Compute capability as an integer (9.0 -> 90; 0 when not an NVIDIA GPU)."""
+        if not self.compute_capability:
+            return 0
+        major, _, minor = self.compute_capability.partition(".")
+        return 10 * int(major) + int(minor or 0)
 
     def summary(self) -> dict[str, Any]:
         """The fields `vramcalc.catalog()` lists."""
@@ -64,7 +80,9 @@ def gpus() -> dict[str, GPU]:
                      memory_bytes=int(e["memory_bytes"]),
                      usable_fraction=float(e.get("usable_fraction", 1.0)),
                      bandwidth_gb_s=e["bandwidth_gb_s"], bf16_tflops=e["bf16_tflops"],
-                     bf16=bool(e.get("bf16", True)), source=e["source"])
+                     bf16=bool(e.get("bf16", True)), source=e["source"],
+                     compute_capability=e.get("compute_capability"),
+                     cuda_memory_bytes=e.get("cuda_memory_bytes"))
         for e in load("gpus.json")["gpus"]
     }
 

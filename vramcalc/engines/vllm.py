@@ -155,6 +155,81 @@ def catalog_defaults() -> dict[str, Any]:
     }
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class MXFP4Experts:
+    """gpt-oss's MXFP4 experts, as vLLM's `Mxfp4MoEMethod` lays them out on one GPU
+    (vllm/model_executor/layers/quantization/mxfp4.py create_weights and
+    process_weights_after_loading; vllm/model_executor/layers/quantization/utils/
+    mxfp4_utils.py _swizzle_mxfp4): `formula_bytes` is what the checkpoint's format gives
+    them (4.25 bits a weight, 16-bit biases), replaced by `bytes_on(gpu)`."""
+
+    layers: int
+    experts: int
+    hidden: int
+    intermediate: int  # per GPU (the experts' width split over tensor parallelism)
+    formula_bytes: int  # per GPU
+
+    def backend(self, gpu: GPU) -> str:
+        """The MoE kernel vLLM picks (get_mxfp4_backend): Triton on Hopper, FlashInfer on
+        data-centre Blackwell, Triton with AMD's padding on ROCm, Marlin elsewhere."""
+        if gpu.vendor == "amd":
+            return "triton-rocm"
+        if gpu.sm == 90:
+            return "triton-hopper"
+        if gpu.sm in (100, 103):
+            return "flashinfer-sm100"
+        return "marlin"
+
+    def bytes_on(self, gpu: GPU) -> int:
+        """Weights, block scales (one byte per 32 weights) and biases of every expert."""
+        h, i = self.hidden, self.intermediate
+        backend = self.backend(gpu)
+        bias = 2  # bf16 biases; the Triton and FlashInfer paths turn them to fp32
+        if backend == "triton-hopper":
+            # create_weights pads the width to 64; the Hopper value layout then pads the
+            # packed (K/2) axis to 64 and the other to 256, the scale layout its rows to
+            # 2 · num_warps(8) · 2 · 8 = 256 and its columns to 2 (triton_kernels
+            # tensor_details/layout_details/hopper_value.py, hopper_scale.py)
+            i = _round_up(i, 64)
+            values = (_round_up(h // 2, 64) * _round_up(2 * i, 256)
+                      + _round_up(i // 2, 64) * _round_up(h, 256))
+            scales = (_round_up(2 * i, 256) * _round_up(cdiv(h, 32), 2)
+                      + _round_up(h, 256) * _round_up(cdiv(i, 32), 2))
+            bias = 4
+        else:
+            if backend == "flashinfer-sm100":  # width and hidden to multiples of 256
+                i, h, bias = _round_up(i, 256), _round_up(h, 256), 4
+            elif backend == "triton-rocm":  # get_padding_alignment: 128 (256 on gfx950)
+                i, h, bias = _round_up(i, 128), _round_up(h, 128), 4
+            else:  # Marlin: n % 256 == 0 and k % 128 == 0 for each matmul
+                i, h = _round_up(i, 128), _round_up(h, 256)
+            values = 2 * i * h // 2 + h * i // 2
+            scales = 2 * i * cdiv(h, 32) + h * cdiv(i, 32)
+        biases = (2 * i + h) * bias
+        return self.layers * self.experts * (values + scales + biases)
+
+
+def _round_up(n: int, to: int) -> int:
+    return cdiv(n, to) * to
+
+
+def mxfp4_experts(req: InferenceRequest) -> MXFP4Experts | None:
+    """The MXFP4 experts vLLM lays out itself, or None (another format, or no MoE)."""
+    spec, fmt, tp = req.spec, req.weight_format, req.tensor_parallel
+    if fmt.id != "mxfp4" or spec.moe is None:
+        return None
+    groups = [g for g in spec.tensors if g.role in _MXFP4_ROLES]
+    formula = sum(formats.tensor_bytes(fmt, g, spec, 16) for g in groups)
+    return MXFP4Experts(layers=spec.moe.moe_layers, experts=spec.moe.num_experts,
+                        hidden=spec.hidden_size,
+                        intermediate=spec.moe.expert_intermediate_size // tp,
+                        formula_bytes=cdiv(formula, tp))
+
+
+_MXFP4_ROLES = frozenset({"ffn_gate_up_exps", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps",
+                          "ffn_exps_bias"})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class KVBucket:
     """Layers that share one KV-cache spec in vLLM: full attention (window 0) or one
     sliding window; `page_bytes` is one block of one layer on one GPU."""
@@ -170,6 +245,8 @@ class Budget:
 
     device_memory: int
     requested: int
+    weights: int  # as this GPU holds them (MXFP4 experts padded for its MoE kernel)
+    mxfp4_backend: str | None
     max_num_seqs: int
     max_num_batched_tokens: int
     activation: int
@@ -206,7 +283,8 @@ class Budget:
 class Plan:
     """Everything about a vLLM request that does not depend on the GPU."""
 
-    weights: int
+    weights: int  # per GPU, as the checkpoint's format gives them
+    mxfp4: MXFP4Experts | None  # experts whose layout depends on the GPU's MoE kernel
     buckets: tuple[KVBucket, ...]
     group_layers: int  # layers per KV-cache group (vLLM's hybrid allocator)
     groups: tuple[int, ...]  # bucket index of each group
@@ -246,7 +324,7 @@ class Plan:
         """vLLM's numbers on `gpu` (gpu_worker.py Worker.determine_available_memory,
         kv_cache_planning.py get_kv_cache_configs / check_enough_kv_cache_memory,
         kv_cache_utils.py get_max_concurrency_for_kv_cache_config)."""
-        memory = gpu.memory_bytes
+        memory = gpu.cuda_total_bytes  # vLLM reads torch.cuda.mem_get_info()
         if selected and self.device_memory_override is not None:
             memory = self.device_memory_override
         seqs, tokens = batch_defaults(memory, gpu.id)
@@ -256,7 +334,11 @@ class Plan:
         requested = int(-(-memory * self.utilization // 1))  # ceil of a float product
         forward, sampler, activation = self.activation(seqs, tokens)
         graphs = self.cuda_graphs(seqs, tokens)
-        pool = requested - self.weights - activation - self.non_torch - graphs
+        weights, backend = self.weights, None
+        if self.mxfp4 is not None:
+            backend = self.mxfp4.backend(gpu)
+            weights += self.mxfp4.bytes_on(gpu) - self.mxfp4.formula_bytes
+        pool = requested - weights - activation - self.non_torch - graphs
         per_block = self.group_layers * max(b.page_bytes for b in self.buckets)
         in_flight = 2 * tokens  # async scheduling: two batches in flight (max_in_flight_tokens)
         needed = self.kv_needed(self.max_model_len, in_flight)
@@ -269,7 +351,8 @@ class Plan:
         fits = startup_ok and pool > 0 and needed <= check
         concurrency = blocks / per_request if per_request else 0.0
         return Budget(
-            device_memory=memory, requested=requested, max_num_seqs=seqs,
+            device_memory=memory, requested=requested, weights=weights,
+            mxfp4_backend=backend, max_num_seqs=seqs,
             max_num_batched_tokens=tokens, activation=activation, forward_peak=forward,
             sampler_peak=sampler, non_torch=self.non_torch, cuda_graphs=graphs, kv_pool=pool,
             bytes_per_block=per_block, num_blocks=blocks,
@@ -368,7 +451,7 @@ def plan(req: InferenceRequest, weights: int) -> Plan:
         vocab=spec.vocab_size, tp=req.tensor_parallel, enforce_eager=opts.enforce_eager,
         cuda_graph_bytes=opts.cuda_graph_bytes, non_torch=opts.non_torch_bytes,
         context=req.overheads.cuda_context_bytes,
-        device_memory_override=opts.device_memory_bytes,
+        device_memory_override=opts.device_memory_bytes, mxfp4=mxfp4_experts(req),
     )
 
 
@@ -416,8 +499,10 @@ def phase(req: InferenceRequest, plan: Plan, b: Budget) -> Phase:
         f"null block (needed: {b.needed_one:,} B; the budget leaves {b.kv_pool:,} B)"
     )
     components = (
-        Component(name="weights", label="Weights", bytes=plan.weights, kind="tensor",
-                  formula=f"{req.weight_format.id} weights / TP {plan.tp}",
+        Component(name="weights", label="Weights", bytes=b.weights, kind="tensor",
+                  formula=f"{req.weight_format.id} weights / TP {plan.tp}" + (
+                      f"; MXFP4 experts as vLLM's {b.mxfp4_backend} MoE kernel lays them out "
+                      "(padded, fp32 biases)" if b.mxfp4_backend else ""),
                   source=req.weight_format.source + f"; {_SRC} 'Model loading took'"),
         Component(name="activations", label="Activation reserve (profiling peak)",
                   bytes=b.activation, kind="tensor",
@@ -454,6 +539,8 @@ def details(plan: Plan, b: Budget) -> dict[str, Any]:
     return {
         "version": VERSION,
         "device_memory_bytes": b.device_memory,
+        "weights_bytes": b.weights,
+        "mxfp4_moe_backend": b.mxfp4_backend,
         "requested_memory_bytes": b.requested,
         "gpu_memory_utilization": plan.utilization,
         "max_model_len": plan.max_model_len,
@@ -498,16 +585,17 @@ def respond(req: InferenceRequest) -> EngineResult:
             headroom_bytes=b.kv_pool - b.bytes_per_block - b.needed_one,
             max_batch_size=int(b.max_concurrency) if b.fits else 0,
             max_context_length=b.max_model_len_that_fits,
-            gpus_for_weights=max(1, cdiv(weights * req.tensor_parallel, max(b.requested, 1))),
+            gpus_for_weights=max(1, cdiv(b.weights * req.tensor_parallel, max(b.requested, 1))),
         ))
     peak = phase(req, p, selected)
     kv_one = p.kv_needed(opts.max_model_len, 2 * selected.max_num_batched_tokens)
     vllm = details(p, selected)
     out: dict[str, Any] = {
         "kv_cache_bytes_per_token": kv_bytes_per_token(req),
-        "weights_bits_per_parameter": bits_per_parameter(weights * req.tensor_parallel, req),
+        "weights_bits_per_parameter": bits_per_parameter(
+            selected.weights * req.tensor_parallel, req),
         "vllm": vllm,
-        "speed": speed(req, weights=weights, kv=min(
+        "speed": speed(req, weights=selected.weights, kv=min(
             kv_one * req.batch_size, max(selected.kv_pool, 0)), context=opts.max_model_len),
     }
     warnings: list[Warning] = []
