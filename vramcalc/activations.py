@@ -52,6 +52,17 @@ class Regime:
     lora_rank: int
     attention: str  # "sdpa" | "flash" | "eager"
     quantized_inputs_saved: bool = False  # 4-bit linears keep their input (bnb < 0.43.2)
+    # 4-bit linears fed fp32 return fp32 (QLoRA after peft's prepare_model_for_kbit_training)
+    quantized_outputs_fp32: bool = False
+
+    @property
+    def mlp_bytes(self) -> int:
+        """Bytes of an MLP projection's output. bitsandbytes' Linear4bit computes in its
+        compute dtype and casts the result back to its input's dtype
+        (bitsandbytes/nn/modules.py Linear4bit.forward `.to(inp_dtype)`); after
+        prepare_model_for_kbit_training (peft/utils/other.py: every non-quantized parameter
+        in fp32) the MLP's input is fp32, so gate, up and the activation are fp32."""
+        return 4 if self.quantized_outputs_fp32 else self.act_bytes
 
     @property
     def act_bytes(self) -> int:
@@ -223,7 +234,7 @@ def mlp_saved(r: Regime, shape: LayerShape) -> int:
     counts. MoE layers: the routed experts process top-k copies of each token (`mlp_width`
     includes top-k), plus fp32 router logits and their softmax. A Python-level activation
     (GPT-2's gelu_new) keeps its intermediates too (`activation_copies`)."""
-    b = r.act_bytes
+    b = r.mlp_bytes
     f = shape.mlp_width
     keep_product = r.trainable_base
     if shape.gated:
@@ -315,7 +326,7 @@ def layer_activations(
     # of q/k/v plus flash's fp32 dq accumulator; eager: the probabilities' gradient in fp32
     # and the softmax backward's fp32 output (4 + 4 B per head and key), less the bf16
     # probabilities freed just before (2 B)
-    mlp_t = b * shape.mlp_width * (3 if shape.gated else 2)
+    mlp_t = r.mlp_bytes * shape.mlp_width * (3 if shape.gated else 2)
     attn_t = b * (shape.q_width + shape.k_width + shape.v_width) + 4 * shape.q_width
     key_t = shape.heads * (8 if r.kind == "fp32" else 6) if r.attention == "eager" else 0
     copies = 2 * shape.weight_numel if r.kind == "autocast" and r.trainable_base else 0

@@ -294,6 +294,8 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
         lora_dropout=bool(req.lora and req.lora.dropout > 0),
         lora_rank=req.lora.rank if req.lora else 0, attention=attention_kernel(req, d),
         quantized_inputs_saved=bool(req.qlora and req.qlora.saves_linear_inputs),
+        quantized_outputs_fp32=req.method == "qlora" and d.regime == "autocast"
+        and _qlora_unquantized_bytes(req) == 4,
     )
     by_layer = _layer_adapters(spec, req)
     shapes = activations.layer_shapes(spec)

@@ -750,7 +750,8 @@ def spec_from_args(args: argparse.Namespace) -> specs.Spec:
             optimizer_impl=args.optimizer_impl, checkpointing=args.checkpointing,
             attention=args.attention, batch=args.batch, seq=args.seq,
             lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-            lora_targets=specs.parse_lora_targets(args.lora_targets), tiny=args.tiny)
+            lora_targets=specs.parse_lora_targets(args.lora_targets), tiny=args.tiny,
+            keep_inputs=args.keep_inputs)
     if args.command == "infer":
         return specs.InferSpec(model=args.model, batch=args.batch, context=args.context,
                                new_tokens=args.new_tokens, attention=args.attention, tiny=args.tiny)
