@@ -165,3 +165,17 @@ def test_flash_attention_never_needs_more() -> None:
         on = _llama("Qwen/Qwen3-8B", n_ctx=n_ctx, flash_attn=True)["total_bytes"]
         off = _llama("Qwen/Qwen3-8B", n_ctx=n_ctx, flash_attn=False)["total_bytes"]
         assert on <= off
+
+
+def test_the_decode_bound_reads_one_row_of_the_cpu_embedding_table() -> None:
+    # Llama-3.1-8B Q4_K_M, everything offloaded but token_embd (on the CPU): a decode step
+    # reads the GPU weights and KV; of token_embd only one row, so the CPU adds nothing
+    import vramcalc
+
+    r = vramcalc.estimate({"mode": "inference", "model": {"preset": "meta-llama/Llama-3.1-8B"},
+                           "engine": "llama.cpp", "weight_format": "Q4_K_M", "gpu": "rtx-4090",
+                           "fit_gpus": ["rtx-4090"]})
+    gpu = r["details"]["llama_cpp"]["gpu"]
+    step = r["details"]["speed"]["decode"]["bytes_per_step"]
+    assert step == gpu["weights"] + gpu["kv_cache"]
+    assert r["details"]["llama_cpp"]["cpu"]["weights"] > 0  # token_embd, not read in full

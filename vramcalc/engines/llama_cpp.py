@@ -389,8 +389,10 @@ def respond(req: InferenceRequest) -> EngineResult:
         "weights_bits_per_parameter": bits_per_parameter(split.gpu_weights + split.cpu_weights,
                                                          req),
         "llama_cpp": details(p, split, max_ngl),
+        # token_embd stays on the CPU, but a token reads one row of it (ggml_get_rows), not
+        # the whole table: only the CPU layers (and a CPU output layer) are read in full
         "speed": speed(req, weights=split.gpu_weights, kv=split.gpu_kv,
-                       cpu_weights=split.cpu_weights, cpu_kv=split.cpu_kv,
+                       cpu_weights=split.cpu_weights - p.input_weights, cpu_kv=split.cpu_kv,
                        cpu_bandwidth=opts.cpu_bandwidth_gb_s, context=opts.n_ctx),
     }
     warnings: tuple[Warning, ...] = ()
