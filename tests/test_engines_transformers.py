@@ -69,3 +69,44 @@ def test_cli_prints_engine_answers(capsys: pytest.CaptureFixture[str]) -> None:
     assert "largest max_model_len that fits:" in text
     assert "vLLM would stop with: To serve at least one request" in text
     assert "roofline bound on rtx-4090" in text
+
+
+def test_generated_tokens_shorten_the_prompt_of_the_prefill() -> None:
+    # Llama-3.1-8B (131,072 B of KV per token), 4,096 tokens of which 1,024 generated: the
+    # prefill caches the 3,072-token prompt, the last decode step all 4,096
+    from vramcalc import engines, request
+    from vramcalc.engines import transformers
+
+    req = request.parse({"mode": "inference", "model": {"preset": "meta-llama/Llama-3.1-8B"},
+                         "context_length": 4096, "generated_tokens": 1024},
+                        engines.NAMES, engines.profile)
+    assert isinstance(req, request.InferenceRequest)
+    (prefill, kv_prefill, _, _), (decode, kv_decode, _, _) = transformers.plan(req).phases(1, 4096)
+    assert (prefill, kv_prefill) == ("prefill", 3072 * 131_072)
+    assert (decode, kv_decode) == ("decode", 4096 * 131_072)
+
+
+def test_all_logits_is_a_plain_forward_with_every_positions_logits() -> None:
+    # b=4, s=4,096, V=128,256: 4 x 4,096 x 128,256 x 2 B of bf16 logits, and no decode
+    import vramcalc
+
+    r = vramcalc.estimate({"mode": "inference", "model": {"preset": "meta-llama/Llama-3.1-8B"},
+                           "context_length": 4096, "batch_size": 4, "logits": "all",
+                           "fit_gpus": []})
+    logits = next(c for c in r["components"] if c["name"] == "logits")
+    assert logits["bytes"] == 4 * 4096 * 128_256 * 2
+    assert [p["name"] for p in r["phases"]] == ["prefill"]
+
+
+def test_all_logits_and_generated_tokens_are_checked() -> None:
+    from conftest import problems
+
+    base = {"mode": "inference", "model": {"preset": "meta-llama/Llama-3.1-8B"}}
+    assert problems({**base, "context_length": 512, "generated_tokens": 512}) == [
+        ("generated_tokens", "must be below context_length (512): the prompt takes at least "
+         "one token, got 512")]
+    assert problems({**base, "engine": "llama.cpp", "logits": "all"}) == [
+        ("logits", "\"all\" (every position's logits, a plain forward) is modelled for engine "
+         "\"transformers\" only, not 'llama.cpp'")]
+    assert problems({**base, "logits": "all", "generated_tokens": 8}) == [
+        ("generated_tokens", "must be 0 with logits \"all\": a plain forward generates nothing")]

@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--revision", default="main", help="Hub branch, tag or commit (--hf)")
     est.add_argument("--batch", type=int, help="batch size (training: micro batch size)")
     est.add_argument("--context", type=int, help="context length (training: sequence length)")
+    est.add_argument("--generated-tokens", type=int, metavar="N",
+                     help="tokens generated after the prompt, out of --context (default 0: "
+                     "the prompt fills the context)")
+    est.add_argument("--all-logits", action="store_true",
+                     help="a plain forward returning every position's logits (evaluation, "
+                     "scoring) instead of generate()'s last position")
     est.add_argument("--weight-format", help="bf16, fp8, nf4, awq-int4, Q4_K_M, ...")
     est.add_argument("--kv-cache-dtype", help="bf16, fp8, q8_0, ...")
     est.add_argument("--engine", help="transformers (default), vllm, llama.cpp")
@@ -143,6 +149,10 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
         request["micro_batch_size" if training else "batch_size"] = args.batch
     if args.context is not None:
         request["sequence_length" if training else "context_length"] = args.context
+    if args.generated_tokens is not None:
+        request["generated_tokens"] = args.generated_tokens
+    if args.all_logits:
+        request["logits"] = "all"
     for flag, key in (("weight_format", "weight_format"), ("kv_cache_dtype", "kv_cache_dtype"),
                       ("engine", "engine"), ("gpu", "gpu")):
         value = getattr(args, flag)

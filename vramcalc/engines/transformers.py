@@ -112,6 +112,8 @@ class InferencePlan:
     context: int
     reserve_fraction: float
     static_cache: bool = False  # StaticCache: pre-allocated, windows capped, no append copy
+    generated: int = 0  # tokens generated after the prompt (the prompt is the rest)
+    all_logits: bool = False  # a plain forward returning every position's logits
 
     def kv_bytes(self, batch: int, tokens: int) -> int:
         # / kv_shards: each GPU holds its share of the KV heads (at least one head)
@@ -146,19 +148,27 @@ class InferencePlan:
         return (step * _ACT_BYTES // self.tp + int(append_copy) // self.tp + scores
                 + CUBLAS_WORKSPACE_BYTES)
 
-    def logits(self, batch: int) -> int:
+    def logits(self, batch: int, prompt: int) -> int:
+        if self.all_logits:  # lm_head over every position, returned in bf16 (2 B)
+            return batch * prompt * self.vocab * 2
         # last position only: lm_head output in bf16 (2 B) + generate()'s fp32 copy (4 B)
         return batch * self.vocab * (2 + 4)
 
+    def prompt(self, tokens: int) -> int:
+        """Prompt tokens of a sequence of `tokens` (context): the rest is generated."""
+        return max(1, tokens - self.generated)
+
     def phases(self, batch: int, tokens: int) -> tuple[tuple[str, int, int, int], ...]:
-        """(phase, kv bytes, activation bytes, logits bytes) for prefill and decode."""
-        logits = self.logits(batch)
-        return (
-            ("prefill", self.kv_bytes(batch, tokens),
-             self.prefill_activations(batch, tokens), logits),
-            ("decode", self.kv_bytes(batch, tokens),
-             self.decode_activations(batch, tokens), logits),
-        )
+        """(phase, kv bytes, activation bytes, logits bytes) for prefill and decode: the
+        prefill over the prompt, the last decode step with the whole context cached. A plain
+        forward (`all_logits`) has no decode."""
+        prompt = self.prompt(tokens)
+        prefill = ("prefill", self.kv_bytes(batch, prompt),
+                   self.prefill_activations(batch, prompt), self.logits(batch, prompt))
+        if self.all_logits:
+            return (prefill,)
+        return (prefill, ("decode", self.kv_bytes(batch, tokens),
+                          self.decode_activations(batch, tokens), self.logits(batch, 1)))
 
     def allocated(self, batch: int, tokens: int) -> int:
         return self.weights + max(kv + act + lg for _, kv, act, lg in self.phases(batch, tokens))
@@ -260,6 +270,8 @@ def plan(req: InferenceRequest) -> InferencePlan:
         context=req.overheads.cuda_context_bytes,
         reserve_fraction=req.overheads.allocator_reserve_fraction,
         static_cache=req.options.cache == "static",
+        generated=req.generated_tokens,
+        all_logits=req.logits == "all",
     )
 
 
@@ -280,7 +292,7 @@ def estimate(req: InferenceRequest, p: InferencePlan) -> tuple[Phase, list[Phase
             weights,
             Component(
                 name="kv_cache", label="KV cache", bytes=kv_bytes, kind="tensor",
-                formula=_kv_formula(spec, kv.bits, b, s,
+                formula=_kv_formula(spec, kv.bits, b, p.prompt(s) if name == "prefill" else s,
                                     prefill=name == "prefill" and not p.static_cache),
                 source=kv.source + "; " + _SRC_TRANSFORMERS,
             ),
@@ -289,17 +301,25 @@ def estimate(req: InferenceRequest, p: InferencePlan) -> tuple[Phase, list[Phase
                 formula=_activation_formula(name, req, p),
                 source=_SRC_TRANSFORMERS,
             ),
-            Component(
-                name="logits", label="Logits (last position)", bytes=logits, kind="tensor",
-                formula="b · V · (2 + 4): bf16 lm_head output + fp32 copy for sampling",
-                source="transformers generate(): logits_to_keep=1, logits[:, -1, :].float()",
-            ),
+            _logits_component(logits, all_positions=p.all_logits),
             allocator_reserve(allocated, p.reserve_fraction),
             cuda_context(p.context, source="CUDA driver context, kernels and library handles "
                          "of a PyTorch process (lazy module loading, CUDA >= 11.7)"),
         )))
     peak = max(phases, key=lambda phase: phase.total)
     return peak, phases
+
+
+def _logits_component(logits: int, *, all_positions: bool) -> Component:
+    if all_positions:
+        return Component(
+            name="logits", label="Logits (every position)", bytes=logits, kind="tensor",
+            formula="b · s · V · 2: the bf16 lm_head output of every prompt position",
+            source="transformers forward with logits_to_keep=0 (evaluation, scoring)")
+    return Component(
+        name="logits", label="Logits (last position)", bytes=logits, kind="tensor",
+        formula="b · V · (2 + 4): bf16 lm_head output + fp32 copy for sampling",
+        source="transformers generate(): logits_to_keep=1, logits[:, -1, :].float()")
 
 
 def _weights_formula(fmt: WeightFormat, spec: ModelSpec) -> str:

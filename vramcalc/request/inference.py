@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 ATTENTION = ("sdpa", "eager")
 INFERENCE_KEYS = frozenset({
     "batch_size", "context_length", "weight_format", "kv_cache_dtype", "engine", "attention",
-    "parallel",
+    "parallel", "generated_tokens", "logits",
 })
+LOGITS = ("last", "all")
 DEFAULT_CONTEXT_LENGTH = 4096
 
 
@@ -67,6 +68,8 @@ class InferenceRequest:
     common: Common = field(metadata=FLATTEN)
     batch_size: int
     context_length: int
+    generated_tokens: int  # of context_length: the prompt is the rest
+    logits: str  # "last" (generate) or "all" (a plain forward, every position)
     weight_format: WeightFormat = field(metadata=ID)
     kv_cache_dtype: KVDtype = field(metadata=ID)  # K's dtype where K and V differ
     kv_cache_dtype_v: KVDtype = field(metadata=HIDDEN)
@@ -148,6 +151,20 @@ def parse_inference(
         par.add("tensor", profile.SINGLE_GPU)
     context_length = f.integer("context_length", default=DEFAULT_CONTEXT_LENGTH,
                                maximum=request_limit("context_length"))
+    generated = f.integer("generated_tokens", default=0, minimum=0,
+                          maximum=request_limit("context_length"))
+    if generated >= context_length:
+        f.add("generated_tokens", f"must be below context_length ({context_length:,}): the "
+              f"prompt takes at least one token, got {generated:,}")
+        generated = 0
+    logits = f.choice("logits", LOGITS, default="last")
+    if logits == "all" and engine != "transformers":
+        f.add("logits", "\"all\" (every position's logits, a plain forward) is modelled for "
+              f"engine \"transformers\" only, not {engine!r}")
+        logits = "last"
+    if logits == "all" and generated:
+        f.add("generated_tokens", "must be 0 with logits \"all\": a plain forward generates "
+              "nothing")
     ctx = Context(common=common, context_length=context_length, tensor_parallel=tp,
                   kv_cache_dtype=kv_id)
     options = profile.parse_options(f.sub(profile.OPTIONS_KEY), ctx)
@@ -159,6 +176,8 @@ def parse_inference(
         common=common,
         batch_size=f.integer("batch_size", default=1, maximum=request_limit("batch_size")),
         context_length=context_length,
+        generated_tokens=generated,
+        logits=logits,
         weight_format=fmt,
         kv_cache_dtype=kv_k,
         kv_cache_dtype_v=kv_v,
