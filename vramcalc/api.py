@@ -100,6 +100,7 @@ def catalog() -> dict[str, Any]:
             "mode": list(request.common.MODES),
             "engine": list(engines.NAMES),
             "attention": list(inference.ATTENTION),
+            "logits": list(inference.LOGITS),
             "transformers.cache": list(transformers.CACHES),
             "vllm.block_size": list(engines.module("vllm").BLOCK_SIZES),
             "llama_cpp.cache_type": list(engines.module("llama.cpp").CACHE_TYPES),
@@ -111,6 +112,8 @@ def catalog() -> dict[str, Any]:
             "inference": {
                 "batch_size": 1,
                 "context_length": inference.DEFAULT_CONTEXT_LENGTH,
+                "generated_tokens": 0,
+                "logits": inference.LOGITS[0],
                 "engine": engines.NAMES[0],
                 "attention": inference.ATTENTION[0],
                 "parallel": {"tensor": 1},
