@@ -34,10 +34,9 @@ if TYPE_CHECKING:
 MAX_EVALUATIONS = 60  # estimates per call, the base request's included
 EVALUATIONS_LIMIT = 500  # the most a caller may allow
 # Without a `gpus` count, suggestions add GPUs up to one node of 8 for inference (DGX/HGX
-# boxes: tensor parallelism wants NVLink) and up to 64 for training (data parallelism spans
-# nodes).
-INFERENCE_GPUS = 8
-TRAINING_GPUS = 64
+# boxes: tensor parallelism wants NVLink), and for training up to 8 times the request's GPUs
+# (at least one node; data parallelism spans nodes).
+NODE_GPUS = 8
 GPU_COUNTS = (2, 4, 8, 16, 32, 64)
 SUGGESTIONS = 10  # the most suggestions returned
 CLOSEST = 5  # near misses returned when nothing fits
@@ -286,9 +285,9 @@ def _context(raw: dict[str, Any], base: Outcome, gpus: int | None) -> _Context:
         kind, current = echo["framework"], int(base.response["details"]["gpus"])
     else:
         kind, current = echo["engine"], int(echo["parallel"]["tensor"])
-    most = TRAINING_GPUS if mode == "training" else INFERENCE_GPUS
+    most = NODE_GPUS * current if mode == "training" else max(NODE_GPUS, current)
     return _Context(raw=raw, base=base, mode=mode, kind=kind,
-                    gpu_cap=gpus if gpus is not None else max(most, current),
+                    gpu_cap=gpus if gpus is not None else min(most, GPU_COUNTS[-1]),
                     gpus_given=gpus is not None, current_gpus=current)
 
 
@@ -689,8 +688,8 @@ def _search(ctx: _Context, levers: list[Lever],
     for _, first, second in plans:
         if runner.exhausted:
             break
-        out = (_sized(runner, first.changes, second, first.response)
-               if isinstance(second, Lever) else _pair(runner, by_id, first, second))
+        out = (_sized_pair(runner, by_id, first, second) if isinstance(second, Lever)
+               else _pair(runner, by_id, first, second))
         if out is None:
             continue
         if not out.fits:
@@ -720,6 +719,19 @@ def _pair(runner: _Runner, by_id: Mapping[str, Lever], a: Outcome,
     change_a = milder_a.changes[-1] if milder_a is not None else change_a
     milder_b, _ = _mildest(runner, (change_a,), _upto(by_id[change_b.lever], change_b))
     return milder_b or milder_a or both
+
+
+def _sized_pair(runner: _Runner, by_id: Mapping[str, Lever], a: Outcome,
+                size: Lever) -> Outcome | None:
+    """A lever at its strongest with the size its answer allows; if that fits, the lever
+    relaxed to its mildest value that still fits beside that size."""
+    out = _sized(runner, a.changes, size, a.response)
+    if out is None or not out.fits:
+        return out
+    (change,), sized = a.changes, out.changes[-1]
+    milder, _ = _mildest(runner, (sized,), _upto(by_id[change.lever], change))
+    return (replace(milder, changes=(milder.changes[-1], sized)) if milder is not None
+            else out)
 
 
 def _upto(lever: Lever, change: Change) -> tuple[Change, ...]:
