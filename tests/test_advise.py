@@ -184,6 +184,14 @@ def test_vllm_at_128k_on_a_24_gb_card() -> None:
         assert item["changes"].get("kv_cache_dtype", "fp8") in kv_ids
 
 
+def test_a_format_the_gpu_cannot_run_is_not_offered() -> None:
+    """vLLM's FP8 kernels need compute capability 8.0 (data/levers.json min_sm): a T4 (7.5)
+    gets AWQ, never FP8 weights."""
+    got = vramcalc.fit_changes({**VLLM_4090, "gpu": "t4"})
+    formats = {i["changes"].get("weight_format") for i in got["suggestions"] + got["closest"]}
+    assert "awq-int4" in formats and "fp8" not in formats
+
+
 def test_vllm_context_follows_max_model_len_when_the_request_sets_it() -> None:
     request = {**VLLM_4090, "context_length": 8192, "vllm": {"max_model_len": 131072}}
     got = vramcalc.fit_changes(request)

@@ -257,6 +257,7 @@ class _Context:
     gpu_cap: int  # the most GPUs a suggestion may use
     gpus_given: bool
     current_gpus: int
+    sm: int  # the target's CUDA compute capability x10 (0: not an NVIDIA GPU)
 
     @property
     def echo(self) -> dict[str, Any]:
@@ -288,7 +289,8 @@ def _context(raw: dict[str, Any], base: Outcome, gpus: int | None) -> _Context:
     most = NODE_GPUS * current if mode == "training" else max(NODE_GPUS, current)
     return _Context(raw=raw, base=base, mode=mode, kind=kind,
                     gpu_cap=gpus if gpus is not None else min(most, GPU_COUNTS[-1]),
-                    gpus_given=gpus is not None, current_gpus=current)
+                    gpus_given=gpus is not None, current_gpus=current,
+                    sm=catalogs.gpus()[echo["gpu"]].sm)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -357,10 +359,17 @@ def _choice(ctx: _Context, entry: _Entry, keep: Callable[[Any, Any], bool]) -> L
     field = entry.data["field"]
     current = ctx.get(field)
     order = entry.data.get("order")
-    values = [v for v in entry.offer if v != current and keep(v, current)]
+    values = [v for v in entry.offer if v != current and keep(v, current)
+              and _runs_on(ctx, entry, v)]
     if order is not None:
         values = [v for v in values if current in order and order.index(v) > order.index(current)]
     return _ladder(entry, (entry.change(v, {field: v}) for v in values))
+
+
+def _runs_on(ctx: _Context, entry: _Entry, value: Any) -> bool:
+    """Whether the target GPU has the compute capability the value's kernels need."""
+    least = entry.data.get("values", {}).get(_text(value), {}).get("min_sm", 0)
+    return not ctx.sm or ctx.sm >= least
 
 
 def _any(value: Any, current: Any) -> bool:
