@@ -9,6 +9,8 @@ from functools import cache
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import vramcalc
 from vramcalc import catalogs
@@ -395,3 +397,49 @@ def test_the_lever_data_names_real_choices() -> None:
                         assert value in catalogs.weight_formats()
                     if lever["id"] == "kv_cache_dtype":
                         assert kind in kvs[value].engines, (kind, value)
+
+
+# ----------------------------------------------------------------------------------------
+# As a property: generated plausible requests on any catalog GPU
+
+
+_PRESETS = ["meta-llama/Llama-3.2-1B-Instruct", "Qwen/Qwen3-8B", "meta-llama/Llama-3.1-8B",
+            "google/gemma-3-27b-it", "Qwen/Qwen3-30B-A3B", "openai/gpt-oss-20b",
+            "deepseek-ai/DeepSeek-V2-Lite", "meta-llama/Llama-3.1-70B"]
+
+
+@st.composite
+def _requests(draw: st.DrawFn) -> dict[str, Any]:
+    request: dict[str, Any] = {"model": {"preset": draw(st.sampled_from(_PRESETS))},
+                               "gpu": draw(st.sampled_from(sorted(catalogs.gpus())))}
+    if draw(st.booleans()):
+        request.update(mode="training", framework=draw(st.sampled_from(
+            sorted(catalogs.frameworks()))), method=draw(st.sampled_from(["full", "lora",
+                                                                          "qlora"])),
+            micro_batch_size=draw(st.integers(1, 16)),
+            sequence_length=draw(st.sampled_from([512, 2048, 8192])))
+    else:
+        request.update(mode="inference", engine=draw(st.sampled_from(
+            ["transformers", "vllm", "llama.cpp"])), batch_size=draw(st.integers(1, 16)),
+            context_length=draw(st.sampled_from([2048, 32768, 131072])))
+    return request
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_requests())
+def test_any_request_gets_checked_ranked_suggestions(request: dict[str, Any]) -> None:
+    got = vramcalc.fit_changes(request, max_evaluations=20)
+    if "error" in got:  # a request the package refuses (a method a model cannot take, ...)
+        assert "error" in vramcalc.estimate(request)
+        return
+    assert got["evaluations"] <= 20
+    assert got["outcome"] == ("fits" if got["fits"] else "changes" if got["suggestions"]
+                              else "nothing_fits")
+    keys = [(CLASSES.index(i["cost_class"]), len(i["levers"])) for i in got["suggestions"]]
+    assert keys == sorted(keys)
+    offered = _offered(request)
+    for item in got["suggestions"] + got["bigger"]:
+        response = vramcalc.estimate(item["request"])
+        assert "error" not in response and _row(response, request["gpu"])["fits"]
+    for item in got["suggestions"] + got["closest"]:
+        assert set(item["levers"]) <= offered
