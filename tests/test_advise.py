@@ -186,6 +186,21 @@ def test_vllm_at_128k_on_a_24_gb_card() -> None:
         assert item["changes"].get("kv_cache_dtype", "fp8") in kv_ids
 
 
+def test_vllm_must_hold_the_whole_batch() -> None:
+    """vLLM starts with 16 requests of 128k on an H100 (its fit row fits) but its KV pool
+    holds 3 of them: for fit_changes that does not fit, and each suggestion holds them all."""
+    request = {**VLLM_4090, "gpu": "h100-sxm", "batch_size": 16}
+    row = _row(vramcalc.estimate(request), "h100-sxm")
+    assert row["fits"] and row["max_batch_size"] < 16
+    got = vramcalc.fit_changes(request)
+    assert got["outcome"] == "changes" and not got["current"]["fits"]
+    assert {"batch_size": row["max_batch_size"]} in [i["changes"] for i in got["suggestions"]]
+    assert {"parallel.tensor": 8} in [i["changes"] for i in got["suggestions"]]
+    for item in got["suggestions"]:
+        after = _row(vramcalc.estimate(item["request"]), "h100-sxm")
+        assert after["max_batch_size"] >= item["request"]["batch_size"]
+
+
 def test_a_format_the_gpu_cannot_run_is_not_offered() -> None:
     """vLLM's FP8 kernels need compute capability 8.0 (data/levers.json min_sm): a T4 (7.5)
     gets AWQ, never FP8 weights."""
@@ -440,6 +455,9 @@ def test_any_request_gets_checked_ranked_suggestions(request: dict[str, Any]) ->
     offered = _offered(request)
     for item in got["suggestions"] + got["bigger"]:
         response = vramcalc.estimate(item["request"])
-        assert "error" not in response and _row(response, request["gpu"])["fits"]
+        row = _row(response, request["gpu"])
+        assert "error" not in response and row["fits"]
+        if request["mode"] == "inference" and request["engine"] == "vllm":
+            assert row["max_batch_size"] >= item["request"]["batch_size"]
     for item in got["suggestions"] + got["closest"]:
         assert set(item["levers"]) <= offered

@@ -236,12 +236,26 @@ class _Runner:
             if not changes:
                 self.error = response
         else:
-            row = response["fit"]["gpus"][0]
-            outcome = Outcome(changes=changes, response=response, fits=bool(row["fits"]),
-                              total=int(response["total_bytes"]),
-                              headroom=int(row["headroom_bytes"]))
+            fits, headroom = _fits(response)
+            outcome = Outcome(changes=changes, response=response, fits=fits,
+                              total=int(response["total_bytes"]), headroom=headroom)
         self._seen[key] = outcome
         return outcome
+
+
+def _fits(response: dict[str, Any]) -> tuple[bool, int]:
+    """(fits, headroom) on the target: its fit row's. vLLM's row fits when vLLM starts with
+    one max_model_len request: here its pool must also hold batch_size of them at once
+    (the row's max_batch_size), and each request beyond the first takes its KV bytes
+    (details.vllm.kv_cache_needed_bytes) from the headroom."""
+    row = response["fit"]["gpus"][0]
+    fits, headroom = bool(row["fits"]), int(row["headroom_bytes"])
+    vllm = response["details"].get("vllm")
+    if vllm is not None:
+        batch = int(response["request"]["batch_size"])
+        fits = fits and row["max_batch_size"] >= batch
+        headroom -= (batch - 1) * int(vllm["kv_cache_needed_bytes"])
+    return fits, headroom
 
 
 # ----------------------------------------------------------------------------------------
@@ -547,10 +561,14 @@ def _context_field(ctx: _Context) -> tuple[str, str]:
 
 
 def _context_longest(ctx: _Context, response: dict[str, Any]) -> int:
-    if ctx.kind == "vllm":
-        longest: int = response["details"]["vllm"]["max_model_len_that_fits"]
-        return longest
-    return int(_row(response)["max_context_length"])
+    """The longest context the answer allows: the fit row's; vLLM's largest max_model_len,
+    or for batch_size > 1 the tokens its KV pool holds shared by the batch (verified)."""
+    if ctx.kind != "vllm":
+        return int(_row(response)["max_context_length"])
+    vllm = response["details"]["vllm"]
+    batch = int(response["request"]["batch_size"])
+    longest = int(vllm["max_model_len_that_fits"])
+    return longest if batch == 1 else min(longest, int(vllm["kv_cache_tokens"]) // batch)
 
 
 def _context_length(ctx: _Context, entry: _Entry) -> Lever:
