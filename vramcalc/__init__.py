@@ -9,9 +9,10 @@ The public API is one JSON-in / JSON-out function and a catalog (docs/api.md)::
 from __future__ import annotations
 
 from ._version import __version__
-from .api import catalog, estimate, estimate_or_raise, sweep
+from .api import catalog, estimate, estimate_or_raise, fit_changes, sweep
 from .errors import Problem, RequestError
 
 __all__ = [
-    "Problem", "RequestError", "__version__", "catalog", "estimate", "estimate_or_raise", "sweep",
+    "Problem", "RequestError", "__version__", "catalog", "estimate", "estimate_or_raise",
+    "fit_changes", "sweep",
 ]

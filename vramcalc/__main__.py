@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import catalog, estimate, jsonin
+from . import catalog, estimate, fit_changes, jsonin
 from ._version import __version__
 from .units import natural_size
 
@@ -87,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="set any request field (repeatable)")
 
+    _fit_parser(sub, est)
     sub.add_parser("models", help="list the model presets")
     sub.add_parser("gpus", help="list the GPU catalog")
     return parser
@@ -311,6 +312,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
     if args.token:
         sys.stderr.write(TOKEN_FLAG_WARNING)
+    if args.command == "fit":
+        return _fit_main(args)
     try:
         request = _request_from_args(args)
     except _BadInput as exc:
@@ -329,6 +332,89 @@ def _main(argv: list[str] | None) -> int:
     else:
         _print_table(response)
     return 0
+
+
+EXIT_NOTHING_FITS = 3  # distinct from bad input (2) and a closed pipe (1)
+
+
+def _fit_parser(sub: Any, est: argparse.ArgumentParser) -> None:
+    """`vramcalc fit`: the estimate command's flags and request file, plus the GPU count."""
+    fit = sub.add_parser(
+        "fit", parents=[est], add_help=False,
+        help="ranked changes that make a request fit its GPU",
+        description="Which changes make the request fit on --gpu (or the request file's gpu): "
+        "each checked by a full estimate, ranked by what they cost (free, speed, quality, "
+        "workload, hardware), or, when it already fits, how much bigger it can run. Build the "
+        "request as for `vramcalc estimate`.",
+        epilog="exit status: 0 when the request fits or a change that makes it fit was found, "
+        f"{EXIT_NOTHING_FITS} when nothing found fits (the closest tries are listed), "
+        f"{EXIT_BAD_INPUT} for bad input")
+    fit.add_argument("--gpus", type=int, help="how many such GPUs there are (default: "
+                     "suggestions may add GPUs: up to 8 for inference, 64 for training)")
+    fit.add_argument("--max-evaluations", type=int, help="estimates to try at most "
+                     "(default 60)")
+
+
+def _fit_main(args: argparse.Namespace) -> int:
+    """Print the ranked changes (or the JSON answer); the exit status says what was found."""
+    try:
+        request = _request_from_args(args)
+    except _BadInput as exc:
+        sys.stderr.write(f"vramcalc: {exc}\n")
+        return EXIT_BAD_INPUT
+    answer = fit_changes(request, gpus=args.gpus, max_evaluations=args.max_evaluations)
+    if args.json:
+        sys.stdout.write(json.dumps(answer, indent=2) + "\n")
+    if "error" in answer:
+        for problem in answer["error"]["problems"]:
+            sys.stderr.write(f"vramcalc: {problem['field'] or 'request'}: {problem['message']}\n")
+        return EXIT_BAD_INPUT
+    if not args.json:
+        _print_fit(answer)
+    return EXIT_NOTHING_FITS if answer["outcome"] == "nothing_fits" else 0
+
+
+def _print_fit(answer: dict[str, Any]) -> None:
+    out = sys.stdout.write
+    target, current = answer["target"], answer["current"]
+    usable = ("" if target["usable_bytes"] == target["memory_bytes"]
+              else f", {_gib(target['usable_bytes'])} usable")
+    head = (f"{answer['model']} on {target['name']} ({_gib(target['memory_bytes'])}{usable}): "
+            f"{_gib(current['total_bytes'])}")
+    if answer["fits"]:
+        out(f"{head}: fits ({_gib(current['headroom_bytes'])} headroom)\n")
+        if answer["bigger"]:
+            out("\nIt also fits bigger:\n")
+        _print_changes(answer["bigger"], "gain")
+    elif answer["suggestions"]:
+        out(f"{head}: does not fit\n\nChanges that make it fit, cheapest first:\n")
+        _print_changes(answer["suggestions"], "cost")
+    else:
+        out(f"{head}: does not fit, and no change tried fits. The closest:\n")
+        _print_changes(answer["closest"], "cost")
+    out(f"\n{answer['evaluations']} estimates (at most {answer['max_evaluations']}); ranked by "
+        f"{answer['ranking']}\n")
+
+
+def _fields_text(fields: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in fields.items())
+
+
+def _print_changes(items: list[dict[str, Any]], words: str) -> None:
+    out = sys.stdout.write
+    for n, item in enumerate(items, 1):
+        cls = f"[{item['cost_class']}] " if "cost_class" in item else ""
+        out(f"\n{n:>2}. {cls}{item['label']}\n")
+        out(f"    set: {_fields_text(item['changes'])}\n")
+        if item["implied"]:
+            out(f"    which also sets: {_fields_text(item['implied'])}\n")
+        room = (f"{_gib(item['headroom_bytes'])} headroom" if item["fits"]
+                else f"{_gib(-item['headroom_bytes'])} short")
+        saves = "" if words == "gain" else f"saves {_gib(item['saved_bytes'])}, "
+        out(f"    total {_gib(item['total_bytes'])}, {saves}{room}\n")
+        out(f"    {words}: {item[words]}\n")
+        if item.get("how"):
+            out(f"    how: {item['how']}\n")
 
 
 if __name__ == "__main__":

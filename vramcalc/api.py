@@ -209,3 +209,20 @@ def _sweep_point(req: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
                 "problems": answer["error"]["problems"]}
     return {"value": value, "total_bytes": answer["total_bytes"],
             "peak_phase": answer["peak_phase"], "problems": []}
+
+
+def fit_changes(req: Any, gpu: Any = None, gpus: Any = None, *,
+                max_evaluations: Any = None) -> dict[str, Any]:
+    """The changes that make a request fit `gpu` (default: the request's own GPU), ranked,
+    each checked by `estimate` (docs/api.md, "Changes that make it fit"). `gpus`: how many
+    such GPUs there are (default: suggestions may add GPUs). Bad input gives
+    `{"error": {"problems": [...]}}`; never raises."""
+    from . import advise  # imported on demand: the page's first view does not use it
+
+    try:
+        return advise.fit_changes(req, gpu=gpu, gpus=gpus, max_evaluations=max_evaluations,
+                                  estimate=estimate)
+    except Exception as exc:  # the contract: an answer, never a traceback
+        return RequestError([Problem(field="request", message="vramcalc could not suggest "
+                                     f"changes for this request ({type(exc).__name__}); please "
+                                     "report it with the request")]).to_dict()
