@@ -408,6 +408,14 @@ def test_a_catalog_format_overrides_the_checkpoints() -> None:
      "model.config.quantization_config.ignore[0]",
      "'re:(lm_head' is not a valid regular expression (missing ), unterminated subpattern at "
      "position 0)"),
+    ({"quant_method": "compressed-tensors", "ignore": ["re:(.*)*_proj"],
+      "config_groups": {"W4A16": ["Linear"]}},
+     "model.config.quantization_config.ignore[0]",
+     "'re:(.*)*_proj' repeats a group that repeats ((a+)+): such a pattern can take "
+     "exponential time, and no quantizer writes one"),
+    ({"quant_method": "compressed-tensors",
+      "config_groups": {f"group_{i}": {"targets": ["Linear"]} for i in range(65)}},
+     "model.config.quantization_config.config_groups", "at most 64 schemes, got 65"),
     ({"quant_method": "hqq", "quant_config": {"weight_quant_params": {"nbits": 7}}},
      "model.config.quantization_config.quant_config.weight_quant_params.nbits",
      "must be one of 8, 6, 5, 4, 3, 2, 1.58, 1 (hqq's SUPPORTED_BITS), got 7"),
@@ -453,3 +461,26 @@ def test_names_follow_the_checkpoints() -> None:
 ])
 def test_matching_rules(entries: tuple[str, ...], syntax: str, name: str, hit: bool) -> None:
     assert modules.matcher(entries, syntax).match(name) is hit
+
+
+# --- properties ---------------------------------------------------------------------------
+
+
+def test_more_bits_and_smaller_groups_cost_more() -> None:
+    def gptq(bits: int, group: int) -> int:
+        return read({"quant_method": "gptq", "bits": bits, "group_size": group})[1]
+
+    by_bits = [gptq(bits, 128) for bits in (2, 3, 4, 8)]
+    assert by_bits == sorted(by_bits) and len(set(by_bits)) == 4
+    by_group = [gptq(4, group) for group in (32, 64, 128, -1)]
+    assert by_group == sorted(by_group, reverse=True) and len(set(by_group)) == 4
+    assert all(b < 3_385_856 for b in by_bits + by_group)  # all below bf16
+
+
+def test_ignoring_more_modules_never_costs_less() -> None:
+    base = CONFIGS["ct-w4a16"]["quantization_config"]
+    ignores = [["lm_head"], ["lm_head", "re:.*self_attn.*"],
+               ["lm_head", "re:.*self_attn.*", "re:.*mlp.down_proj"], ["re:.*"]]
+    costs = [read({**base, "ignore": ignore})[1] for ignore in ignores]
+    assert costs == sorted(costs) and len(set(costs)) == 4
+    assert costs[-1] == 3_385_856  # everything ignored: all bf16

@@ -358,6 +358,9 @@ def _compressed_tensors(f: Fields, ctx: _Context) -> WeightFormat | None:
     if not groups:
         f.add("config_groups", "must name at least one quantization scheme")
         return None
+    if len(groups) > modules.MAX_SCHEMES:
+        f.add("config_groups", f"at most {modules.MAX_SCHEMES} schemes, got {len(groups):,}")
+        return None
     ignore = _names(f, "ignore", "compressed-tensors") or ()
     sparsity = f.get("sparsity_config")
     if isinstance(sparsity, dict) and sparsity.get("format") not in (None, "dense"):
@@ -692,6 +695,10 @@ def _hqq(f: Fields, ctx: _Context) -> WeightFormat | None:
         if base is None:
             return None
         schemes: tuple[WeightFormat, ...] = ()
+    elif len(qc.data) > modules.MAX_SCHEMES:
+        f.add("quant_config", f"at most {modules.MAX_SCHEMES} per-layer configs, got "
+              f"{len(qc.data):,}")
+        return None
     else:  # per linear tag
         parts = []
         for tag in qc.data:

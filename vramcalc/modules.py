@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 SYNTAXES = ("compressed-tensors", "transformers", "fnmatch")
 MAX_PATTERN_LENGTH = 512  # bounds on what a pasted config can make the matcher do
 MAX_ENTRIES = 4096
+MAX_SCHEMES = 64  # compressed-tensors config groups, HQQ per-layer configs
+_UNMATCHED_BUDGET = 200_000  # regex matches spent looking for ignore entries that match nothing
 
 # role -> the module's name inside a decoder layer (Llama layout)
 _LLAMA = {
@@ -126,7 +128,39 @@ def pattern_problem(entry: str, syntax: str) -> str | None:
         re.compile(regex)
     except re.error as error:
         return f"{entry[:80]!r} is not a valid regular expression ({error})"
+    if _nested_repetition(regex):
+        return (f"{entry[:80]!r} repeats a group that repeats ((a+)+): such a pattern can take "
+                "exponential time, and no quantizer writes one")
     return None
+
+
+def _nested_repetition(regex: str) -> bool:
+    """Whether a repeated group contains a repetition, the shape of catastrophic
+    backtracking (`(a+)+`, `(.*)*`)."""
+    stack: list[bool] = []  # per open group: whether it holds a quantifier
+    i, inside_class = 0, False
+    while i < len(regex):
+        c = regex[i]
+        if c == "\\":
+            i += 2
+            continue
+        if inside_class:
+            inside_class = c != "]"
+        elif c == "[":
+            inside_class = True
+        elif c == "(":
+            stack.append(False)
+        elif c == ")" and stack:
+            repeated = stack.pop()
+            following = regex[i + 1:i + 2]
+            if repeated and following in ("*", "+", "{"):
+                return True
+            if stack and (repeated or following in ("*", "+", "{")):
+                stack[-1] = True
+        elif c in "*+{" and stack:
+            stack[-1] = True
+        i += 1
+    return False
 
 
 def _regex(entry: str, syntax: str) -> str | None:
@@ -173,8 +207,31 @@ def matcher(entries: tuple[str, ...], syntax: str) -> Matcher:
 
 def unmatched(spec: ModelSpec, entries: tuple[str, ...], syntax: str,
               groups: tuple[TensorGroup, ...]) -> list[str]:
-    """The entries that match none of the names of `groups` (of `spec`)."""
+    """The entries that match none of the names of `groups` (of `spec`). Exact names are
+    looked up; patterns are tried name by name within a budget, and a pattern the budget
+    does not reach is taken as matching (no warning is better than a false one)."""
     names = [name for group in groups for _, name, _ in group_names(spec, group)]
-    return [entry for entry in entries
-            if not is_class(entry, syntax)
-            and not any(matcher((entry,), syntax).match(name) for name in names)]
+    known = set(names)
+    budget = _UNMATCHED_BUDGET
+    missed = []
+    for entry in entries:
+        if is_class(entry, syntax):
+            continue
+        regex = _regex(entry, syntax)
+        if regex is None:
+            if entry not in known:
+                missed.append(entry)
+            continue
+        pattern = re.compile(regex)
+        suffix = entry if syntax == "transformers" else None
+        hit = False
+        for name in names:
+            budget -= 1
+            if pattern.match(name) or (suffix is not None and name.endswith(suffix)):
+                hit = True
+                break
+            if budget <= 0:
+                return missed
+        if not hit:
+            missed.append(entry)
+    return missed
