@@ -394,6 +394,8 @@ def test_a_catalog_format_overrides_the_checkpoints() -> None:
 @pytest.mark.parametrize(("quant", "field", "message"), [
     ({"quant_method": "gptq", "bits": 5}, "model.config.quantization_config.bits",
      "must be 2, 3, 4 or 8 (the widths GPTQ packs), got 5"),
+    ({"quant_method": "gptq"}, "model.config.quantization_config.bits",
+     "is required: the width GPTQ packs (2, 3, 4 or 8)"),
     ({"quant_method": "gptq", "bits": 4, "group_size": 0},
      "model.config.quantization_config.group_size",
      "must be -1 (one group per row) or a positive integer, got 0"),

@@ -245,7 +245,10 @@ def _gptq(f: Fields, ctx: _Context) -> WeightFormat | None:
     inputs (-1: one group per row) an fp16 scale and a `bits`-wide packed zero point (stored
     for symmetric checkpoints too), and an int32 g_idx per input, stored whether or not
     desc_act reordered the columns. lm_head only with `lm_head: true`."""
-    bits = f.integer("bits", default=None)
+    if not f.has("bits"):
+        f.add("bits", "is required: the width GPTQ packs (2, 3, 4 or 8)")
+        return None
+    bits = f.integer("bits", default=4)
     if bits not in (2, 3, 4, 8):
         f.add("bits", f"must be 2, 3, 4 or 8 (the widths GPTQ packs), got {show(bits)}")
         return None
