@@ -40,8 +40,12 @@ def test_tiny_model_dense_and_quantized_bytes() -> None:
     assert formats.weights_bytes(fmt("bf16"), spec) == 2 * spec.total_parameters
     linear = sum(g.total for g in spec.tensors if g.role in formats.LINEAR_ROLES)
     rest = spec.total_parameters - linear
-    # int4 (torchao, group 128): 4 + 32/128 bits per linear weight, the rest 16-bit
-    assert formats.weights_bytes(fmt("int4"), spec) == (linear * 4.25 + rest * 16) / 8
+    assert (linear, rest) == (73_728, 13_120)
+    # int4 (torchao, group 128): 4 bits per linear weight + 32 bits (bf16 scale and zero) per
+    # group; no row is longer than 128 inputs, so each of the 2 x 512 rows (q 64, k 32, v 32,
+    # o 64, gate 128, up 128, down 64 per layer) is one group: 73,728 * 4 + 1,024 * 32 bits;
+    # the rest 16-bit: 13,120 * 16 bits. (294,912 + 32,768 + 209,920) / 8 = 67,200
+    assert formats.weights_bytes(fmt("int4"), spec) == 67_200
 
 
 # llama.cpp tools/quantize/README.md: whole-file bits per weight for Llama-3.1-8B

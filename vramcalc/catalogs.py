@@ -103,27 +103,61 @@ def presets() -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class WeightFormat:
+    """How a checkpoint stores its weights, in bits (vramcalc/formats.py computes bytes).
+
+    A quantized matrix of `rows` (output) x `cols` (input) weights holds: its values
+    (`bits` each, or `pack_values` per 32-bit word where the packing wastes bits, along each
+    row or, `pack_down`, down the rows of the matrix viewed as groups x group), one scale
+    (+ zero point) of `group_bits` per `group_size` inputs of each row, `second_level_bits` per
+    `second_level_group` weights (bitsandbytes' double quantization), `scale_bits_per_row`,
+    `index_bits_per_input` (GPTQ's g_idx), `block_bits` per `block_rows` x `block_cols` block
+    and `tensor_bits` of per-matrix constants (per-tensor and global scales, stored shapes).
+    What a format quantizes: the 2-D projections (`linear`), only the MoE experts
+    (`experts`), lm_head too when `quantize_output`; `ignore` lists the modules kept in the
+    dense dtype (names or patterns, in `ignore_syntax`); `targets` and `schemes` say which
+    modules each of several schemes covers (compressed-tensors config groups).
+    """
+
     id: str
     label: str
     kind: str  # dense | linear | experts | gguf
     bits: float  # bits per quantized weight, before scales
+    pack_values: int = 0  # values per 32-bit word when it holds fewer than 32 / bits
+    pack_down: bool = False  # HQQ: words packed down the rows of the (groups x group) view
     group_size: int = 0  # weights sharing one group scale (0: none)
     group_bits: float = 0.0  # bits of scale (+ zero point) per group
     second_level_group: int = 0  # bitsandbytes double quantization: weights per 2nd-level scale
     second_level_bits: float = 0.0
     scale_bits_per_row: float = 0.0  # one scale per output channel
     index_bits_per_input: float = 0.0  # GPTQ's g_idx: one int32 per input channel
+    block_rows: int = 0  # 2-D block scales (DeepSeek-V3 FP8: 128 x 128)
+    block_cols: int = 0
+    block_bits: float = 0.0
+    tensor_bits: float = 0.0  # per-matrix constants (per-tensor scales, global scales, shapes)
+    quantize_output: bool = False  # lm_head is quantized too (unless ignored)
+    ignore: tuple[str, ...] = ()  # modules kept in the dense dtype
+    ignore_syntax: str = ""  # how `ignore` and `targets` match: see vramcalc/modules.py
+    targets: tuple[str, ...] = ()  # the modules this scheme covers (empty: every linear)
+    schemes: tuple[WeightFormat, ...] = ()  # further schemes, for modules their targets name
     note: str = ""
     source: str = ""
 
     def effective_bits(self) -> float:
-        """Bits per quantized weight including its group scales (not per-row ones)."""
-        bits = self.bits
+        """Bits per quantized weight including its group and block scales (not per-row,
+        per-input or per-matrix ones)."""
+        bits = 32 / self.pack_values if self.pack_values else self.bits
         if self.group_size:
             bits += self.group_bits / self.group_size
         if self.second_level_group:
             bits += self.second_level_bits / self.second_level_group
+        if self.block_rows:
+            bits += self.block_bits / (self.block_rows * self.block_cols)
         return bits
+
+    @property
+    def resolves_names(self) -> bool:
+        """Whether which modules it quantizes depends on their names (ignore lists, targets)."""
+        return bool(self.ignore or self.targets or self.schemes)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -135,26 +169,34 @@ class KVDtype:
     source: str
 
 
+def weight_format(entry: dict[str, Any]) -> WeightFormat:
+    """One `weight_formats` entry of data/formats.json as a WeightFormat."""
+    def number(key: str) -> int:
+        return int(entry.get(key, 0))
+
+    def bits(key: str) -> float:
+        return float(entry.get(key, 0))
+
+    return WeightFormat(
+        id=entry["id"], label=entry["label"], kind=entry["kind"], bits=float(entry["bits"]),
+        pack_values=number("pack_values"), group_size=number("group_size"),
+        group_bits=bits("group_bits"), second_level_group=number("second_level_group"),
+        second_level_bits=bits("second_level_bits"),
+        scale_bits_per_row=bits("scale_bits_per_row"),
+        index_bits_per_input=bits("index_bits_per_input"), block_rows=number("block_rows"),
+        block_cols=number("block_cols"), block_bits=bits("block_bits"),
+        tensor_bits=bits("tensor_bits"), quantize_output=bool(entry.get("quantize_output")),
+        note=entry.get("note", ""), source=entry["source"],
+    )
+
+
 @cache
 def weight_formats() -> dict[str, WeightFormat]:
     """Every weight format id -> WeightFormat, GGUF file types included."""
     data = load("formats.json")
     out: dict[str, WeightFormat] = {}
     for entry in data["weight_formats"]:
-        out[entry["id"]] = WeightFormat(
-            id=entry["id"],
-            label=entry["label"],
-            kind=entry["kind"],
-            bits=float(entry["bits"]),
-            group_size=int(entry.get("group_size", 0)),
-            group_bits=float(entry.get("group_bits", 0)),
-            second_level_group=int(entry.get("second_level_group", 0)),
-            second_level_bits=float(entry.get("second_level_bits", 0)),
-            scale_bits_per_row=float(entry.get("scale_bits_per_row", 0)),
-            index_bits_per_input=float(entry.get("index_bits_per_input", 0)),
-            note=entry.get("note", ""),
-            source=entry["source"],
-        )
+        out[entry["id"]] = weight_format(entry)
     types = data["ggml_types"]["types"]
     for recipe, base in data["gguf_recipes"]["recipes"].items():
         size, block = types[base]

@@ -1,12 +1,16 @@
 """Weight formats and KV-cache dtypes, described in bits (data in `data/formats.json`).
 
 Three kinds of weight format:
-- `dense`: every tensor in one dtype (fp32, bf16, fp16), as `from_pretrained(torch_dtype=...)`;
+- `dense`: every tensor in one dtype (fp32, bf16, fp16), as `from_pretrained(dtype=...)`;
 - `linear` / `experts`: weight-only quantization of the 2-D projection weights (all of them,
   or only the MoE experts for gpt-oss's MXFP4); embeddings, lm_head, norms, biases and routers
-  stay 16-bit, as bitsandbytes, GPTQ, AWQ, FP8 and MXFP4 loaders keep them;
+  stay in the dense dtype, as bitsandbytes, GPTQ, AWQ, FP8 and MXFP4 loaders keep them, unless
+  the format quantizes lm_head too; a checkpoint's `ignore` list (vramcalc/checkpoint.py) keeps
+  the modules it names dense, matched by name (vramcalc/modules.py);
 - `gguf`: llama.cpp file types (Q4_K_M, ...): a base ggml type with per-tensor upgrades chosen
   by llama.cpp's quantizer, 1-D tensors in F32.
+
+A quantized matrix is counted exactly, scales included: `matrix_bits`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from . import modules
 from .architecture import LINEAR_ROLES
 from .catalogs import WeightFormat, ggml_types, gguf_recipes
 from .sizes import cdiv
@@ -25,11 +30,43 @@ if TYPE_CHECKING:
 _EXPERT_ROLES = frozenset(
     {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps", "ffn_gate_up_exps"}
 )
+_WITH_OUTPUT = LINEAR_ROLES | {"output"}
 
 
 def _ceil_bytes(bits: float) -> int:
     whole = int(bits)
     return cdiv(whole + (1 if bits > whole else 0), 8)  # whole bits, then whole bytes
+
+
+def matrix_bits(fmt: WeightFormat, rows: int, cols: int) -> float:
+    """Bits of one `rows` x `cols` (output x input) matrix stored in quantized `fmt`:
+    values + group scales (+ zero points) + second-level scales + per-row scales + per-input
+    indices + block scales + per-matrix constants. Groups run along each row's inputs
+    (GPTQ/AWQ/compressed-tensors `group` strategy: ceil(cols / group) of them)."""
+    if fmt.pack_values and fmt.pack_down:
+        # HQQ packs the (numel / group) x group view down its rows (bitpack.py pack_3bit_32)
+        width = fmt.group_size or cols
+        bits: float = cdiv(rows * cols // width, fmt.pack_values) * width * 32
+    elif fmt.pack_values:  # e.g. 3-bit values ten to an int32 word: 3.2 bits each
+        bits = rows * cdiv(cols, fmt.pack_values) * 32
+    else:
+        bits = rows * cols * fmt.bits
+    if fmt.group_size:
+        groups = rows * cdiv(cols, fmt.group_size)
+        bits += groups * fmt.group_bits
+        if fmt.second_level_group:  # x: second-level scales over the first-level ones
+            bits += cdiv(groups, fmt.second_level_group // fmt.group_size) * fmt.second_level_bits
+    bits += rows * fmt.scale_bits_per_row + cols * fmt.index_bits_per_input
+    if fmt.block_rows:
+        bits += cdiv(rows, fmt.block_rows) * cdiv(cols, fmt.block_cols) * fmt.block_bits
+    return bits + fmt.tensor_bits
+
+
+def quantized_roles(fmt: WeightFormat) -> frozenset[str]:
+    """The tensor roles `fmt` may quantize (before its ignore list)."""
+    if fmt.kind == "experts":
+        return _EXPERT_ROLES
+    return _WITH_OUTPUT if fmt.quantize_output else LINEAR_ROLES
 
 
 def tensor_bytes(fmt: WeightFormat, group: TensorGroup, spec: ModelSpec, dense_bits: int) -> int:
@@ -39,14 +76,69 @@ def tensor_bytes(fmt: WeightFormat, group: TensorGroup, spec: ModelSpec, dense_b
         return _ceil_bytes(group.total * fmt.bits)
     if fmt.kind == "gguf":
         return _gguf_group_bytes(fmt.id, group, spec)
-    quantized = group.role in (_EXPERT_ROLES if fmt.kind == "experts" else LINEAR_ROLES)
-    if not quantized:
+    if group.role not in quantized_roles(fmt) or not group.in_features:
         return _ceil_bytes(group.total * dense_bits)
-    bits = group.total * fmt.effective_bits()
-    # x experts: a stacked expert tensor has one row scale / index per expert matrix
-    bits += group.count * group.experts * group.out_features * fmt.scale_bits_per_row
-    bits += group.count * group.experts * group.in_features * fmt.index_bits_per_input
+    rows, cols = group.out_features, group.in_features
+    if not fmt.resolves_names:
+        # x experts: a stacked expert tensor holds one matrix per expert
+        return _ceil_bytes(group.count * group.experts * matrix_bits(fmt, rows, cols))
+    per_scheme = _assignments(fmt, spec).get(_key(group), {})
+    schemes = (fmt, *fmt.schemes)
+    bits = 0.0
+    for layer in group.layers or (-1,):
+        counts = per_scheme.get(layer, ())
+        for index, matrices in enumerate(counts[:-1]):
+            bits += matrices * matrix_bits(schemes[index], rows, cols)
+        if counts:
+            bits += counts[-1] * rows * cols * dense_bits
     return _ceil_bytes(bits)
+
+
+def _key(group: TensorGroup) -> tuple[str, int, int, int]:
+    return group.role, group.in_features, group.out_features, group.experts
+
+
+@lru_cache(maxsize=16)
+def _assignments(fmt: WeightFormat, spec: ModelSpec) -> dict[
+        tuple[str, int, int, int], dict[int, tuple[int, ...]]]:
+    """Per tensor group and layer: how many matrices each scheme of `fmt` quantizes, and (the
+    last count) how many its ignore list or targets leave dense. A module takes the first
+    scheme whose targets name it exactly, else by pattern, else by class (`Linear`), as
+    compressed-tensors' `match_targets` orders them."""
+    schemes = (fmt, *fmt.schemes)
+    ignore = modules.matcher(fmt.ignore, fmt.ignore_syntax) if fmt.ignore else None
+    roles = quantized_roles(fmt)
+    out: dict[tuple[str, int, int, int], dict[int, tuple[int, ...]]] = {}
+    for group in spec.tensors:
+        if group.role not in roles or not group.in_features:
+            continue
+        per_layer: dict[int, list[int]] = {}
+        for layer, name, matrices in modules.group_names(spec, group):
+            counts = per_layer.setdefault(layer, [0] * (len(schemes) + 1))
+            index = -1 if ignore is not None and ignore.match(name) else _scheme(schemes, name)
+            counts[index] += matrices
+        if not per_layer and group.role in roles:  # a role without a known name: quantized
+            per_layer = {layer: [group.experts] + [0] * len(schemes)
+                         for layer in group.layers or (-1,)}
+        out[_key(group)] = {layer: tuple(c) for layer, c in per_layer.items()}
+    return out
+
+
+def _scheme(schemes: tuple[WeightFormat, ...], name: str) -> int:
+    """The index of the scheme that covers module `name`, -1 (dense) for none."""
+    for rank in ("exact", "regex", "class"):
+        for index, scheme in enumerate(schemes):
+            if not scheme.targets:
+                if rank == "class":
+                    return index
+                continue
+            m = modules.matcher(scheme.targets, scheme.ignore_syntax or "compressed-tensors")
+            hit = {"exact": name in m.exact,
+                   "regex": m.regex is not None and m.regex.match(name) is not None,
+                   "class": "Linear" in m.classes}[rank]
+            if hit:
+                return index
+    return -1
 
 
 def weights_bytes(fmt: WeightFormat, spec: ModelSpec, dense_bits: int = 16) -> int:
@@ -290,6 +382,11 @@ def weights_by_layer(fmt: WeightFormat, spec: ModelSpec, dense_bits: int = 16) -
         if not group.layers:
             outside[group.role] = outside.get(group.role, 0) + tensor_bytes(
                 fmt, group, spec, dense_bits)
+            continue
+        if fmt.resolves_names:  # an ignore list may keep some layers dense
+            for layer in group.layers:
+                per_layer[layer] += tensor_bytes(fmt, replace(group, layers=(layer,)), spec,
+                                                 dense_bits)
             continue
         if gguf is None or gguf.base in ("F16", "BF16", "F32") or group.in_features == 0 \
                 or group.role == "ffn_gate_inp":

@@ -36,8 +36,9 @@ def build(req: InferenceRequest | TrainingRequest, result: EngineResult) -> dict
     """The response dict shared by every mode and engine (docs/api.md)."""
     spec = req.spec
     peak = result.peak
-    warnings = [*model_warnings(spec), *length_warning(spec, result.length_field, result.length),
-                *result.warnings]
+    assumed: tuple[Warning, ...] = getattr(req, "warnings", ())  # an inference request's defaults
+    warnings = [*model_warnings(spec), *assumed,
+                *length_warning(spec, result.length_field, result.length), *result.warnings]
     return {
         "vramcalc_version": __version__,
         "mode": req.common.mode,

@@ -10,17 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import catalogs
+from .. import catalogs, checkpoint
 from ..catalogs import request_limit
 from ..errors import show
 from ..jsonable import FLATTEN, HIDDEN, ID, as_json
 from .common import COMMON_KEYS, Common, Overheads, check_tensor_parallel, parse_overheads
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from ..architecture import ModelSpec
     from ..catalogs import KVDtype, WeightFormat
+    from ..components import Warning
     from ..errors import Fields
 
 ATTENTION = ("sdpa", "eager")
@@ -79,6 +80,7 @@ class InferenceRequest:
     overheads: Overheads
     options: Any = field(metadata=HIDDEN)  # the engine's options object
     options_key: str = field(metadata=HIDDEN)
+    warnings: tuple[Warning, ...] = field(default=(), metadata=HIDDEN)  # defaults assumed
 
     @property
     def spec(self) -> ModelSpec:
@@ -95,29 +97,6 @@ class InferenceRequest:
         return out
 
 
-def default_weight_format(spec: ModelSpec, config: Mapping[str, Any]) -> str:
-    """The checkpoint's own format: its `quantization_config` (gpt-oss: MXFP4 experts;
-    DeepSeek-V3: FP8 with 128x128 blocks; AWQ/GPTQ 4-bit), else its dtype; fp32
-    checkpoints are loaded in bf16 (as vLLM does, and transformers users ask for)."""
-    quant = config.get("quantization_config")
-    if not isinstance(quant, dict) and isinstance(config.get("text_config"), dict):
-        quant = config["text_config"].get("quantization_config")
-    if isinstance(quant, dict):
-        method = quant.get("quant_method")
-        bits = quant.get("bits", 4)
-        if method == "mxfp4":
-            return "mxfp4"
-        if method == "fp8":
-            return "fp8-block" if quant.get("weight_block_size") else "fp8"
-        if method == "awq" and bits == 4:
-            return "awq-int4"
-        if method == "gptq" and bits in (4, 8):
-            return f"gptq-int{bits}"
-        if method == "bitsandbytes":
-            return "nf4" if quant.get("load_in_4bit") else "bnb-int8"
-    return "fp16" if spec.torch_dtype == "fp16" else "bf16"
-
-
 def parse_inference(
     f: Fields, common: Common, engines: tuple[str, ...],
     profile_of: Callable[[str], EngineProfile],
@@ -131,9 +110,11 @@ def parse_inference(
     for other, key in option_keys.items():
         if other != engine and f.has(key):
             f.add(key, f"options for engine {other!r}, but engine is {engine!r}")
-    fmt = _parse_weight_format(f, spec, common.model.source_config, profile)
+    fmt, warnings = _parse_weight_format(f, common, profile)
     kvs = catalogs.kv_dtypes()
     compute = "fp16" if fmt.id in ("fp16", "F16") or spec.torch_dtype == "fp16" else "bf16"
+    if fmt.id in ("fp32", "F32") and engine in kvs["fp32"].engines:
+        compute = "fp32"  # an fp32 model computes, and caches K and V, in fp32
     compute = profile.KV_DEFAULT or compute
     kv_id = f.text("kv_cache_dtype", default=compute)
     if kv_id not in kvs:
@@ -188,32 +169,41 @@ def parse_inference(
                                   reserve=profile.ALLOCATOR_RESERVE_FRACTION),
         options=options,
         options_key=profile.OPTIONS_KEY,
+        warnings=warnings,
     )
 
 
 def _parse_weight_format(
-    f: Fields, spec: ModelSpec, config: Mapping[str, Any], profile: EngineProfile,
-) -> WeightFormat:
-    """The weight format; llama.cpp runs GGUF files (default Q4_K_M, the quantization
-    Ollama's library tags point at), the others do not load GGUF recipes."""
+    f: Fields, common: Common, profile: EngineProfile,
+) -> tuple[WeightFormat, tuple[Warning, ...]]:
+    """The weight format, and the warnings of the defaults it assumed. The default is the
+    checkpoint's own (vramcalc/checkpoint.py: its quantization_config, else its dtype as the
+    engine loads it); llama.cpp runs GGUF files (default Q4_K_M, the quantization Ollama's
+    library tags point at), the others do not load GGUF recipes. A weight_format equal to
+    the checkpoint's format id is the checkpoint's layout (its group size, ignore list) and
+    keeps its warnings, so that the echoed request gives the same answer."""
     fmts = catalogs.weight_formats()
-    checkpoint = default_weight_format(spec, config)
-    default = "Q4_K_M" if profile.RUNS_GGUF else checkpoint
+    path = "model.config" if common.model.config is not None else "model.preset"
+    own, warnings = checkpoint.resolve(common.model.source_config, common.spec, f.collector,
+                                       path=path, engine=profile.NAME, gpu=common.gpu)
+    default = "Q4_K_M" if profile.RUNS_GGUF else own.id
     fmt_id = f.text("weight_format", default=default)
+    if fmt_id == own.id and not profile.RUNS_GGUF:
+        return own, warnings  # sent back (the echoed request), the same answer
     if fmt_id not in fmts:
         f.add("weight_format", f"unknown weight format {show(fmt_id)}; one of: "
               + ", ".join(sorted(fmts)))
-        return fmts[default]
+        return fmts.get(default, own), ()
     fmt = fmts[fmt_id]
     if profile.RUNS_GGUF and fmt.kind != "gguf":
         dense = {"fp32": "F32", "fp16": "F16", "bf16": "BF16"}.get(fmt_id)
         if dense is None:
             f.add("weight_format", f"{profile.NAME} runs GGUF files: use a GGUF type such as "
                   f"Q4_K_M, Q8_0 or F16, got {show(fmt_id)}")
-            return fmts[default]
-        return fmts[dense]
+            return fmts[default], ()
+        return fmts[dense], ()
     if not profile.RUNS_GGUF and fmt.kind == "gguf":
         f.add("weight_format", f"{fmt_id} is a GGUF (llama.cpp) type; use engine "
               "\"llama.cpp\" or a format such as bf16, fp8, awq-int4")
-        return fmts[checkpoint]
-    return fmt
+        return own, ()
+    return fmt, ()
