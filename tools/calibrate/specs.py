@@ -188,7 +188,11 @@ class TrainSpec:
             "gradient_checkpointing": self.checkpointing,
             "attention": self.attention,
             "loss": "standard",
-            "framework": "hf_trainer",
+            # QLoRA: mixed precision is PEFT's k-bit preparation under HF Trainer (fp32
+            # non-quantized weights); bf16 leaves them bf16 with fp32 adapters, the dtypes of
+            # the unsloth profile (every setting that changes kernels is given explicitly)
+            "framework": "unsloth" if self.method == "qlora" and self.precision == "bf16"
+            else "hf_trainer",
         }
         if self.method == "qlora":
             request["qlora"] = {"quant_type": "nf4", "double_quant": True,

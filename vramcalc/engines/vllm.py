@@ -61,6 +61,24 @@ SAMPLER_BYTES_PER_LOGIT = 38.4
 BYTES_PER_CUDA_GRAPH = MiB
 
 
+# Where each figure that is not read from vLLM's code comes from, and the vLLM it was seen
+# with (shown in `details.vllm.constants`). llm-d's H100 logs are of vLLM V1 builds of 2025
+# that did not yet take CUDA graphs from the KV budget (config_explorer/
+# empirical-vllm-memory-results.md at 259334868c5075da530cc6c90b43fceb11b6e6a7).
+CONSTANTS = (
+    {"name": "sampler_bytes_per_logit", "value": SAMPLER_BYTES_PER_LOGIT,
+     "source": "fitted to five llm-d H100 logs (vLLM V1, 2025): 9.56 to 9.64 fp32 copies"},
+    {"name": "non_torch_bytes", "value": list(DEFAULT_NON_TORCH_BYTES),
+     "source": "llm-d H100 logs (vLLM V1, 2025): 0.13 GiB at TP 1, 0.55 GiB at TP 2 (NCCL and "
+     "custom all-reduce buffers); TP > 2 and pipeline parallelism were not logged and take the "
+     "TP 2 figure"},
+    {"name": "cuda_context_bytes", "value": CUDA_CONTEXT_BYTES,
+     "source": "llm-d H100 logs (vLLM V1, 2025): 79.18 - 78.57 GiB free at startup"},
+    {"name": "bytes_per_cuda_graph", "value": BYTES_PER_CUDA_GRAPH,
+     "source": f"vLLM v{VERSION} gpu_model_runner.py profile_cudagraph_memory"},
+)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Options:
     """`vllm serve` engine arguments that change memory (v0.33.0 names).
@@ -561,6 +579,7 @@ def details(plan: Plan, b: Budget) -> dict[str, Any]:
         "activation_bytes": b.activation,
         "cuda_graph_bytes": b.cuda_graphs,
         "error": error(plan, b),
+        "constants": CONSTANTS,
     }
 
 
