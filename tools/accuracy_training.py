@@ -143,10 +143,10 @@ def compare_published() -> list[dict[str, Any]]:
             out.append({**base, "note": mapped["assumptions"]})
         elif mapped["kind"] == "like_with_like":
             out.append({**base, **_like_with_like(row, mapped["request"]),
-                        "note": mapped["assumptions"]})
+                        "note": _note(mapped)})
         else:  # max_sequence
             out.append({**base, **_max_length(row, mapped["request"]),
-                        "note": mapped["assumptions"]})
+                        "note": _note(mapped)})
     return out
 
 
@@ -201,6 +201,12 @@ def _max_length(row: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
 
 def _gib(n: float) -> str:
     return f"{n / GiB:.2f}"
+
+
+def _note(mapped: dict[str, Any]) -> str:
+    """The row's assumptions, and why it misses where it misses by more than 15 %."""
+    reason = mapped.get("reason")
+    return mapped["assumptions"] + (f"; **why the gap:** {reason}" if reason else "")
 
 
 def render(cal: list[dict[str, Any]], pub: list[dict[str, Any]]) -> str:
