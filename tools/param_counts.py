@@ -47,19 +47,23 @@ CATEGORIES = (
 RULES = {
     "norms": "any parameter of a module whose class name contains 'Norm' (input/post-attention "
     "norms, q_norm/k_norm, MLA q_a_layernorm/kv_a_layernorm, the final norm)",
-    "embeddings": "token embeddings (embed_tokens, wte, word_embeddings, embed_in) and learned "
-    "position embeddings (wpe)",
+    "embeddings": "token embeddings (embed_tokens, wte, word_embeddings, embed_in, Mamba's "
+    "embeddings), learned position embeddings (wpe, OPT's embed_positions) and OPT-350m's "
+    "project_in/project_out",
     "lm_head": "the output projection (lm_head, GPT-NeoX embed_out) when it is its own tensor; "
     "a tied head is the embedding tensor and is counted once, under embeddings",
-    "shared_experts": "parameters under shared_expert / shared_experts, and Qwen2-MoE's "
-    "shared_expert_gate",
+    "shared_experts": "parameters under shared_expert / shared_experts, Qwen2-MoE's "
+    "shared_expert_gate, and Granite's shared_mlp beside a block_sparse_moe",
     "router": "the MoE router: the 'gate' or 'router' child of a block that has an 'experts' "
     "child (weight and bias; DeepSeek-V3's e_score_correction_bias is a buffer, not a "
     "parameter, in transformers 5, so it is not counted)",
     "routed_experts": "parameters under an 'experts' module",
-    "attention": "everything else under the attention module (self_attn, attn, attention, "
-    "self_attention): q/k/v/o, MLA projections, biases, gpt-oss sinks",
-    "mlp": "everything else under a dense feed-forward module (mlp, feed_forward)",
+    "attention": "everything else under the token mixer (self_attn, attn, attention, "
+    "self_attention; the recurrent mixers mixer, mamba, linear_attn, conv unless the mixer "
+    "is an MLP): q/k/v/o, MLA projections and DeepSeek-V3.2's indexer, biases, gpt-oss sinks, "
+    "Mamba / Gated DeltaNet projections, convolutions, A_log, D, dt_bias",
+    "mlp": "everything else under a dense feed-forward module (mlp, feed_forward, ffn, OPT's "
+    "fc1/fc2, Granite's shared_mlp without experts, Nemotron-H's MLP mixers)",
 }
 ACTIVE_FORMULA = (
     "active = total - routed_experts + routed_experts * k / E, with k = num_experts_per_tok "
@@ -121,6 +125,10 @@ def _build(raw: dict[str, Any]) -> tuple[Any, Any, list[str]]:
     return model, config, notes
 
 
+_MIXERS = ("self_attn", "attn", "attention", "self_attention", "mixer", "mamba", "linear_attn",
+           "conv")
+
+
 def _categorize(name: str, modules: dict[str, Any]) -> str:
     """The category of one named parameter (rules in RULES, first match wins)."""
     owner_path, _, _ = name.rpartition(".")
@@ -128,7 +136,8 @@ def _categorize(name: str, modules: dict[str, Any]) -> str:
     parts = owner_path.split(".")
     if "Norm" in type(owner).__name__:
         return "norms"
-    if parts[-1] in ("embed_tokens", "wte", "wpe", "word_embeddings", "embed_in"):
+    if parts[-1] in ("embed_tokens", "wte", "wpe", "word_embeddings", "embed_in",
+                     "embed_positions", "embeddings", "project_in", "project_out"):
         return "embeddings"
     if parts[-1] in ("lm_head", "embed_out") and len(parts) == 1:
         return "lm_head"
@@ -138,11 +147,15 @@ def _categorize(name: str, modules: dict[str, Any]) -> str:
         parent = modules[".".join(parts[:i])]
         if part in ("gate", "router") and hasattr(parent, "experts"):
             return "router"
+        if part == "shared_mlp" and hasattr(parent, "block_sparse_moe"):
+            return "shared_experts"
     if "experts" in parts:
         return "routed_experts"
-    if any(p in ("self_attn", "attn", "attention", "self_attention") for p in parts):
-        return "attention"
-    if any(p in ("mlp", "feed_forward") for p in parts):
+    for i, part in enumerate(parts):
+        if part in _MIXERS:
+            mixer = modules[".".join(parts[: i + 1])]
+            return "mlp" if "MLP" in type(mixer).__name__ else "attention"
+    if any(p in ("mlp", "feed_forward", "ffn", "fc1", "fc2", "shared_mlp") for p in parts):
         return "mlp"
     raise UnclassifiedParameterError(f"no counting rule matches parameter {name!r}")
 
