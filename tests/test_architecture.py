@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import DATA, preset_config, problems, spec_of
 
-from vramcalc import catalogs
+from vramcalc import catalogs, kv_cache
 
 
 def tiny_llama(**overrides: Any) -> dict[str, Any]:
@@ -111,7 +111,8 @@ def _counted_models() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
             config = presets[model_id]["config"]
         else:
             config = json.loads((DATA.parent.parent / row["config_file"]).read_text())["config"]
-        rows.append((model_id, config, row))
+        if "total" in row:  # refused configs and remote-code families have no count
+            rows.append((model_id, config, row))
     return rows
 
 
@@ -212,3 +213,163 @@ def test_config_must_be_an_object() -> None:
     assert problems({"mode": "inference", "model": {"config": [1, 2]}}) == [
         ("model.config", "must be an object (the model's config.json)"),
     ]
+
+
+# --- 4. model identity: model_type, its aliases, architectures, nested configs ------------
+
+def test_kimi_k2_is_read_as_deepseek_v3() -> None:
+    config = {**tiny_deepseek(), "model_type": "kimi_k2",
+              "architectures": ["DeepseekV3ForCausalLM"]}
+    spec = spec_of(config)
+    assert (spec.family, spec.model_type) == ("deepseek_v3", "kimi_k2")
+    assert spec.total_parameters == 1168  # the hand count of test_deepseek_mla_counted_by_hand
+
+
+def test_unknown_model_type_resolves_by_architectures() -> None:
+    config = tiny_llama(model_type="my_finetune", architectures=["Qwen2ForCausalLM"])
+    assert spec_of(config).family == "qwen2"
+    assert spec_of(config).total_parameters == 1192  # as test_qwen2_has_qkv_biases
+
+
+def test_nested_llm_config_is_the_language_model() -> None:
+    # InternVL-style wrappers keep the language model under llm_config
+    spec = spec_of({"model_type": "internvl_chat", "llm_config": tiny_llama()})
+    assert spec.total_parameters == 1160
+    assert spec.model_type == "internvl_chat"
+    assert any("only its language model (llm_config) is counted" in n for n in spec.notes)
+
+
+def test_refinedweb_keys_are_falcon() -> None:
+    # Falcon-7B's first config.json: n_head, n_layer, multi_query, parallel_attn
+    config = {"model_type": "RefinedWebModel", "hidden_size": 8, "n_head": 2, "n_layer": 1,
+              "vocab_size": 10, "multi_query": True, "parallel_attn": True, "bias": False}
+    spec = spec_of(config)
+    # embed 80; query_key_value 8*(8 + 2*4) = 128; dense 64; MLP 8*32 + 32*8 = 512;
+    # one LayerNorm (parallel attention) 16; ln_f 16; tied head -> 816
+    assert spec.family == "falcon"
+    assert spec.num_kv_heads == 1
+    assert spec.total_parameters == 80 + 128 + 64 + 512 + 16 + 16
+
+
+def test_phi_msft_keys_are_phi() -> None:
+    config = {"model_type": "phi-msft", "architectures": ["PhiForCausalLM"], "n_embd": 8,
+              "n_layer": 1, "n_head": 2, "vocab_size": 10}
+    spec = spec_of(config)
+    # embed 80; q/k/v/dense 4*(64+8) = 288; fc1 8*32+32 = 288, fc2 32*8+8 = 264; one
+    # LayerNorm 16; final LayerNorm 16; lm_head 80 + bias 10 -> 1042
+    assert spec.family == "phi"
+    assert spec.total_parameters == 80 + 288 + 288 + 264 + 16 + 16 + 90
+
+
+# --- 5. never silently wrong: one named refusal --------------------------------------------
+
+def test_unknown_type_with_experts_is_refused_once_by_name() -> None:
+    config = tiny_llama(model_type="brand_new_moe", num_experts=8, num_experts_per_tok=2,
+                        moe_intermediate_size=4)
+    assert problems({"mode": "inference", "model": {"config": config}}) == [
+        ("model.config", "model_type 'brand_new_moe' is not a supported family, and its config "
+         "has fields a Llama-style reading cannot interpret (num_experts, "
+         "moe_intermediate_size, num_experts_per_tok): refused rather than counted as a dense "
+         "Llama"),
+    ]
+
+
+def test_unknown_hybrid_is_refused_once_not_per_layer() -> None:
+    config = tiny_llama(model_type="brand_new_hybrid", num_hidden_layers=48,
+                        layer_types=["linear_attention", "full_attention"] * 24)
+    assert problems({"mode": "inference", "model": {"config": config}}) == [
+        ("model.config", "model_type 'brand_new_hybrid' is not a supported family, and its "
+         "config has fields a Llama-style reading cannot interpret (layer_types "
+         "(linear_attention)): refused rather than counted as a dense Llama"),
+    ]
+
+
+def test_known_unsupported_family_is_refused_by_name() -> None:
+    assert problems({"mode": "inference", "model": {"config": {"model_type": "zamba2"}}}) == [
+        ("model.config", "model_type 'zamba2' (Zamba 2 (shared attention blocks with LoRA "
+         "adapters over Mamba-2 layers)) is not supported: its parameter count cannot be read "
+         "from config.json yet"),
+    ]
+
+
+def test_dense_family_with_experts_is_refused() -> None:
+    config = tiny_llama(num_local_experts=8)
+    assert problems({"mode": "inference", "model": {"config": config}}) == [
+        ("model.config.num_local_experts", "llama is read as a dense model, but this config "
+         "has 8 experts: refused rather than counted without them"),
+    ]
+
+
+# --- 6. hybrid and recurrent layers ---------------------------------------------------------
+
+def tiny_mamba() -> dict[str, Any]:
+    return {"model_type": "mamba", "vocab_size": 10, "hidden_size": 4, "num_hidden_layers": 1,
+            "state_size": 2, "expand": 2, "conv_kernel": 3, "time_step_rank": 1}
+
+
+def test_mamba_counted_by_hand() -> None:
+    spec = spec_of(tiny_mamba())
+    # inner = expand * hidden = 8; embed 10*4 = 40 (tied head); layer norm 4;
+    # in_proj 4 -> 16: 64; conv1d 8*3 + bias 8 = 32; x_proj 8 -> 1 + 2*2: 40;
+    # dt_proj 1 -> 8 + bias 8 = 16; A_log 8*2 + D 8 = 24; out_proj 8 -> 4: 32; final norm 4
+    assert spec.total_parameters == 40 + 4 + 64 + 32 + 40 + 16 + 24 + 32 + 4
+    state = spec.recurrent[0]
+    assert state is not None
+    assert (state.kind, state.conv_channels, state.conv_kernel) == ("mamba", 8, 3)
+    assert state.conv_elements == (3 - 1) * 8  # vLLM keeps kernel - 1 columns
+    assert state.state_elements == 8 * 1 * 2  # channels x 1 x d_state
+    assert [layer.kind for layer in spec.attention] == ["none"]
+    assert kv_cache.geometry(spec).elements_per_token == 0
+
+
+def test_qwen3_next_caches_kv_only_on_full_attention_layers() -> None:
+    config = {
+        "model_type": "qwen3_next", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 4,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 4,
+        "linear_num_key_heads": 1, "linear_num_value_heads": 2, "linear_key_head_dim": 2,
+        "linear_value_head_dim": 3, "linear_conv_kernel_dim": 4, "intermediate_size": 6,
+        "num_experts": 2, "num_experts_per_tok": 1, "moe_intermediate_size": 2,
+        "shared_expert_intermediate_size": 2,
+    }
+    spec = spec_of(config)
+    assert [layer.kind for layer in spec.attention] == ["none", "none", "none", "full"]
+    geo = kv_cache.geometry(spec)
+    assert (geo.full_layers, geo.elements_per_token) == (1, 2 * 1 * 4)  # K and V of one layer
+    delta = spec.recurrent[0]
+    assert delta is not None and spec.recurrent[3] is None
+    # conv over q, k (1 head x 2 each) and v (2 heads x 3): 2 + 2 + 6 = 10 channels
+    assert (delta.kind, delta.conv_channels) == ("gated_deltanet", 10)
+    # one key-dim x value-dim matrix per value head: 2 x 3 x 2, kept in float32
+    assert (delta.state_elements, delta.state_dtype) == (12, "fp32")
+    assert spec.summary()["recurrent_layers"] == {"gated_deltanet": 3}
+
+
+def test_falcon_h1_layers_have_kv_and_state() -> None:
+    config = {
+        "model_type": "falcon_h1", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 2,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 6,
+        "mamba_n_heads": 2, "mamba_d_head": 4, "mamba_d_ssm": 8, "mamba_n_groups": 1,
+        "mamba_d_state": 3, "mamba_d_conv": 4,
+    }
+    spec = spec_of(config)
+    assert [layer.kind for layer in spec.attention] == ["full", "full"]
+    state = spec.recurrent[1]
+    assert state is not None
+    # conv over x, B, C: 8 + 2*1*3 = 14 channels; state: 2 heads x 4 x 3
+    assert (state.kind, state.conv_channels, state.state_elements) == ("mamba2", 14, 24)
+
+
+def test_nemotron_h_pattern_sets_each_layer() -> None:
+    config = {
+        "model_type": "nemotron_h", "vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 4,
+        "hybrid_override_pattern": "M-*E", "num_attention_heads": 2, "num_key_value_heads": 1,
+        "head_dim": 4, "intermediate_size": 6, "mamba_num_heads": 2, "mamba_head_dim": 4,
+        "ssm_state_size": 2, "n_groups": 1, "n_routed_experts": 2, "num_experts_per_tok": 1,
+        "moe_intermediate_size": 3, "moe_shared_expert_intermediate_size": 3,
+        "mamba_ssm_cache_dtype": "float32",
+    }
+    spec = spec_of(config)
+    assert [layer.kind for layer in spec.attention] == ["none", "none", "full", "none"]
+    assert [s.kind if s else None for s in spec.recurrent] == ["mamba2", None, None, None]
+    assert spec.recurrent[0] is not None and spec.recurrent[0].state_dtype == "fp32"
+    assert spec.moe is not None and spec.moe.moe_layers == 1

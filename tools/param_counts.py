@@ -100,6 +100,29 @@ def _load_entries() -> list[dict[str, Any]]:
     return entries
 
 
+# model_type spellings transformers does not register, built as the class their config.json
+# names in `architectures` (Kimi K2's card: "Kimi-K2 reuses the DeepSeekV3CausalLM
+# architecture", with model_type kimi_k2 so that engines can tell them apart)
+MODEL_TYPE_ALIASES = {"kimi_k2": "deepseek_v3"}
+REMOTE_NOTE = (
+    "model_type {model_type!r} has no transformers class (remote code): not counted here; the "
+    "test compares vramcalc's count with the published size instead"
+)
+
+
+class NoTransformersClassError(RuntimeError):
+    """The config's model_type is not one transformers builds."""
+
+
+def _model_type(raw: dict[str, Any]) -> str:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    model_type = MODEL_TYPE_ALIASES.get(raw.get("model_type", ""), raw.get("model_type", ""))
+    if model_type not in CONFIG_MAPPING:
+        raise NoTransformersClassError(REMOTE_NOTE.format(model_type=raw.get("model_type")))
+    return str(model_type)
+
+
 def _build(raw: dict[str, Any]) -> tuple[Any, Any, list[str]]:
     """Instantiate the causal LM on the meta device; return (model, config, notes)."""
     import torch
@@ -115,14 +138,42 @@ def _build(raw: dict[str, Any]) -> tuple[Any, Any, list[str]]:
     if text is not None:
         text = dict(text)
         text.pop("quantization_config", None)
-        config = AutoConfig.for_model(text.pop("model_type"), **text)
+        text.setdefault("model_type", _TEXT_TYPES.get(raw.get("model_type", ""), "llama"))
+        config = AutoConfig.for_model(_model_type(text), **{k: v for k, v in text.items()
+                                                           if k != "model_type"})
         cls = AutoModelForCausalLM._model_mapping[type(config)]
         notes.append(MULTIMODAL_NOTE.format(cls=cls.__name__))
     else:
-        config = AutoConfig.for_model(raw.pop("model_type"), **raw)
+        model_type = _model_type(raw)
+        raw.pop("model_type")
+        config = AutoConfig.for_model(model_type, **raw)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return model, config, notes
+
+
+# the text model_type of a multimodal wrapper whose text_config leaves it out
+_TEXT_TYPES = {"llava": "llama", "gemma3": "gemma3_text", "mistral3": "mistral"}
+
+
+def multimodal_total(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The whole image-text model (`...ForConditionalGeneration`) on the meta device: its
+    parameter count and the vision tower's share (everything outside the language model
+    and lm_head), for a config with a vision_config; None otherwise."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    if not isinstance(raw.get("vision_config"), dict) or not isinstance(
+            raw.get("text_config"), dict):
+        return None
+    raw = {k: v for k, v in raw.items() if k not in ("quantization_config", "auto_map")}
+    config = AutoConfig.for_model(raw.pop("model_type"), **raw)
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(config)
+    total = sum(p.numel() for p in model.parameters())
+    text = sum(p.numel() for name, p in model.named_parameters()
+               if ".language_model." in f".{name}" or name.startswith("lm_head."))
+    return {"model_class": type(model).__name__, "total": total, "vision": total - text}
 
 
 _MIXERS = ("self_attn", "attn", "attention", "self_attention", "mixer", "mamba", "linear_attn",
@@ -220,10 +271,19 @@ def generate() -> dict[str, Any]:
     models: dict[str, Any] = {}
     for entry in _load_entries():
         print(f"counting {entry['id']}", file=sys.stderr)
+        if entry.get("expect") == "refuse":
+            models[entry["id"]] = {"config_file": entry["_file"],
+                                   "refused": "vramcalc refuses this config by name; not counted"}
+            continue
         try:
             result = count(entry["config"])
+            whole = multimodal_total(entry["config"])
+            if whole is not None:
+                result["multimodal"] = whole
         except UnclassifiedParameterError:
             raise
+        except NoTransformersClassError as exc:
+            result = {"no_transformers_class": str(exc)}
         except Exception as exc:  # record what transformers could not build, invent nothing
             result = {
                 "error": f"transformers could not build this config: {type(exc).__name__}: {exc}"

@@ -44,7 +44,13 @@ from .modelspec import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+# LlavaConfig builds its text model from LlamaConfig's defaults (configuration_llama.py)
+_LLAMA_DEFAULTS = {
+    "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "max_position_embeddings": 2048,
+}
 _TEXT_CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
+    "llava": _LLAMA_DEFAULTS,
     "gemma3": {
         "vocab_size": 262208,
         "hidden_size": 2304,
@@ -67,7 +73,8 @@ _LLAMA_LIKE = (
     "gemma2", "gemma3_text", "olmo", "olmo2", "llama4_text", "cohere", "cohere2", "glm",
     "glm4", "glm4_moe", "dots1", "smollm3", "seed_oss", "ernie4_5", "ernie4_5_moe",
     "granite", "granitemoe", "granitemoeshared", "exaone4", "hunyuan_v1_dense",
-    "hunyuan_v1_moe", "olmoe", "phimoe", "minimax_m2", "internlm2", "minicpm",
+    "hunyuan_v1_moe", "olmoe", "phimoe", "minimax_m2", "internlm", "internlm2", "minicpm",
+    "stablelm", "orion", "deepseek",
 )
 _READERS: dict[str, Callable[[Fields, str], ModelSpec | None]] = {
     **dict.fromkeys(_LLAMA_LIKE, llama.read_llama_like),
@@ -113,6 +120,7 @@ _MODEL_TYPE_ALIASES = {
     "internlm2": "internlm2",
     "minicpm": "minicpm",
     "qwen": "qwen",
+    "phi-msft": "phi",  # phi-1.5 and phi-2's first config.json (remote code)
 }
 
 # architectures[0] -> family, for a config whose model_type is unknown or absent
@@ -165,6 +173,7 @@ _WRAPPER_TEXT_TYPES = {
 _REFUSED = {
     "gemma3n": "Gemma 3n (per-layer embeddings, AltUp and LAuReL blocks, KV sharing across "
     "layers, and its audio and vision towers)",
+    "gemma3n_text": "Gemma 3n's language model (per-layer embeddings, AltUp, LAuReL, KV sharing)",
     "falcon_mamba": "Falcon Mamba",
     "zamba": "Zamba (a shared attention block over Mamba layers)",
     "zamba2": "Zamba 2 (shared attention blocks with LoRA adapters over Mamba-2 layers)",
@@ -176,6 +185,9 @@ _REFUSED = {
     "minimax": "MiniMax-Text-01 (lightning attention)",
     "lfm2_moe": "LFM2-MoE",
     "baichuan": "Baichuan (remote code)",
+    "rwkv5": "RWKV-5 (remote code)",
+    "rwkv6": "RWKV-6 (remote code)",
+    "phi3_v": "Phi-3 vision (remote code; a CLIP tower inside the decoder)",
     "t5": "T5 (an encoder-decoder)",
     "bart": "BART (an encoder-decoder)",
     "whisper": "Whisper (speech encoder-decoder)",
@@ -219,12 +231,12 @@ def from_config(
         collector.add(f"{path}.model_type", f"must be a string, got {model_type!r}")
         return None
     family = _family(config, model_type)
-    if family is None and (model_type in _WRAPPER_TEXT_TYPES or _nested_key(config)):
-        return _read_wrapper(config, collector, path, name, model_type)
     if family is None and model_type in _REFUSED:
         collector.add(path, f"model_type {model_type!r} ({_REFUSED[model_type]}) is not "
                       "supported: its parameter count cannot be read from config.json yet")
         return None
+    if family is None and (model_type in _WRAPPER_TEXT_TYPES or _nested_key(config)):
+        return _read_wrapper(config, collector, path, name, model_type)
     notes: list[str] = []
     if family is None:
         family = "generic"

@@ -94,7 +94,10 @@ def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
     layers = c.integer("num_hidden_layers", "n_layer")
     heads = c.integer("num_attention_heads", "n_head")
     vocab = c.integer("vocab_size")
-    new_arch = c.boolean("new_decoder_architecture", default=False)
+    # Falcon-40B's first config.json (model_type RefinedWeb) is the new decoder architecture
+    # without saying so; Falcon-7B's (RefinedWebModel) the old one (configuration_falcon.py)
+    new_arch = c.boolean("new_decoder_architecture",
+                         default=c.get("model_type") == "RefinedWeb")
     multi_query = c.boolean("multi_query", default=True)
     parallel = c.boolean("parallel_attn", default=True)
     bias = c.boolean("bias", default=False)

@@ -453,14 +453,15 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
     """LFM2: gated short-convolution layers and GQA attention layers (q/k layernorms), each
     with a SwiGLU MLP whose width LFM2 adjusts (Lfm2MLP), tied head (modeling_lfm2.py)."""
     c = fields
-    hidden = c.integer("hidden_size")
+    hidden = c.integer("hidden_size", "block_dim")
     layers = c.integer("num_hidden_layers")
     vocab = c.integer("vocab_size")
     heads, kv_heads, head_dim = read_heads(c, hidden)
     width = c.integer("intermediate_size", "block_ff_dim")
     kernel = c.integer("conv_L_cache", default=3)
     conv_bias = c.boolean("conv_bias", default=False)
-    tie = c.boolean("tie_word_embeddings", default=True)
+    # LFM2's own config.json names it tie_embedding (Lfm2Config reads either)
+    tie = c.boolean("tie_word_embeddings", default=c.boolean("tie_embedding", default=True))
     if c.boolean("block_auto_adjust_ff_dim", default=True):
         # Lfm2MLP: 2/3 of intermediate_size, times block_ffn_dim_multiplier (1.0 when the
         # file leaves it out, skipped when it is null), rounded up to block_multiple_of

@@ -26,6 +26,9 @@ _QK_NORM = {
     "hunyuan_v1_dense": "head", "hunyuan_v1_moe": "head", "dots1": "head",
     "olmo2": "full", "olmoe": "full", "minimax_m2": "full",
 }
+# StableLM's optional per-head q/k LayerNorms (StableLmLayerNormPerHead) hold heads x head_dim
+_OPTIONAL_QK_NORM = {"cohere": ("use_qk_norm", "full"), "glm4_moe": ("use_qk_norm", "head"),
+                     "stablelm": ("qk_layernorm", "full")}
 # Norms in each layer: "pre" input + post-attention (Llama), "sandwich" four (Gemma 2/3),
 # "post" post-attention + post-feedforward (OLMo 2, EXAONE 4), "glm4" pre + post of both
 # blocks, "parallel" one input norm for parallel attention and MLP (Cohere), "none" (OLMo).
@@ -34,12 +37,14 @@ _LAYER_NORMS = {
     "exaone4": ("post", 2), "glm4": ("glm4", 4), "cohere": ("parallel", 1),
     "cohere2": ("parallel", 1), "olmo": ("none", 0),
 }
+# keys that turn on a parallel attention + MLP block with one input norm
+_PARALLEL_KEYS = {"stablelm": "use_parallel_residual"}
 _TIED_BY_DEFAULT = frozenset({
     "gemma", "gemma2", "gemma3_text", "cohere", "cohere2", "smollm3", "ernie4_5",
     "ernie4_5_moe", "minicpm", "minicpm3",
 })
 # LayerNorm with a bias (weight + bias: 2 x hidden per norm) instead of RMSNorm
-_LAYERNORM_BIAS = frozenset({"phimoe"})
+_LAYERNORM_BIAS = frozenset({"phimoe", "stablelm", "orion"})
 # fused gate_up_proj (GLM): the same count, one tensor
 _FUSED_GATE_UP = frozenset({"glm", "glm4"})
 
@@ -61,11 +66,13 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     head_bias = (family == "phimoe" and c.boolean("lm_head_bias", default=False)) or (
         family == "ernie4_5_moe" and mlp_bias)
     qk_norm = _QK_NORM.get(family)
-    if family == "cohere" and c.boolean("use_qk_norm", default=False):
-        qk_norm = "full"
-    if family == "glm4_moe" and c.boolean("use_qk_norm", default=False):
-        qk_norm = "head"
+    if family in _OPTIONAL_QK_NORM:
+        key, kind = _OPTIONAL_QK_NORM[family]
+        if c.boolean(key, default=False):
+            qk_norm = kind
     moe_fields = _moe_fields(c, family, layers)
+    if moe_fields is None:
+        _refuse_unread_experts(c, family)
     dense_width = 0
     if moe_fields is None or len(moe_fields.layers) < layers:
         key = "intermediate_size_mlp" if family == "llama4_text" else "intermediate_size"
@@ -73,6 +80,8 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     norm_kind, norms_per_layer = _LAYER_NORMS.get(family, ("pre", 2))
+    if family in _PARALLEL_KEYS and c.boolean(_PARALLEL_KEYS[family], default=False):
+        norm_kind, norms_per_layer = "parallel", 1
     norm_width = 2 * hidden if family in _LAYERNORM_BIAS else hidden
     b = Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
@@ -116,6 +125,16 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     )
 
 
+def _refuse_unread_experts(c: Fields, family: str) -> None:
+    """A dense family's config that names experts would be counted without them: refuse."""
+    for key in ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"):
+        value = c.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+            c.add(key, f"{family} is read as a dense model, but this config has {value} "
+                  "experts: refused rather than counted without them")
+            return
+
+
 def _attention_biases(c: Fields, family: str) -> tuple[bool, bool]:
     """(q/k/v bias, o_proj bias). Llama's `attention_bias` covers all four; Qwen2 always
     biases q/k/v; GLM, GLM-4-MoE and Seed-OSS bias q/k/v only (Seed-OSS: o_proj by
@@ -133,9 +152,11 @@ def _attention_biases(c: Fields, family: str) -> tuple[bool, bool]:
     if family.startswith("ernie4_5"):
         bias = c.boolean("use_bias", default=False)
         return bias, bias
-    if family == "internlm2":
+    if family in ("internlm", "internlm2"):
         bias = c.boolean("bias", default=True)
         return bias, bias
+    if family == "stablelm":
+        return c.boolean("use_qkv_bias", default=False), False
     bias = c.boolean("attention_bias", default=False)
     return bias, bias
 
@@ -214,6 +235,23 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
         which = tuple(i for i in range(layers) if (i + 1) % step == 0 and start <= i <= end)
         return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
                           layers=which)
+    if family == "minicpm" and (c.get("num_experts") or 0) > 1:
+        # MiniCPM-MoE-8x2B (modeling_minicpm.py, remote code): Mixtral-style experts
+        experts = c.integer("num_experts")
+        top_k = c.integer("num_experts_per_tok")
+        return _MoEFields(experts=experts, top_k=top_k, expert_width=c.integer("intermediate_size"),
+                          shared_width=0, layers=tuple(range(layers)))
+    if family == "deepseek":
+        # DeepSeekMoE 16B (model_type deepseek, modeling_deepseek.py, remote code): dense
+        # first_k_dense_replace layers, then every moe_layer_freq-th layer routed + shared
+        experts = c.integer("n_routed_experts")
+        top_k = c.integer("num_experts_per_tok")
+        width = c.integer("moe_intermediate_size")
+        shared = c.integer("n_shared_experts", default=0, minimum=0) * width
+        first = c.integer("first_k_dense_replace", default=0, minimum=0)
+        freq = c.integer("moe_layer_freq", default=1)
+        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
+                          layers=tuple(i for i in range(first, layers) if i % freq == 0))
     if family in ("glm4_moe", "dots1"):
         # DeepSeek-V3's MoE under GQA attention: dense first_k_dense_replace layers, then
         # routed + n_shared_experts shared experts (modeling_glm4_moe.py, modeling_dots1.py)
