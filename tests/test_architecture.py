@@ -135,6 +135,9 @@ def test_counts_equal_transformers(model_id: str, config: dict[str, Any],
         {k: v for k, v in row["by_category"].items() if v}
     if "active" in row:
         assert spec.active_parameters == row["active"]
+    if "multimodal" in row:  # Gemma 3's SigLIP tower and projector
+        assert spec.vision is not None
+        assert spec.total_parameters + spec.vision.parameters == row["multimodal"]["total"]
 
 
 def test_families_required_by_the_engine_are_all_pinned() -> None:
@@ -373,3 +376,61 @@ def test_nemotron_h_pattern_sets_each_layer() -> None:
     assert [s.kind if s else None for s in spec.recurrent] == ["mamba2", None, None, None]
     assert spec.recurrent[0] is not None and spec.recurrent[0].state_dtype == "fp32"
     assert spec.moe is not None and spec.moe.moe_layers == 1
+
+
+# --- 7. vision towers -----------------------------------------------------------------------
+
+def _llava(**vision: Any) -> dict[str, Any]:
+    return {"model_type": "llava", "text_config": tiny_llama(),
+            "vision_config": {"model_type": "clip_vision_model", "hidden_size": 4,
+                              "intermediate_size": 6, "num_hidden_layers": 1,
+                              "num_attention_heads": 2, "image_size": 4, "patch_size": 2,
+                              **vision}}
+
+
+def test_clip_tower_counted_by_hand() -> None:
+    spec = spec_of(_llava())
+    vision = spec.vision
+    assert vision is not None
+    # CLIP, h = 4, 4 patches of 2x2x3: class embedding 4, patch conv 4*3*2*2 = 48 (no bias),
+    # positions (4 + 1)*4 = 20, pre/post LayerNorms 2*8 = 16 -> 88
+    # layer: q/k/v/o 4*(16 + 4) = 80, fc1 4*6 + 6 = 30, fc2 6*4 + 4 = 28, two LayerNorms 16
+    #        -> 154
+    assert vision.encoder_parameters == 88 + 154
+    # projector: linear_1 4 -> 8 (text hidden) + bias = 40, linear_2 8 -> 8 + bias = 72
+    assert vision.projector_parameters == 40 + 72
+    assert vision.tokens_per_image(336, 336) == 4  # "default" drops the class token
+    assert spec.total_parameters == 1160  # the language model alone, as before
+    assert any("only its language model (text_config) is counted" in n for n in spec.notes)
+
+
+def test_qwen_vl_tokens_follow_the_resized_grid() -> None:
+    config = {"model_type": "qwen2_5_vl", "text_config": tiny_llama(model_type="qwen2"),
+              "vision_config": {"model_type": "qwen2_5_vl", "hidden_size": 4, "depth": 1,
+                                "intermediate_size": 6, "num_heads": 2, "patch_size": 14,
+                                "spatial_merge_size": 2, "out_hidden_size": 8}}
+    vision = spec_of(config).vision
+    assert vision is not None
+    # Qwen2VLImageProcessor: sides are multiples of patch x merge = 28; one token per 2x2
+    # patches: a 448 x 644 image is 16 x 23 tokens
+    assert vision.tokens_per_image(448, 644) == 16 * 23
+
+
+def test_pixtral_tokens_add_a_break_per_row() -> None:
+    config = {"model_type": "mistral3", "text_config": tiny_llama(model_type="mistral"),
+              "vision_config": {"model_type": "pixtral", "hidden_size": 4,
+                                "intermediate_size": 6, "num_hidden_layers": 1,
+                                "num_attention_heads": 2, "head_dim": 2, "image_size": 1540,
+                                "patch_size": 14}, "spatial_merge_size": 2}
+    vision = spec_of(config).vision
+    assert vision is not None
+    # 1540 x 1540 (the largest): 110 patches a side, 55 merged tokens a side, plus one
+    # [IMG_BREAK] / [IMG_END] per row: 55 x 56; a 3080 px side is scaled down to 1540
+    assert vision.tokens_per_image(1540, 1540) == 55 * 56
+    assert vision.tokens_per_image(3080, 3080) == 55 * 56
+
+
+def test_unknown_vision_tower_is_noted_not_counted() -> None:
+    spec = spec_of(_llava(model_type="brand_new_vit"))
+    assert spec.vision is None
+    assert spec.total_parameters == 1160

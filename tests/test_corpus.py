@@ -78,6 +78,10 @@ def test_estimated_exactly_or_refused_by_name(path: Path) -> None:
         checked = True
     else:
         assert "no_transformers_class" in row, row
+    if "multimodal" in row:  # the vision tower, exactly as ...ForConditionalGeneration has it
+        assert spec.vision is not None
+        assert spec.vision.parameters == row["multimodal"]["vision"]
+        assert spec.total_parameters + spec.vision.parameters == row["multimodal"]["total"]
     published = entry.get("published_params")
     if published is not None and "known_difference" not in published:
         value, ours = float(published["value"]), spec.total_parameters

@@ -141,7 +141,9 @@ def _build(raw: dict[str, Any]) -> tuple[Any, Any, list[str]]:
         text.setdefault("model_type", _TEXT_TYPES.get(raw.get("model_type", ""), "llama"))
         config = AutoConfig.for_model(_model_type(text), **{k: v for k, v in text.items()
                                                            if k != "model_type"})
-        cls = AutoModelForCausalLM._model_mapping[type(config)]
+        cls = AutoModelForCausalLM._model_mapping.get(type(config), None)
+        if cls is None:  # Qwen-VL text configs have no causal-LM class of their own
+            return _text_of_whole(raw, notes)
         notes.append(MULTIMODAL_NOTE.format(cls=cls.__name__))
     else:
         model_type = _model_type(raw)
@@ -150,6 +152,51 @@ def _build(raw: dict[str, Any]) -> tuple[Any, Any, list[str]]:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return model, config, notes
+
+
+WHOLE_NOTE = (
+    "multimodal config whose text model has no causal-LM class: built {cls} and counted its "
+    "language model and lm_head only (the vision tower is in 'multimodal')"
+)
+
+
+class _TextPart:
+    """The language model and lm_head of a whole image-text model, as one countable model."""
+
+    def __init__(self, whole: Any) -> None:
+        self.whole = whole
+
+    def _keep(self, name: str) -> bool:
+        return ".language_model." in f".{name}" or name.startswith("lm_head.")
+
+    def named_parameters(self, remove_duplicate: bool = True) -> Any:
+        return ((n, p) for n, p in self.whole.named_parameters(remove_duplicate=remove_duplicate)
+                if self._keep(n))
+
+    def parameters(self) -> Any:
+        return (p for _, p in self.named_parameters())
+
+    def named_modules(self) -> Any:
+        return self.whole.named_modules()
+
+    def named_buffers(self) -> Any:
+        return ((n, b) for n, b in self.whole.named_buffers() if self._keep(n))
+
+    def state_dict(self) -> Any:
+        return {k: v for k, v in self.whole.state_dict().items() if self._keep(k)}
+
+
+def _text_of_whole(raw: dict[str, Any], notes: list[str]) -> tuple[Any, Any, list[str]]:
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    raw = {k: v for k, v in raw.items() if k != "auto_map"}
+    config = AutoConfig.for_model(raw.pop("model_type"), **raw)
+    with torch.device("meta"):
+        whole = AutoModelForImageTextToText.from_config(config)
+    notes.append(WHOLE_NOTE.format(cls=type(whole).__name__))
+    part = _TextPart(whole)
+    return part, config.text_config, notes
 
 
 # the text model_type of a multimodal wrapper whose text_config leaves it out
@@ -231,7 +278,7 @@ def count(raw: dict[str, Any]) -> dict[str, Any]:
     if sum(by_category.values()) != total:
         raise RuntimeError(f"categories sum to {sum(by_category.values())}, total is {total}")
     result: dict[str, Any] = {
-        "model_class": type(model).__name__,
+        "model_class": type(getattr(model, "whole", model)).__name__,
         "total": total,
         "by_category": by_category,
     }

@@ -121,6 +121,12 @@ _MODEL_TYPE_ALIASES = {
     "minicpm": "minicpm",
     "qwen": "qwen",
     "phi-msft": "phi",  # phi-1.5 and phi-2's first config.json (remote code)
+    # the language models of multimodal wrappers (their text_config model_type, v5)
+    "qwen2_vl_text": "qwen2",
+    "qwen2_5_vl_text": "qwen2",
+    "qwen3_vl_text": "qwen3",
+    "qwen3_vl_moe_text": "qwen3_moe",
+    "ministral3": "mistral",
 }
 
 # architectures[0] -> family, for a config whose model_type is unknown or absent
@@ -167,6 +173,9 @@ _WRAPPER_TEXT_TYPES = {
     "qwen3_5": "qwen3_5_text",
     "qwen3_5_moe": "qwen3_5_moe_text",
 }
+
+# the wrapper classes' tie_word_embeddings default (configuration_<wrapper>.py, v5)
+_WRAPPER_TIED = {"gemma3": True, "mistral3": True}
 
 # Families vramcalc knows and refuses by name: transformers builds them differently from
 # any reader here, and a count from another family's reader would be silently wrong.
@@ -314,22 +323,25 @@ def _read_wrapper(
     # Gemma3TextConfig's defaults (gemma-3-4b-it has no vocab_size or head counts):
     # fill them in as transformers does (configuration_gemma3.py, v5).
     # The outer config's dtype and tying apply unless the text config sets its own.
-    outer = {k: config[k] for k in ("torch_dtype", "dtype", "tie_word_embeddings")
-             if k in config}
+    outer = {k: config[k] for k in ("torch_dtype", "dtype") if k in config}
     merged = {**_TEXT_CONFIG_DEFAULTS.get(str(model_type), {}), **outer, **text}
     merged["model_type"] = inner_type
+    # transformers v5 ties the composite model's embeddings when the outer config says so
+    # (the wrapper class's default where it is silent) or the text config does
+    # (configuration_utils.py: "pre-v5 saves placed tie_word_embeddings inside text_config")
+    outer_tie = config.get("tie_word_embeddings", _WRAPPER_TIED.get(str(model_type), False))
+    if outer_tie is True:
+        merged["tie_word_embeddings"] = True
     spec = from_config(merged, collector, path=f"{path}.{key}", name=name)
     if spec is None:
         return None
     tower = vision.read_vision(config, spec, collector, path)
     if tower is None and collector.problems:
         return None
-    if tower is None:
-        note = (f"{model_type} is multimodal: only its language model ({key}) is counted; "
-                "the vision encoder and projector are not")
-    else:
-        note = (f"{model_type} is multimodal: its vision encoder and projector "
-                f"({tower.parameters:,} parameters) are counted apart from the language model")
+    # The estimate's weights are the language model's: the engines do not load the vision
+    # tower into their totals yet (ModelSpec.vision carries its exact count for them).
+    note = (f"{model_type} is multimodal: only its language model ({key}) is counted; "
+            "the vision encoder and projector are not")
     return with_changes(spec, model_type=str(model_type), vision=tower,
                         notes=(note, *spec.notes))
 

@@ -6,6 +6,7 @@ recurrent state, experts, a vision tower; and the small helpers every family rea
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -197,17 +198,31 @@ class VisionSpec:
     patch_size: int
     image_size: int  # the fixed input resolution (0 when the encoder takes any resolution)
     merge_size: int  # patches merged into one token per side (spatial_merge_size; 1 for none)
-    fixed_tokens: int  # tokens per image when resolution does not matter (0 when it does)
-    temporal_patch_size: int = 1
+    fixed_tokens: int  # tokens per image (per tile for Llama 4) when the size does not matter
+    temporal_patch_size: int = 1  # frames per patch (Qwen-VL: 2; an image is repeated)
+    token_rule: str = "fixed"  # "fixed", "grid" (Qwen-VL) or "pixtral" (Mistral 3)
 
     def tokens_per_image(self, height: int, width: int) -> int:
-        """Image tokens one image of `height` x `width` pixels becomes in the text stream."""
-        if self.fixed_tokens:
+        """Image tokens one `height` x `width` image (already resized by the processor)
+        becomes in the text stream.
+
+        fixed: `fixed_tokens` (LLaVA-1.5: (336/14)² = 576; Gemma 3: mm_tokens_per_image,
+        256; Llama 4: per 336 px tile, (336/14)² x 0.5² = 144).
+        grid (Qwen2/2.5/3-VL, Qwen2VLImageProcessor smart_resize): sides rounded to a
+        multiple of patch x merge, then one token per merge x merge patches.
+        pixtral (PixtralImageProcessor + Mistral3Processor): the longest side at most
+        image_size, ceil(side / patch) patches, merge x merge patches per token, plus one
+        [IMG_BREAK] / [IMG_END] token per row.
+        """
+        if self.token_rule == "fixed":
             return self.fixed_tokens
-        unit = self.patch_size * self.merge_size
-        rows = max(1, round(height / unit)) * self.merge_size
-        cols = max(1, round(width / unit)) * self.merge_size
-        return (rows * cols) // (self.merge_size * self.merge_size)
+        if self.token_rule == "grid":
+            unit = self.patch_size * self.merge_size
+            return max(1, round(height / unit)) * max(1, round(width / unit))
+        scale = max(height / self.image_size, width / self.image_size, 1.0)
+        rows = math.ceil(int(height / scale) / self.patch_size) // self.merge_size
+        cols = math.ceil(int(width / scale) / self.patch_size) // self.merge_size
+        return max(1, rows) * (max(1, cols) + 1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -272,17 +287,11 @@ class ModelSpec:
         return total - routed + used
 
     def _hybrid_summary(self) -> dict[str, Any]:
-        """Summary keys only hybrid and multimodal models have (others keep their shape)."""
+        """Summary keys only hybrid models have (other models keep their summary's shape)."""
         out: dict[str, Any] = {}
         kinds = [layer.kind for layer in self.recurrent if layer is not None]
         if kinds:
             out["recurrent_layers"] = {kind: kinds.count(kind) for kind in sorted(set(kinds))}
-        if self.vision is not None:
-            out["vision"] = {"model_type": self.vision.model_type,
-                             "parameters": self.vision.parameters,
-                             "patch_size": self.vision.patch_size,
-                             "merge_size": self.vision.merge_size,
-                             "image_size": self.vision.image_size}
         return out
 
     def summary(self) -> dict[str, Any]:
