@@ -1,10 +1,14 @@
 """Pin the parameter counts that transformers instantiates for every catalog model.
 
 Dev tool, not part of the package: it needs torch and transformers, which vramcalc never
-imports at run time. For every entry of vramcalc/data/models.json and every extra config in
-tests/data/configs/*.json it builds the model with AutoModelForCausalLM.from_config on the
-meta device (no memory is allocated, so DeepSeek-V3 costs nothing), counts its parameters
-and writes tests/data/param_counts.json, the ground truth the engine's tests compare with.
+imports at run time. For every entry of vramcalc/data/models.json, every config of the
+corpus tests/data/configs/*.json and every small per-family config of
+tests/data/family_configs.json it builds the model with AutoModelForCausalLM.from_config on
+the meta device (no memory is allocated, so DeepSeek-V3 costs nothing), counts its
+parameters and writes tests/data/param_counts.json, the ground truth the tests compare with.
+A config with a vision_config also gets the whole AutoModelForImageTextToText count
+("multimodal"); a model_type transformers does not register (remote code) is recorded as
+such; a corpus config vramcalc refuses by name ("expect": "refuse") is not counted.
 
     python tools/param_counts.py            # rewrite tests/data/param_counts.json
     python tools/param_counts.py --check    # exit 1 if the file differs from a fresh count
@@ -30,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "vramcalc" / "data" / "models.json"
 EXTRA_CONFIGS = ROOT / "tests" / "data" / "configs"
+FAMILY_CONFIGS = ROOT / "tests" / "data" / "family_configs.json"
 OUTPUT = ROOT / "tests" / "data" / "param_counts.json"
 COMMAND = "python tools/param_counts.py"
 
@@ -53,7 +58,8 @@ RULES = {
     "lm_head": "the output projection (lm_head, GPT-NeoX embed_out) when it is its own tensor; "
     "a tied head is the embedding tensor and is counted once, under embeddings",
     "shared_experts": "parameters under shared_expert / shared_experts, Qwen2-MoE's "
-    "shared_expert_gate, and Granite's shared_mlp beside a block_sparse_moe",
+    "shared_expert_gate, and a shared_mlp beside experts (Granite, Hunyuan); without "
+    "experts a shared_mlp is the layer's MLP",
     "router": "the MoE router: the 'gate' or 'router' child of a block that has an 'experts' "
     "child (weight and bias; DeepSeek-V3's e_score_correction_bias is a buffer, not a "
     "parameter, in transformers 5, so it is not counted)",
@@ -85,12 +91,15 @@ class UnclassifiedParameterError(RuntimeError):
 
 
 def _load_entries() -> list[dict[str, Any]]:
-    """Catalog entries first, then the extra test configs, each tagged with its file."""
+    """Catalog entries first, then the extra test configs, then the small per-family
+    configs, each tagged with its file."""
     entries = []
     for model in json.loads(CATALOG.read_text())["models"]:
         entries.append({**model, "_file": CATALOG.relative_to(ROOT).as_posix()})
     for path in sorted(EXTRA_CONFIGS.glob("*.json")):
         entries.append({**json.loads(path.read_text()), "_file": path.relative_to(ROOT).as_posix()})
+    for family in json.loads(FAMILY_CONFIGS.read_text())["configs"]:
+        entries.append({**family, "_file": FAMILY_CONFIGS.relative_to(ROOT).as_posix()})
     if not entries:
         raise SystemExit("no model configs found")
     ids = [e["id"] for e in entries]
@@ -245,7 +254,8 @@ def _categorize(name: str, modules: dict[str, Any]) -> str:
         parent = modules[".".join(parts[:i])]
         if part in ("gate", "router") and hasattr(parent, "experts"):
             return "router"
-        if part == "shared_mlp" and hasattr(parent, "block_sparse_moe"):
+        moe = getattr(parent, "block_sparse_moe", None) or getattr(parent, "experts", None)
+        if part == "shared_mlp" and moe is not None and any(True for _ in moe.parameters()):
             return "shared_experts"
     if "experts" in parts:
         return "routed_experts"

@@ -246,33 +246,36 @@ def read_gptj(fields: Fields, family: str) -> ModelSpec | None:
 
 
 def read_mpt(fields: Fields, family: str) -> ModelSpec | None:
-    """MPT: ALiBi, fused Wqkv, `expansion_ratio` x d_model GELU MLP, LayerNorms without bias
-    when `no_bias` (the default), tied head (modeling_mpt.py; MptConfig maps d_model,
-    n_heads, n_layers)."""
+    """MPT: ALiBi, fused Wqkv, a 4 x d_model GELU MLP, no biases, LayerNorms without bias,
+    tied head, as transformers' MptForCausalLM builds it (modeling_mpt.py: up_proj is
+    4 x hidden and every bias is None whatever `expansion_ratio` and `no_bias` say; MptConfig
+    maps d_model, n_heads, n_layers). Every released MPT has expansion_ratio 4 and no_bias
+    true; a config asking for other values is refused rather than counted otherwise."""
     c = fields
     hidden = c.integer("d_model", "hidden_size")
     layers = c.integer("n_layers", "num_hidden_layers")
     heads = c.integer("n_heads", "num_attention_heads")
     vocab = c.integer("vocab_size")
-    ratio = c.integer("expansion_ratio", default=4)
-    no_bias = c.boolean("no_bias", default=True)
+    if c.integer("expansion_ratio", default=4) != 4:
+        c.add("expansion_ratio", "must be 4: transformers' MptForCausalLM builds a 4 x d_model "
+              "MLP whatever the config says")
+    if not c.boolean("no_bias", default=True):
+        c.add("no_bias", "must be true: transformers' MptForCausalLM builds no biases")
     tie = c.boolean("tie_word_embeddings", default=True)
     positions = c.integer("max_seq_len", "max_position_embeddings", default=2048)
     if c.failed():
         return None
-    width = ratio * hidden
-    norm = hidden if no_bias else 2 * hidden
-    bias = not no_bias
+    width = 4 * hidden
     b = Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
-        b.vector("norm", i, norm)
-        b.layer("attn_qkv", i, hidden, 3 * hidden, bias=bias)
-        b.layer("attn_output", i, hidden, hidden, bias=bias)
-        b.vector("norm", i, norm)
-        b.layer("ffn_up", i, hidden, width, bias=bias)
-        b.layer("ffn_down", i, width, hidden, bias=bias)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=norm)
+        b.vector("norm", i, hidden)
+        b.layer("attn_qkv", i, hidden, 3 * hidden)
+        b.layer("attn_output", i, hidden, hidden)
+        b.vector("norm", i, hidden)
+        b.layer("ffn_up", i, hidden, width)
+        b.layer("ffn_down", i, width, hidden)
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
         head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,

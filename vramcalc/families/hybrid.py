@@ -278,8 +278,7 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
     layout is `hybrid_override_pattern` (M * - E) or `layers_block_type`."""
     c = fields
     hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers", default=0, minimum=0) or len(
-        c.get("hybrid_override_pattern") or c.get("layers_block_type") or [])
+    layers = c.integer("num_hidden_layers")
     vocab = c.integer("vocab_size")
     heads, kv_heads, head_dim = read_heads(c, hidden)
     blocks = _block_types(c, layers, "layers_block_type", "hybrid_override_pattern",
@@ -476,7 +475,8 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
         attn = [t == "full_attention" for t in types]
     else:
         idxs = c.get("full_attn_idxs")
-        attn = [isinstance(idxs, list) and i in idxs for i in range(layers)]
+        full = set(idxs) if isinstance(idxs, list) else set()
+        attn = [i in full for i in range(layers)]
     if c.failed():
         return None
     b = Builder.new()
