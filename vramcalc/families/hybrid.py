@@ -278,7 +278,11 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
     layout is `hybrid_override_pattern` (M * - E) or `layers_block_type`."""
     c = fields
     hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
+    # transformers v5 writes layers_block_type and derives num_hidden_layers from it
+    pattern = c.get("layers_block_type") or c.get("hybrid_override_pattern")
+    length = len(pattern) if isinstance(pattern, (list, str)) else 0
+    most = 10000  # data/limits.json's bound on num_hidden_layers
+    layers = c.integer("num_hidden_layers", default=length if 0 < length <= most else None)
     vocab = c.integer("vocab_size")
     heads, kv_heads, head_dim = read_heads(c, hidden)
     blocks = _block_types(c, layers, "layers_block_type", "hybrid_override_pattern",
