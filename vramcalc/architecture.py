@@ -175,7 +175,12 @@ _WRAPPER_TEXT_TYPES = {
 }
 
 # the wrapper classes' tie_word_embeddings default (configuration_<wrapper>.py, v5)
-_WRAPPER_TIED = {"gemma3": True, "mistral3": True}
+_WRAPPER_TIED = {
+    "gemma3": True, "mistral3": True, "llama4": False, "llava": False, "qwen2_vl": False,
+    "qwen2_5_vl": False, "qwen3_vl": False, "qwen3_vl_moe": False, "qwen3_5": False,
+    "qwen3_5_moe": False,
+}
+_FORWARDS_TEXT_TIE = frozenset({"llava", "qwen2_vl", "qwen2_5_vl"})
 
 # Families vramcalc knows and refuses by name: transformers builds them differently from
 # any reader here, and a count from another family's reader would be silently wrong.
@@ -323,15 +328,19 @@ def _read_wrapper(
     # Gemma3TextConfig's defaults (gemma-3-4b-it has no vocab_size or head counts):
     # fill them in as transformers does (configuration_gemma3.py, v5).
     # The outer config's dtype and tying apply unless the text config sets its own.
-    outer = {k: config[k] for k in ("torch_dtype", "dtype") if k in config}
+    outer = {k: config[k] for k in ("torch_dtype", "dtype", "tie_word_embeddings")
+             if k in config}
     merged = {**_TEXT_CONFIG_DEFAULTS.get(str(model_type), {}), **outer, **text}
     merged["model_type"] = inner_type
-    # transformers v5 ties the composite model's embeddings when the outer config says so
-    # (the wrapper class's default where it is silent) or the text config does
-    # (configuration_utils.py: "pre-v5 saves placed tie_word_embeddings inside text_config")
-    outer_tie = config.get("tie_word_embeddings", _WRAPPER_TIED.get(str(model_type), False))
-    if outer_tie is True:
-        merged["tie_word_embeddings"] = True
+    if model_type in _WRAPPER_TIED:
+        # transformers v5 ties a wrapper's embeddings by the outer config (the wrapper
+        # class's default where it is silent); LLaVA and Qwen2(.5)-VL also forward a
+        # text_config that ties ("pre-v5 saves placed tie_word_embeddings inside
+        # text_config", configuration_qwen2_5_vl.py / configuration_llava.py)
+        tie = config.get("tie_word_embeddings", _WRAPPER_TIED[str(model_type)])
+        if model_type in _FORWARDS_TEXT_TIE:
+            tie = tie or text.get("tie_word_embeddings") is True
+        merged["tie_word_embeddings"] = tie
     spec = from_config(merged, collector, path=f"{path}.{key}", name=name)
     if spec is None:
         return None

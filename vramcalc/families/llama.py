@@ -185,7 +185,8 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
         return _MoEFields(experts=experts, top_k=top_k, expert_width=c.integer("intermediate_size"),
                           shared_width=0, layers=tuple(range(layers)))
     if family in ("qwen2_moe", "qwen3_moe"):
-        experts = c.integer("num_experts")
+        # Qwen3-VL-MoE's text config names them num_local_experts
+        experts = c.integer("num_experts", "num_local_experts")
         top_k = c.integer("num_experts_per_tok")
         width = c.integer("moe_intermediate_size")
         step = c.integer("decoder_sparse_step", default=1)

@@ -107,7 +107,7 @@ def _qwen_vl(v: Fields, outer: Fields, text_hidden: int) -> tuple[int, int, dict
     DeepStack mergers. Qwen2.5-VL: RMSNorm and a gated biased MLP; Qwen2-VL and Qwen3-VL:
     LayerNorm and a plain MLP."""
     kind = str(v.get("model_type"))
-    qwen3 = kind.startswith("qwen3")
+    qwen3 = kind.startswith("qwen3")  # Qwen3-VL and Qwen3.5
     gated = kind.startswith("qwen2_5")
     if kind.startswith("qwen2_vl"):  # Qwen2-VL: embed_dim is the encoder width, hidden_size
         # the output width
@@ -138,9 +138,10 @@ def _qwen_vl(v: Fields, outer: Fields, text_hidden: int) -> tuple[int, int, dict
         return norm_width + _linear(wide, wide) + _linear(wide, out)
 
     projector = merger(norm)
-    if qwen3:  # DeepStack: one merger per tapped layer, normalised after the shuffle
+    if qwen3:  # Qwen3-VL's DeepStack: one merger per tapped layer, normalised after the
+        # shuffle (three by default); Qwen3.5's encoder has none unless its config lists taps
         taps = v.get("deepstack_visual_indexes")
-        count = len(taps) if isinstance(taps, list) else 3
+        count = len(taps) if isinstance(taps, list) else 0 if kind.startswith("qwen3_5") else 3
         projector += count * merger(2 * wide)
     return encoder, projector, {"hidden": h, "layers": depth, "patch": patch, "image": 0,
                                 "merge": merge, "fixed": 0, "temporal": temporal}
@@ -181,13 +182,17 @@ _READERS: dict[str, Callable[[Fields, Fields, int], tuple[int, int, dict[str, in
     "qwen2_5_vl_vision": _qwen_vl,
     "qwen3_vl": _qwen_vl,
     "qwen3_vl_vision": _qwen_vl,
+    "qwen3_5_vision": _qwen_vl,
+    "qwen3_5_moe_vision": _qwen_vl,
+    "qwen3_vl_moe_vision": _qwen_vl,
     "llama4_vision_model": _llama4,
 }
 # the vision model_type a wrapper implies when its vision_config leaves it out
 _DEFAULT_VISION = {
     "llava": "clip_vision_model", "gemma3": "siglip_vision_model", "mistral3": "pixtral",
     "qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl",
-    "qwen3_vl_moe": "qwen3_vl", "llama4": "llama4_vision_model",
+    "qwen3_vl_moe": "qwen3_vl_moe_vision", "qwen3_5": "qwen3_5_vision",
+    "qwen3_5_moe": "qwen3_5_moe_vision", "llama4": "llama4_vision_model",
 }
 
 
