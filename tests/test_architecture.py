@@ -443,3 +443,43 @@ def test_unknown_vision_tower_is_noted_not_counted() -> None:
     spec = spec_of(_llava(model_type="brand_new_vit"))
     assert spec.vision is None
     assert spec.total_parameters == 1160
+
+
+_HYBRID_BASE = {"vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 2,
+                "num_attention_heads": 2, "num_key_value_heads": 1}
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({"model_type": "mpt", "d_model": 8, "n_layers": 1, "n_heads": 2, "vocab_size": 10,
+      "expansion_ratio": 3},
+     [("model.config.expansion_ratio", "must be 4: transformers' MptForCausalLM builds a "
+       "4 x d_model MLP whatever the config says")]),
+    ({"model_type": "mpt", "d_model": 8, "n_layers": 1, "n_heads": 2, "vocab_size": 10,
+      "no_bias": False},
+     [("model.config.no_bias", "must be true: transformers' MptForCausalLM builds no biases")]),
+    ({**_HYBRID_BASE, "model_type": "hunyuan_v1_moe", "intermediate_size": 4,
+      "num_experts": 4, "moe_topk": [2, 1]},
+     [("model.config.moe_topk", "must be one integer for every layer; per-layer expert "
+       "counts that differ are not supported")]),
+    ({**_HYBRID_BASE, "model_type": "nemotron_h", "hybrid_override_pattern": "M*X",
+      "num_hidden_layers": 3, "mamba_num_heads": 2, "mamba_head_dim": 4, "ssm_state_size": 2},
+     [("model.config.layers_block_type[2]", "unsupported block type 'X'")]),
+    ({**_HYBRID_BASE, "model_type": "nemotron_h", "hybrid_override_pattern": "M*",
+      "num_hidden_layers": 3, "mamba_num_heads": 2, "mamba_head_dim": 4, "ssm_state_size": 2},
+     [("model.config.hybrid_override_pattern", "must give one block type per layer (3)")]),
+    ({**_HYBRID_BASE, "model_type": "qwen3_next", "linear_num_key_heads": 1,
+      "linear_num_value_heads": 1, "linear_key_head_dim": 2, "linear_value_head_dim": 2,
+      "intermediate_size": 4, "layer_types": ["linear_attention", "mamba"]},
+     [("model.config.layer_types", "must list linear_attention or full_attention for each of "
+       "the 2 layers")]),
+    ({**tiny_deepseek(), "model_type": "deepseek_v32", "index_n_heads": 2,
+      "index_head_dim": 2},
+     [("model.config.q_lora_rank", "is required for deepseek_v32 (the indexer reads the "
+       "compressed query)")]),
+    ({**_HYBRID_BASE, "model_type": "falcon_h1", "intermediate_size": 4, "mamba_n_heads": 2,
+      "mamba_d_head": 4, "mamba_d_ssm": 6, "mamba_d_state": 2},
+     [("model.config.mamba_d_ssm", "must equal mamba_n_heads x mamba_d_head (8)")]),
+])
+def test_hybrid_and_family_problems_are_named(config: dict[str, Any],
+                                              expected: list[tuple[str, str]]) -> None:
+    assert problems({"mode": "inference", "model": {"config": config}}) == expected
