@@ -1,10 +1,14 @@
 """Pin the parameter counts that transformers instantiates for every catalog model.
 
 Dev tool, not part of the package: it needs torch and transformers, which vramcalc never
-imports at run time. For every entry of vramcalc/data/models.json and every extra config in
-tests/data/configs/*.json it builds the model with AutoModelForCausalLM.from_config on the
-meta device (no memory is allocated, so DeepSeek-V3 costs nothing), counts its parameters
-and writes tests/data/param_counts.json, the ground truth the engine's tests compare with.
+imports at run time. For every entry of vramcalc/data/models.json, every config of the
+corpus tests/data/configs/*.json and every small per-family config of
+tests/data/family_configs.json it builds the model with AutoModelForCausalLM.from_config on
+the meta device (no memory is allocated, so DeepSeek-V3 costs nothing), counts its
+parameters and writes tests/data/param_counts.json, the ground truth the tests compare with.
+A config with a vision_config also gets the whole AutoModelForImageTextToText count
+("multimodal"); a model_type transformers does not register (remote code) is recorded as
+such; a corpus config vramcalc refuses by name ("expect": "refuse") is not counted.
 
     python tools/param_counts.py            # rewrite tests/data/param_counts.json
     python tools/param_counts.py --check    # exit 1 if the file differs from a fresh count
@@ -30,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "vramcalc" / "data" / "models.json"
 EXTRA_CONFIGS = ROOT / "tests" / "data" / "configs"
+FAMILY_CONFIGS = ROOT / "tests" / "data" / "family_configs.json"
 OUTPUT = ROOT / "tests" / "data" / "param_counts.json"
 COMMAND = "python tools/param_counts.py"
 
@@ -47,19 +52,24 @@ CATEGORIES = (
 RULES = {
     "norms": "any parameter of a module whose class name contains 'Norm' (input/post-attention "
     "norms, q_norm/k_norm, MLA q_a_layernorm/kv_a_layernorm, the final norm)",
-    "embeddings": "token embeddings (embed_tokens, wte, word_embeddings, embed_in) and learned "
-    "position embeddings (wpe)",
+    "embeddings": "token embeddings (embed_tokens, wte, word_embeddings, embed_in, Mamba's "
+    "embeddings), learned position embeddings (wpe, OPT's embed_positions) and OPT-350m's "
+    "project_in/project_out",
     "lm_head": "the output projection (lm_head, GPT-NeoX embed_out) when it is its own tensor; "
     "a tied head is the embedding tensor and is counted once, under embeddings",
-    "shared_experts": "parameters under shared_expert / shared_experts, and Qwen2-MoE's "
-    "shared_expert_gate",
+    "shared_experts": "parameters under shared_expert / shared_experts, Qwen2-MoE's "
+    "shared_expert_gate, and a shared_mlp beside experts (Granite, Hunyuan); without "
+    "experts a shared_mlp is the layer's MLP",
     "router": "the MoE router: the 'gate' or 'router' child of a block that has an 'experts' "
     "child (weight and bias; DeepSeek-V3's e_score_correction_bias is a buffer, not a "
     "parameter, in transformers 5, so it is not counted)",
     "routed_experts": "parameters under an 'experts' module",
-    "attention": "everything else under the attention module (self_attn, attn, attention, "
-    "self_attention): q/k/v/o, MLA projections, biases, gpt-oss sinks",
-    "mlp": "everything else under a dense feed-forward module (mlp, feed_forward)",
+    "attention": "everything else under the token mixer (self_attn, attn, attention, "
+    "self_attention; the recurrent mixers mixer, mamba, linear_attn, conv unless the mixer "
+    "is an MLP): q/k/v/o, MLA projections and DeepSeek-V3.2's indexer, biases, gpt-oss sinks, "
+    "Mamba / Gated DeltaNet projections, convolutions, A_log, D, dt_bias",
+    "mlp": "everything else under a dense feed-forward module (mlp, feed_forward, ffn, OPT's "
+    "fc1/fc2, Granite's shared_mlp without experts, Nemotron-H's MLP mixers)",
 }
 ACTIVE_FORMULA = (
     "active = total - routed_experts + routed_experts * k / E, with k = num_experts_per_tok "
@@ -81,12 +91,15 @@ class UnclassifiedParameterError(RuntimeError):
 
 
 def _load_entries() -> list[dict[str, Any]]:
-    """Catalog entries first, then the extra test configs, each tagged with its file."""
+    """Catalog entries first, then the extra test configs, then the small per-family
+    configs, each tagged with its file."""
     entries = []
     for model in json.loads(CATALOG.read_text())["models"]:
         entries.append({**model, "_file": CATALOG.relative_to(ROOT).as_posix()})
     for path in sorted(EXTRA_CONFIGS.glob("*.json")):
         entries.append({**json.loads(path.read_text()), "_file": path.relative_to(ROOT).as_posix()})
+    for family in json.loads(FAMILY_CONFIGS.read_text())["configs"]:
+        entries.append({**family, "_file": FAMILY_CONFIGS.relative_to(ROOT).as_posix()})
     if not entries:
         raise SystemExit("no model configs found")
     ids = [e["id"] for e in entries]
@@ -94,6 +107,29 @@ def _load_entries() -> list[dict[str, Any]]:
     if duplicates:
         raise SystemExit(f"duplicate ids: {duplicates}")
     return entries
+
+
+# model_type spellings transformers does not register, built as the class their config.json
+# names in `architectures` (Kimi K2's card: "Kimi-K2 reuses the DeepSeekV3CausalLM
+# architecture", with model_type kimi_k2 so that engines can tell them apart)
+MODEL_TYPE_ALIASES = {"kimi_k2": "deepseek_v3"}
+REMOTE_NOTE = (
+    "model_type {model_type!r} has no transformers class (remote code): not counted here; the "
+    "test compares vramcalc's count with the published size instead"
+)
+
+
+class NoTransformersClassError(RuntimeError):
+    """The config's model_type is not one transformers builds."""
+
+
+def _model_type(raw: dict[str, Any]) -> str:
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    model_type = MODEL_TYPE_ALIASES.get(raw.get("model_type", ""), raw.get("model_type", ""))
+    if model_type not in CONFIG_MAPPING:
+        raise NoTransformersClassError(REMOTE_NOTE.format(model_type=raw.get("model_type")))
+    return str(model_type)
 
 
 def _build(raw: dict[str, Any]) -> tuple[Any, Any, list[str]]:
@@ -111,14 +147,93 @@ def _build(raw: dict[str, Any]) -> tuple[Any, Any, list[str]]:
     if text is not None:
         text = dict(text)
         text.pop("quantization_config", None)
-        config = AutoConfig.for_model(text.pop("model_type"), **text)
-        cls = AutoModelForCausalLM._model_mapping[type(config)]
+        text.setdefault("model_type", _TEXT_TYPES.get(raw.get("model_type", ""), "llama"))
+        config = AutoConfig.for_model(_model_type(text), **{k: v for k, v in text.items()
+                                                           if k != "model_type"})
+        cls = AutoModelForCausalLM._model_mapping.get(type(config), None)
+        if cls is None:  # Qwen-VL text configs have no causal-LM class of their own
+            return _text_of_whole(raw, notes)
         notes.append(MULTIMODAL_NOTE.format(cls=cls.__name__))
     else:
-        config = AutoConfig.for_model(raw.pop("model_type"), **raw)
+        model_type = _model_type(raw)
+        raw.pop("model_type")
+        config = AutoConfig.for_model(model_type, **raw)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
     return model, config, notes
+
+
+WHOLE_NOTE = (
+    "multimodal config whose text model has no causal-LM class: built {cls} and counted its "
+    "language model and lm_head only (the vision tower is in 'multimodal')"
+)
+
+
+class _TextPart:
+    """The language model and lm_head of a whole image-text model, as one countable model."""
+
+    def __init__(self, whole: Any) -> None:
+        self.whole = whole
+
+    def _keep(self, name: str) -> bool:
+        return ".language_model." in f".{name}" or name.startswith("lm_head.")
+
+    def named_parameters(self, remove_duplicate: bool = True) -> Any:
+        return ((n, p) for n, p in self.whole.named_parameters(remove_duplicate=remove_duplicate)
+                if self._keep(n))
+
+    def parameters(self) -> Any:
+        return (p for _, p in self.named_parameters())
+
+    def named_modules(self) -> Any:
+        return self.whole.named_modules()
+
+    def named_buffers(self) -> Any:
+        return ((n, b) for n, b in self.whole.named_buffers() if self._keep(n))
+
+    def state_dict(self) -> Any:
+        return {k: v for k, v in self.whole.state_dict().items() if self._keep(k)}
+
+
+def _text_of_whole(raw: dict[str, Any], notes: list[str]) -> tuple[Any, Any, list[str]]:
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    raw = {k: v for k, v in raw.items() if k != "auto_map"}
+    config = AutoConfig.for_model(raw.pop("model_type"), **raw)
+    with torch.device("meta"):
+        whole = AutoModelForImageTextToText.from_config(config)
+    notes.append(WHOLE_NOTE.format(cls=type(whole).__name__))
+    part = _TextPart(whole)
+    return part, config.text_config, notes
+
+
+# the text model_type of a multimodal wrapper whose text_config leaves it out
+_TEXT_TYPES = {"llava": "llama", "gemma3": "gemma3_text", "mistral3": "mistral"}
+
+
+def multimodal_total(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The whole image-text model (`...ForConditionalGeneration`) on the meta device: its
+    parameter count and the vision tower's share (everything outside the language model
+    and lm_head), for a config with a vision_config; None otherwise."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    if not isinstance(raw.get("vision_config"), dict) or not isinstance(
+            raw.get("text_config"), dict):
+        return None
+    raw = {k: v for k, v in raw.items() if k not in ("quantization_config", "auto_map")}
+    config = AutoConfig.for_model(raw.pop("model_type"), **raw)
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(config)
+    total = sum(p.numel() for p in model.parameters())
+    text = sum(p.numel() for name, p in model.named_parameters()
+               if ".language_model." in f".{name}" or name.startswith("lm_head."))
+    return {"model_class": type(model).__name__, "total": total, "vision": total - text}
+
+
+_MIXERS = ("self_attn", "attn", "attention", "self_attention", "mixer", "mamba", "linear_attn",
+           "conv")
 
 
 def _categorize(name: str, modules: dict[str, Any]) -> str:
@@ -128,7 +243,8 @@ def _categorize(name: str, modules: dict[str, Any]) -> str:
     parts = owner_path.split(".")
     if "Norm" in type(owner).__name__:
         return "norms"
-    if parts[-1] in ("embed_tokens", "wte", "wpe", "word_embeddings", "embed_in"):
+    if parts[-1] in ("embed_tokens", "wte", "wpe", "word_embeddings", "embed_in",
+                     "embed_positions", "embeddings", "project_in", "project_out"):
         return "embeddings"
     if parts[-1] in ("lm_head", "embed_out") and len(parts) == 1:
         return "lm_head"
@@ -138,11 +254,16 @@ def _categorize(name: str, modules: dict[str, Any]) -> str:
         parent = modules[".".join(parts[:i])]
         if part in ("gate", "router") and hasattr(parent, "experts"):
             return "router"
+        moe = getattr(parent, "block_sparse_moe", None) or getattr(parent, "experts", None)
+        if part == "shared_mlp" and moe is not None and any(True for _ in moe.parameters()):
+            return "shared_experts"
     if "experts" in parts:
         return "routed_experts"
-    if any(p in ("self_attn", "attn", "attention", "self_attention") for p in parts):
-        return "attention"
-    if any(p in ("mlp", "feed_forward") for p in parts):
+    for i, part in enumerate(parts):
+        if part in _MIXERS:
+            mixer = modules[".".join(parts[: i + 1])]
+            return "mlp" if "MLP" in type(mixer).__name__ else "attention"
+    if any(p in ("mlp", "feed_forward", "ffn", "fc1", "fc2", "shared_mlp") for p in parts):
         return "mlp"
     raise UnclassifiedParameterError(f"no counting rule matches parameter {name!r}")
 
@@ -167,7 +288,7 @@ def count(raw: dict[str, Any]) -> dict[str, Any]:
     if sum(by_category.values()) != total:
         raise RuntimeError(f"categories sum to {sum(by_category.values())}, total is {total}")
     result: dict[str, Any] = {
-        "model_class": type(model).__name__,
+        "model_class": type(getattr(model, "whole", model)).__name__,
         "total": total,
         "by_category": by_category,
     }
@@ -207,10 +328,19 @@ def generate() -> dict[str, Any]:
     models: dict[str, Any] = {}
     for entry in _load_entries():
         print(f"counting {entry['id']}", file=sys.stderr)
+        if entry.get("expect") == "refuse":
+            models[entry["id"]] = {"config_file": entry["_file"],
+                                   "refused": "vramcalc refuses this config by name; not counted"}
+            continue
         try:
             result = count(entry["config"])
+            whole = multimodal_total(entry["config"])
+            if whole is not None:
+                result["multimodal"] = whole
         except UnclassifiedParameterError:
             raise
+        except NoTransformersClassError as exc:
+            result = {"no_transformers_class": str(exc)}
         except Exception as exc:  # record what transformers could not build, invent nothing
             result = {
                 "error": f"transformers could not build this config: {type(exc).__name__}: {exc}"

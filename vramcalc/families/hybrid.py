@@ -1,0 +1,610 @@
+"""Recurrent and hybrid models: Mamba, Mamba-2, and the hybrids that mix their layers (or
+Gated DeltaNet linear attention, or short convolutions) with attention. Each recurrent layer
+gets a `RecurrentLayer` (its per-sequence state) and an attention entry of kind "none" (no
+KV cache); Falcon-H1 runs attention and Mamba-2 side by side in every layer, so its layers
+have both. Module layouts follow transformers v5 (models/<family>/modeling_<family>.py)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..modelspec import (
+    AttentionLayer,
+    Builder,
+    ModelSpec,
+    MoESpec,
+    RecurrentLayer,
+    dense_mlp,
+    make_spec,
+    read_heads,
+)
+
+if TYPE_CHECKING:
+    from ..errors import Fields
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Mamba2:
+    """A Mamba-2 mixer's sizes: `inner` = heads x head_dim, conv over inner + 2·groups·state."""
+
+    heads: int
+    head_dim: int
+    groups: int
+    state: int
+    kernel: int
+    conv_bias: bool
+    proj_bias: bool
+    gated_norm: bool  # the RMSNorm over `inner` before out_proj
+    state_dtype: str
+
+    @property
+    def inner(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def conv_channels(self) -> int:
+        return self.inner + 2 * self.groups * self.state
+
+    def add(self, b: Builder, i: int, hidden: int) -> RecurrentLayer:
+        """The mixer's tensors (modeling_mamba2.py Mamba2Mixer) and its state."""
+        # in_proj: gate z (inner) + conv input x·B·C (conv_channels) + dt (heads)
+        b.layer("ssm_in", i, hidden, self.inner + self.conv_channels + self.heads,
+                bias=self.proj_bias)
+        b.vector("ssm_conv", i, self.conv_channels * self.kernel)  # depthwise conv1d
+        if self.conv_bias:
+            b.vector("ssm_conv", i, self.conv_channels)
+        b.vector("ssm_param", i, 3 * self.heads)  # dt_bias, A_log, D
+        if self.gated_norm:
+            b.vector("norm", i, self.inner)
+        b.layer("ssm_out", i, self.inner, hidden, bias=self.proj_bias)
+        return RecurrentLayer(kind="mamba2", conv_channels=self.conv_channels,
+                              conv_kernel=self.kernel, state_heads=self.heads,
+                              state_head_dim=self.head_dim, state_size=self.state,
+                              state_dtype=self.state_dtype)
+
+
+def _cache_dtype(c: Fields) -> str:
+    """`mamba_ssm_cache_dtype` (Nemotron-H: float32) or the model's dtype."""
+    value = c.get("mamba_ssm_cache_dtype")
+    return "fp32" if value == "float32" else "model"
+
+
+def _mamba1(
+    b: Builder, i: int, hidden: int, inner: int, state: int, rank: int, kernel: int, *,
+    conv_bias: bool, proj_bias: bool, dtype: str,
+) -> RecurrentLayer:
+    """A Mamba-1 mixer (modeling_mamba.py MambaMixer; Jamba's JambaMambaMixer)."""
+    b.layer("ssm_in", i, hidden, 2 * inner, bias=proj_bias)  # x and the gate z
+    b.vector("ssm_conv", i, inner * kernel)
+    if conv_bias:
+        b.vector("ssm_conv", i, inner)
+    b.layer("ssm_x", i, inner, rank + 2 * state)  # x_proj -> dt, B, C
+    b.layer("ssm_dt", i, rank, inner, bias=True)  # dt_proj
+    b.vector("ssm_param", i, inner * state + inner)  # A_log, D
+    b.layer("ssm_out", i, inner, hidden, bias=proj_bias)
+    return RecurrentLayer(kind="mamba", conv_channels=inner, conv_kernel=kernel,
+                          state_heads=inner, state_head_dim=1, state_size=state,
+                          state_dtype=dtype)
+
+
+def _dt_rank(c: Fields, key: str, hidden: int) -> int:
+    """`time_step_rank` / `mamba_dt_rank`: "auto" is ceil(hidden / 16) (configuration_mamba.py)."""
+    if c.get(key) in (None, "auto"):
+        return math.ceil(hidden / 16)
+    return c.integer(key)
+
+
+def _no_kv() -> AttentionLayer:
+    return AttentionLayer(kind="none")
+
+
+def read_mamba(fields: Fields, family: str) -> ModelSpec | None:
+    """Mamba-1 (MambaForCausalLM): embeddings, one RMSNorm + mixer per layer, tied head.
+    MambaConfig sets intermediate_size = expand x hidden_size whatever the file says."""
+    c = fields
+    hidden = c.integer("hidden_size", "d_model")
+    layers = c.integer("num_hidden_layers", "n_layer")
+    vocab = c.integer("vocab_size")
+    state = c.integer("state_size", "d_state", default=16)
+    kernel = c.integer("conv_kernel", "d_conv", default=4)
+    expand = c.integer("expand", default=2)
+    conv_bias = c.boolean("use_conv_bias", default=True)
+    proj_bias = c.boolean("use_bias", default=False)
+    tie = c.boolean("tie_word_embeddings", default=True)
+    rank = _dt_rank(c, "time_step_rank", hidden)
+    if c.failed():
+        return None
+    inner = expand * hidden
+    b = Builder.new()
+    b.single("token_embd", vocab * hidden, hidden, vocab)
+    recurrent: list[RecurrentLayer | None] = []
+    for i in range(layers):
+        b.vector("norm", i, hidden)
+        recurrent.append(_mamba1(b, i, hidden, inner, state, rank, kernel, conv_bias=conv_bias,
+                                 proj_bias=proj_bias, dtype="model"))
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    return make_spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=1, kv_heads=1,
+        head_dim=1, width=0, tie=tie, positions_default=1 << 20,
+        attention=tuple(_no_kv() for _ in range(layers)), dense_layer_widths=(0,) * layers,
+        recurrent=tuple(recurrent),
+    )
+
+
+def read_mamba2(fields: Fields, family: str) -> ModelSpec | None:
+    """Mamba-2 (Mamba2ForCausalLM): embeddings, one RMSNorm + Mamba-2 mixer per layer."""
+    c = fields
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers")
+    vocab = c.integer("vocab_size")
+    mixer = _Mamba2(
+        heads=c.integer("num_heads"), head_dim=c.integer("head_dim", default=64),
+        groups=c.integer("n_groups", default=1), state=c.integer("state_size", default=128),
+        kernel=c.integer("conv_kernel", default=4),
+        conv_bias=c.boolean("use_conv_bias", default=True),
+        proj_bias=c.boolean("use_bias", default=False), gated_norm=True,
+        state_dtype=_cache_dtype(c))
+    tie = c.boolean("tie_word_embeddings", default=False)
+    if c.failed():
+        return None
+    b = Builder.new()
+    b.single("token_embd", vocab * hidden, hidden, vocab)
+    recurrent: list[RecurrentLayer | None] = []
+    for i in range(layers):
+        b.vector("norm", i, hidden)
+        recurrent.append(mixer.add(b, i, hidden))
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    return make_spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=1, kv_heads=1,
+        head_dim=1, width=0, tie=tie, positions_default=1 << 20,
+        attention=tuple(_no_kv() for _ in range(layers)), dense_layer_widths=(0,) * layers,
+        recurrent=tuple(recurrent),
+    )
+
+
+def _attention(b: Builder, i: int, hidden: int, heads: int, kv_heads: int, head_dim: int,
+               *, bias: bool = False, out_role: str = "attn_output") -> None:
+    b.layer("attn_q", i, hidden, heads * head_dim, bias=bias)
+    b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=bias)
+    b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=bias)
+    b.layer(out_role, i, heads * head_dim, hidden, bias=bias)
+
+
+def _full(kv_heads: int, head_dim: int) -> AttentionLayer:
+    return AttentionLayer(kind="full", k_width=kv_heads * head_dim, v_width=kv_heads * head_dim)
+
+
+def _moe_spec(experts: int, top_k: int, width: int, shared: int, layers: int) -> MoESpec:
+    return MoESpec(num_experts=experts, experts_per_token=top_k, expert_intermediate_size=width,
+                   shared_intermediate_size=shared, moe_layers=layers)
+
+
+def read_jamba(fields: Fields, family: str) -> ModelSpec | None:
+    """Jamba: Mamba-1 layers with attention every `attn_layer_period` layers (at
+    `attn_layer_offset`) and MoE every `expert_layer_period` (at `expert_layer_offset`);
+    the Mamba mixer normalises dt, B and C (modeling_jamba.py)."""
+    c = fields
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers")
+    vocab = c.integer("vocab_size")
+    heads, kv_heads, head_dim = read_heads(c, hidden)
+    width = c.integer("intermediate_size")
+    experts = c.integer("num_experts", default=16)
+    top_k = c.integer("num_experts_per_tok", default=2)
+    expert_period = c.integer("expert_layer_period", default=2)
+    expert_offset = c.integer("expert_layer_offset", default=1, minimum=0)
+    attn_period = c.integer("attn_layer_period", default=8)
+    attn_offset = c.integer("attn_layer_offset", default=4, minimum=0)
+    state = c.integer("mamba_d_state", default=16)
+    kernel = c.integer("mamba_d_conv", default=4)
+    expand = c.integer("mamba_expand", default=2)
+    conv_bias = c.boolean("mamba_conv_bias", default=True)
+    proj_bias = c.boolean("mamba_proj_bias", default=False)
+    rank = _dt_rank(c, "mamba_dt_rank", hidden)
+    tie = c.boolean("tie_word_embeddings", default=False)
+    if c.failed():
+        return None
+    inner = expand * hidden
+    b = Builder.new()
+    b.single("token_embd", vocab * hidden, hidden, vocab)
+    attention: list[AttentionLayer] = []
+    recurrent: list[RecurrentLayer | None] = []
+    moe_layers = [i for i in range(layers) if i % expert_period == expert_offset]
+    for i in range(layers):
+        if i % attn_period == attn_offset:
+            _attention(b, i, hidden, heads, kv_heads, head_dim)
+            attention.append(_full(kv_heads, head_dim))
+            recurrent.append(None)
+        else:
+            recurrent.append(_mamba1(b, i, hidden, inner, state, rank, kernel,
+                                     conv_bias=conv_bias, proj_bias=proj_bias, dtype="model"))
+            b.vector("norm", i, rank + 2 * state)  # dt_layernorm, b_layernorm, c_layernorm
+            attention.append(_no_kv())
+        if i in moe_layers:
+            b.layer("ffn_gate_inp", i, hidden, experts)
+            b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts)
+            b.layer("ffn_down_exps", i, width, hidden, experts=experts)
+        else:
+            dense_mlp(b, i, hidden, width)
+        b.vector("norm", i, hidden)  # input_layernorm
+        b.vector("norm", i, hidden)  # pre_ff_layernorm
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    return make_spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, positions_default=262144,
+        attention=tuple(attention), recurrent=tuple(recurrent),
+        moe=_moe_spec(experts, top_k, width, 0, len(moe_layers)) if moe_layers else None,
+        dense_layer_widths=tuple(0 if i in moe_layers else width for i in range(layers)),
+    )
+
+
+def _block_types(c: Fields, layers: int, key: str, pattern_key: str,
+                 names: dict[str, str]) -> list[str]:
+    """Per-layer block types from a list (`layers_block_type` / `layer_types`) or a pattern
+    string (`hybrid_override_pattern`: M = Mamba, * = attention, - = MLP, E = MoE), mapped to
+    "mamba" / "attention" / "mlp" / "moe" through `names`."""
+    raw = c.get(key)
+    if isinstance(raw, str) and pattern_key == key:
+        raw = list(raw)
+    if raw is None and c.has(pattern_key):
+        pattern = c.get(pattern_key)
+        raw = list(pattern) if isinstance(pattern, str) else pattern
+    if not isinstance(raw, list) or len(raw) != layers:
+        c.add(key if c.has(key) or not c.has(pattern_key) else pattern_key,
+              f"must give one block type per layer ({layers})")
+        return ["attention"] * layers
+    out = []
+    for i, kind in enumerate(raw):
+        if kind not in names:
+            c.add(f"{key}[{i}]", f"unsupported block type {kind!r}")
+            out.append("attention")
+        else:
+            out.append(names[kind])
+    return out
+
+
+_NEMOTRON_BLOCKS = {
+    "M": "mamba", "*": "attention", "-": "mlp", "E": "moe", "mamba": "mamba",
+    "attention": "attention", "mlp": "mlp", "moe": "moe", "linear_attention": "mamba",
+    "full_attention": "attention",
+}
+
+
+def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
+    """Nemotron-H: each layer is one RMSNorm and one mixer: Mamba-2, attention, a ReLU²
+    MLP, or an MoE of ReLU² experts with a shared expert (modeling_nemotron_h.py); the
+    layout is `hybrid_override_pattern` (M * - E) or `layers_block_type`."""
+    c = fields
+    hidden = c.integer("hidden_size")
+    # transformers v5 writes layers_block_type and derives num_hidden_layers from it
+    pattern = c.get("layers_block_type") or c.get("hybrid_override_pattern")
+    length = len(pattern) if isinstance(pattern, (list, str)) else 0
+    most = 10000  # data/limits.json's bound on num_hidden_layers
+    layers = c.integer("num_hidden_layers", default=length if 0 < length <= most else None)
+    vocab = c.integer("vocab_size")
+    heads, kv_heads, head_dim = read_heads(c, hidden)
+    blocks = _block_types(c, layers, "layers_block_type", "hybrid_override_pattern",
+                          _NEMOTRON_BLOCKS)
+    attn_bias = c.boolean("attention_bias", default=False)
+    mlp_bias = c.boolean("mlp_bias", default=False)
+    width = c.integer("intermediate_size") if "mlp" in blocks else 0
+    mixer = _Mamba2(
+        heads=c.integer("mamba_num_heads"), head_dim=c.integer("mamba_head_dim"),
+        groups=c.integer("n_groups", default=1), state=c.integer("ssm_state_size"),
+        kernel=c.integer("conv_kernel", default=4),
+        conv_bias=c.boolean("use_conv_bias", default=True),
+        proj_bias=c.boolean("mamba_proj_bias", default=False), gated_norm=True,
+        state_dtype=_cache_dtype(c))
+    experts = top_k = expert_width = shared = 0
+    if "moe" in blocks:
+        experts = c.integer("n_routed_experts")
+        top_k = c.integer("num_experts_per_tok")
+        expert_width = c.integer("moe_intermediate_size")
+        shared = c.integer("n_shared_experts", default=1, minimum=0) * c.integer(
+            "moe_shared_expert_intermediate_size", default=expert_width)
+        if c.get("moe_latent_size") is not None:
+            c.add("moe_latent_size", "latent MoE projections are not supported")
+    tie = c.boolean("tie_word_embeddings", default=False)
+    if c.failed():
+        return None
+    b = Builder.new()
+    b.single("token_embd", vocab * hidden, hidden, vocab)
+    attention: list[AttentionLayer] = []
+    recurrent: list[RecurrentLayer | None] = []
+    widths: list[int] = []
+    for i, block in enumerate(blocks):
+        b.vector("norm", i, hidden)
+        attention.append(_full(kv_heads, head_dim) if block == "attention" else _no_kv())
+        recurrent.append(mixer.add(b, i, hidden) if block == "mamba" else None)
+        widths.append(width if block == "mlp" else 0)
+        if block == "attention":
+            _attention(b, i, hidden, heads, kv_heads, head_dim, bias=attn_bias)
+        elif block == "mlp":  # up_proj, down_proj (ReLU², not gated)
+            b.layer("ffn_up", i, hidden, width, bias=mlp_bias)
+            b.layer("ffn_down", i, width, hidden, bias=mlp_bias)
+        elif block == "moe":  # router (its e_score_correction_bias is a buffer), experts
+            b.layer("ffn_gate_inp", i, hidden, experts)
+            b.layer("ffn_up_exps", i, hidden, expert_width, experts=experts)
+            b.layer("ffn_down_exps", i, expert_width, hidden, experts=experts)
+            if shared:
+                b.layer("ffn_up_shexp", i, hidden, shared)
+                b.layer("ffn_down_shexp", i, shared, hidden)
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    moe_count = blocks.count("moe")
+    return make_spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
+        attention=tuple(attention), recurrent=tuple(recurrent), dense_layer_widths=tuple(widths),
+        moe=_moe_spec(experts, top_k, expert_width, shared, moe_count) if moe_count else None,
+    )
+
+
+def read_falcon_h1(fields: Fields, family: str) -> ModelSpec | None:
+    """Falcon-H1: every layer runs attention and a Mamba-2 mixer in parallel, then a gated
+    MLP (modeling_falcon_h1.py); both a KV cache and a recurrent state in every layer."""
+    c = fields
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers")
+    vocab = c.integer("vocab_size")
+    heads, kv_heads, head_dim = read_heads(c, hidden)
+    width = c.integer("intermediate_size")
+    attn_bias = c.boolean("attention_bias", default=False)
+    mlp_bias = c.boolean("mlp_bias", default=False)
+    ssm_heads = c.integer("mamba_n_heads")
+    d_ssm = c.optional_integer("mamba_d_ssm")
+    ssm_head_dim = c.integer("mamba_d_head")
+    mixer = _Mamba2(
+        heads=ssm_heads, head_dim=ssm_head_dim, groups=c.integer("mamba_n_groups", default=1),
+        state=c.integer("mamba_d_state"), kernel=c.integer("mamba_d_conv", default=4),
+        conv_bias=c.boolean("mamba_conv_bias", default=True),
+        proj_bias=c.boolean("mamba_proj_bias", default=False),
+        gated_norm=c.boolean("mamba_rms_norm", default=False), state_dtype=_cache_dtype(c))
+    out_bias = c.boolean("projectors_bias", default=False)
+    tie = c.boolean("tie_word_embeddings", default=False)
+    if d_ssm is not None and d_ssm != mixer.inner:
+        c.add("mamba_d_ssm", f"must equal mamba_n_heads x mamba_d_head ({mixer.inner})")
+    if c.failed():
+        return None
+    b = Builder.new()
+    b.single("token_embd", vocab * hidden, hidden, vocab)
+    recurrent: list[RecurrentLayer | None] = []
+    for i in range(layers):
+        dense_mlp(b, i, hidden, width, bias=mlp_bias)
+        state = mixer.add(b, i, hidden)
+        recurrent.append(state)
+        _attention(b, i, hidden, heads, kv_heads, head_dim, bias=attn_bias)
+        b.vector("norm", i, hidden)  # input_layernorm
+        b.vector("norm", i, hidden)  # pre_ff_layernorm
+    if out_bias != mixer.proj_bias:
+        c.add("projectors_bias", "must equal mamba_proj_bias")
+        return None
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    return make_spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
+        attention=tuple(_full(kv_heads, head_dim) for _ in range(layers)),
+        recurrent=tuple(recurrent),
+    )
+
+
+_GRANITE_BLOCKS = {"mamba": "mamba", "attention": "attention", "linear_attention": "mamba",
+                   "full_attention": "attention"}
+
+
+def read_granitemoehybrid(fields: Fields, family: str) -> ModelSpec | None:
+    """Granite 4.0: Mamba-2 or attention mixers by `layer_types`, an MoE block when
+    `num_local_experts` > 0, and a shared gated MLP in every layer
+    (modeling_granitemoehybrid.py)."""
+    c = fields
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers")
+    vocab = c.integer("vocab_size")
+    heads, kv_heads, head_dim = read_heads(c, hidden)
+    blocks = _block_types(c, layers, "layer_types", "layers_block_type", _GRANITE_BLOCKS)
+    attn_bias = c.boolean("attention_bias", default=False)
+    experts = c.integer("num_local_experts", default=0, minimum=0)
+    top_k = c.integer("num_experts_per_tok", default=0, minimum=0)
+    width = c.integer("intermediate_size") if experts else 0
+    shared = c.integer("shared_intermediate_size", default=0, minimum=0)
+    mixer = _Mamba2(
+        heads=c.integer("mamba_n_heads", default=128), head_dim=c.integer("mamba_d_head",
+                                                                          default=64),
+        groups=c.integer("mamba_n_groups", default=1), state=c.integer("mamba_d_state",
+                                                                       default=256),
+        kernel=c.integer("mamba_d_conv", default=4),
+        conv_bias=c.boolean("mamba_conv_bias", default=True),
+        proj_bias=c.boolean("mamba_proj_bias", default=False), gated_norm=True,
+        state_dtype=_cache_dtype(c))
+    tie = c.boolean("tie_word_embeddings", default=False)
+    if c.failed():
+        return None
+    b = Builder.new()
+    b.single("token_embd", vocab * hidden, hidden, vocab)
+    attention: list[AttentionLayer] = []
+    recurrent: list[RecurrentLayer | None] = []
+    for i, block in enumerate(blocks):
+        b.vector("norm", i, hidden)
+        b.vector("norm", i, hidden)
+        if experts:
+            b.layer("ffn_gate_inp", i, hidden, experts)
+            b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts)
+            b.layer("ffn_down_exps", i, width, hidden, experts=experts)
+        if shared:  # shared_mlp: input_linear (gate and up), output_linear
+            b.layer("ffn_gate_up" if not experts else "ffn_gate_up_shexp", i, hidden, 2 * shared)
+            b.layer("ffn_down" if not experts else "ffn_down_shexp", i, shared, hidden)
+        if block == "mamba":
+            recurrent.append(mixer.add(b, i, hidden))
+            attention.append(_no_kv())
+        else:
+            _attention(b, i, hidden, heads, kv_heads, head_dim, bias=attn_bias)
+            recurrent.append(None)
+            attention.append(_full(kv_heads, head_dim))
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    return make_spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=0 if experts else shared, tie=tie,
+        attention=tuple(attention),
+        recurrent=tuple(recurrent) if any(recurrent) else (),
+        moe=_moe_spec(experts, top_k, width, shared, layers) if experts else None,
+        dense_layer_widths=(0 if experts else shared,) * layers,
+    )
+
+
+def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
+    """LFM2: gated short-convolution layers and GQA attention layers (q/k layernorms), each
+    with a SwiGLU MLP whose width LFM2 adjusts (Lfm2MLP), tied head (modeling_lfm2.py)."""
+    c = fields
+    hidden = c.integer("hidden_size", "block_dim")
+    layers = c.integer("num_hidden_layers")
+    vocab = c.integer("vocab_size")
+    heads, kv_heads, head_dim = read_heads(c, hidden)
+    width = c.integer("intermediate_size", "block_ff_dim")
+    kernel = c.integer("conv_L_cache", default=3)
+    conv_bias = c.boolean("conv_bias", default=False)
+    # LFM2's own config.json names it tie_embedding (Lfm2Config reads either)
+    tie = c.boolean("tie_word_embeddings", default=c.boolean("tie_embedding", default=True))
+    if c.boolean("block_auto_adjust_ff_dim", default=True):
+        # Lfm2MLP: 2/3 of intermediate_size, times block_ffn_dim_multiplier (1.0 when the
+        # file leaves it out, skipped when it is null), rounded up to block_multiple_of
+        width = int(2 * width / 3)
+        if "block_ffn_dim_multiplier" not in c.data or c.has("block_ffn_dim_multiplier"):
+            multiplier = c.number("block_ffn_dim_multiplier", default=1.0)
+            multiple = c.integer("block_multiple_of", default=256)
+            width = int(multiplier * width)
+            width = multiple * ((width + multiple - 1) // multiple)
+    types = c.get("layer_types")
+    if isinstance(types, list) and len(types) == layers:
+        attn = [t == "full_attention" for t in types]
+    else:
+        idxs = c.get("full_attn_idxs")
+        full = set(idxs) if isinstance(idxs, list) else set()
+        attn = [i in full for i in range(layers)]
+    if c.failed():
+        return None
+    b = Builder.new()
+    b.single("token_embd", vocab * hidden, hidden, vocab)
+    attention: list[AttentionLayer] = []
+    recurrent: list[RecurrentLayer | None] = []
+    for i in range(layers):
+        if attn[i]:
+            _attention(b, i, hidden, heads, kv_heads, head_dim)
+            b.vector("norm", i, head_dim)
+            b.vector("norm", i, head_dim)
+            attention.append(_full(kv_heads, head_dim))
+            recurrent.append(None)
+        else:  # Lfm2ShortConv: in_proj (B, C, x), depthwise conv, out_proj
+            b.layer("ssm_in", i, hidden, 3 * hidden, bias=conv_bias)
+            b.vector("ssm_conv", i, hidden * kernel + (hidden if conv_bias else 0))
+            b.layer("ssm_out", i, hidden, hidden, bias=conv_bias)
+            attention.append(_no_kv())
+            recurrent.append(RecurrentLayer(kind="short_conv", conv_channels=hidden,
+                                            conv_kernel=kernel))
+        dense_mlp(b, i, hidden, width)
+        b.vector("norm", i, hidden)  # operator_norm
+        b.vector("norm", i, hidden)  # ffn_norm
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)  # embedding_norm, at the end
+    return make_spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
+        attention=tuple(attention), recurrent=tuple(recurrent),
+    )
+
+
+def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
+    """Qwen3-Next and Qwen3.5: Gated DeltaNet linear attention on three of every four layers
+    (`layer_types` / `full_attention_interval`), gated attention (q_proj doubled for the
+    output gate) with q/k norms on the rest, MoE with a gated shared expert or a dense MLP
+    (modeling_qwen3_next.py, modeling_qwen3_5.py, modeling_qwen3_5_moe.py)."""
+    c = fields
+    hidden = c.integer("hidden_size")
+    layers = c.integer("num_hidden_layers")
+    vocab = c.integer("vocab_size")
+    heads, kv_heads, head_dim = read_heads(c, hidden)
+    key_heads = c.integer("linear_num_key_heads")
+    value_heads = c.integer("linear_num_value_heads")
+    key_dim = c.integer("linear_key_head_dim")
+    value_dim = c.integer("linear_value_head_dim")
+    kernel = c.integer("linear_conv_kernel_dim", default=4)
+    tie = c.boolean("tie_word_embeddings", default=False)
+    types = c.get("layer_types")
+    if isinstance(types, list):
+        if len(types) != layers or not set(types) <= {"linear_attention", "full_attention"}:
+            c.add("layer_types", f"must list linear_attention or full_attention for each of "
+                  f"the {layers} layers")
+            types = ["full_attention"] * layers
+    else:
+        interval = c.integer("full_attention_interval", default=4)
+        types = ["full_attention" if (i + 1) % interval == 0 else "linear_attention"
+                 for i in range(layers)]
+    moe = family != "qwen3_5_text" and c.has("num_experts")
+    experts = top_k = expert_width = shared = 0
+    moe_layers: tuple[int, ...] = ()
+    if moe:
+        experts = c.integer("num_experts")
+        top_k = c.integer("num_experts_per_tok")
+        expert_width = c.integer("moe_intermediate_size")
+        shared = c.integer("shared_expert_intermediate_size", default=0, minimum=0)
+        step = c.integer("decoder_sparse_step", default=1)
+        only = c.get("mlp_only_layers") or []
+        moe_layers = tuple(i for i in range(layers)
+                           if i not in only and (i + 1) % step == 0)
+    width = c.integer("intermediate_size") if len(moe_layers) < layers else 0
+    if c.failed():
+        return None
+    k_all, v_all = key_heads * key_dim, value_heads * value_dim
+    conv = 2 * k_all + v_all  # q, k, v pass through the depthwise conv
+    b = Builder.new()
+    b.single("token_embd", vocab * hidden, hidden, vocab)
+    attention: list[AttentionLayer] = []
+    recurrent: list[RecurrentLayer | None] = []
+    for i, kind in enumerate(types):
+        if kind == "linear_attention":
+            # in_proj_qkvz + in_proj_ba (Qwen3-Next) = in_proj_qkv, _z, _b, _a (Qwen3.5)
+            b.layer("ssm_in", i, hidden, conv + v_all + 2 * value_heads)
+            b.vector("ssm_conv", i, conv * kernel)  # conv1d, no bias
+            b.vector("ssm_param", i, 2 * value_heads)  # dt_bias, A_log
+            b.vector("norm", i, value_dim)  # gated RMSNorm over one value head
+            b.layer("ssm_out", i, v_all, hidden)
+            attention.append(_no_kv())
+            recurrent.append(RecurrentLayer(
+                kind="gated_deltanet", conv_channels=conv, conv_kernel=kernel,
+                state_heads=value_heads, state_head_dim=value_dim, state_size=key_dim,
+                state_dtype="fp32"))
+        else:
+            b.layer("attn_q", i, hidden, 2 * heads * head_dim)  # query and output gate
+            b.layer("attn_k", i, hidden, kv_heads * head_dim)
+            b.layer("attn_v", i, hidden, kv_heads * head_dim)
+            b.layer("attn_output", i, heads * head_dim, hidden)
+            b.vector("norm", i, head_dim)
+            b.vector("norm", i, head_dim)
+            attention.append(_full(kv_heads, head_dim))
+            recurrent.append(None)
+        if i in moe_layers:
+            b.layer("ffn_gate_inp", i, hidden, experts)
+            b.layer("ffn_gate_up_exps", i, hidden, 2 * expert_width, experts=experts)
+            b.layer("ffn_down_exps", i, expert_width, hidden, experts=experts)
+            if shared:
+                b.layer("ffn_gate_shexp", i, hidden, shared)
+                b.layer("ffn_up_shexp", i, hidden, shared)
+                b.layer("ffn_down_shexp", i, shared, hidden)
+                b.layer("ffn_gate_inp_shexp", i, hidden, 1)
+        else:
+            dense_mlp(b, i, hidden, width)
+        b.vector("norm", i, hidden)
+        b.vector("norm", i, hidden)
+    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    notes: tuple[str, ...] = ()
+    if c.optional_integer("num_nextn_predict_layers", minimum=0) or c.optional_integer(
+            "mtp_num_hidden_layers", minimum=0):
+        notes = ("the multi-token-prediction layer in the checkpoint is not counted "
+                 "(transformers does not load it)",)
+    return make_spec(
+        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
+        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, positions_default=32768,
+        attention=tuple(attention), recurrent=tuple(recurrent),
+        moe=_moe_spec(experts, top_k, expert_width, shared, len(moe_layers)) if moe else None,
+        dense_layer_widths=tuple(0 if i in moe_layers else width for i in range(layers)),
+        notes=notes,
+    )
