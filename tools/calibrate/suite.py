@@ -189,6 +189,22 @@ GPT2_RUNS: tuple[specs.Spec, ...] = (
 )
 
 
+# QLoRA steps on real tensors with bitsandbytes (device cpu: the 4-bit kernels run on the CPU),
+# as bitsandbytes 0.50 keeps them and as <= 0.43.1 did (keep_inputs) (tests/data/calibration/
+# cpu_qlora.jsonl)
+QLORA_CPU_RUNS: tuple[specs.Spec, ...] = (
+    *(TrainSpec(model="qwen2.5-0.5b", method="qlora", precision="mixed_bf16", batch=1, seq=512,
+                lora_targets=("q_proj", "v_proj"), keep_inputs=keep) for keep in (False, True)),
+    TrainSpec(model="qwen2.5-0.5b", method="qlora", precision="mixed_bf16", checkpointing="full",
+              batch=2, seq=512, lora_targets="all-linear"),
+    *(TrainSpec(model="qwen2.5-0.5b", method="qlora", precision="bf16", batch=1, seq=1024,
+                lora_rank=32, lora_alpha=64, lora_targets="all-linear", keep_inputs=keep)
+      for keep in (False, True)),
+    TrainSpec(model="llama-3.2-1b", method="qlora", precision="mixed_bf16", batch=1, seq=512,
+              lora_targets=("q_proj", "v_proj")),
+)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Suite:
     """A list of runs, the device they run on, where rows go and how long each may take."""

@@ -310,3 +310,10 @@ def test_fake_run_matches_a_real_cpu_run(run: specs.TrainSpec | specs.InferSpec)
     for phase, real_bytes in real["phase_peaks"].items():
         assert 0 <= real_bytes - fake["phase_peaks"][phase] <= 1024, phase
     assert fake["parameters"] == real["parameters"]
+
+
+def test_the_qlora_rows_are_the_qlora_suite() -> None:
+    rows = [json.loads(line) for line in (ROOT / "tests/data/calibration/cpu_qlora.jsonl")
+            .read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [s.id for s in suite.QLORA_CPU_RUNS]
+    assert {r["device"] for r in rows} == {"cpu"}
