@@ -81,7 +81,7 @@ def test_generated_tokens_shorten_the_prompt_of_the_prefill() -> None:
                          "context_length": 4096, "generated_tokens": 1024},
                         engines.NAMES, engines.profile)
     assert isinstance(req, request.InferenceRequest)
-    (prefill, kv_prefill, _, _), (decode, kv_decode, _, _) = transformers.plan(req).phases(1, 4096)
+    (prefill, kv_prefill, *_), (decode, kv_decode, *_) = transformers.plan(req).phases(1, 4096)
     assert (prefill, kv_prefill) == ("prefill", 3072 * 131_072)
     assert (decode, kv_decode) == ("decode", 4096 * 131_072)
 

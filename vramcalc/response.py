@@ -19,8 +19,16 @@ if TYPE_CHECKING:
 
 def model_warnings(spec: ModelSpec) -> list[Warning]:
     """The reader's notes on the model (a generic decoder, a vision tower left out, ...)."""
-    return [Warning(code="generic_decoder" if "generic" in note else "model_note", message=note)
-            for note in spec.notes]
+    out = [Warning(code="generic_decoder" if "generic" in note else "model_note", message=note)
+           for note in spec.notes]
+    recurrent = sum(1 for layer in spec.recurrent if layer is not None)
+    if recurrent:
+        out.append(Warning(
+            code="recurrent_activations",
+            message=f"{recurrent} of {spec.num_layers} layers are recurrent (Mamba, linear "
+            "attention): their state is counted, but the temporaries of their scans are not, "
+            "so activations are those of the other layers"))
+    return out
 
 
 def length_warning(spec: ModelSpec, field: str, length: int) -> list[Warning]:

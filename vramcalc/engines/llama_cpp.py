@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import catalogs, fit, formats
+from .. import catalogs, fit, formats, recurrent_state
 from ..catalogs import request_limit
 from ..components import Component, EngineResult, Phase, Warning, cuda_context
 from ..sizes import MiB, cdiv
@@ -130,14 +130,16 @@ class Split:
     gpu_compute: int
     cpu_compute: int
     context: int
+    gpu_state: int = 0  # recurrent layers' state (one sequence slot)
+    cpu_state: int = 0
 
     @property
     def gpu_total(self) -> int:
-        return self.gpu_weights + self.gpu_kv + self.gpu_compute + self.context
+        return self.gpu_weights + self.gpu_kv + self.gpu_state + self.gpu_compute + self.context
 
     @property
     def cpu_total(self) -> int:
-        return self.cpu_weights + self.cpu_kv + self.cpu_compute
+        return self.cpu_weights + self.cpu_kv + self.cpu_state + self.cpu_compute
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -161,6 +163,7 @@ class Plan:
     context: int
     tied_duplicate: int  # bytes of output that are a second copy of token_embd
     weights_suffix: tuple[int, ...]  # weights of layers i.. (n_layer + 1 entries)
+    state_suffix: tuple[int, ...]  # recurrent state of layers i.. (one sequence slot)
     kv_suffix: tuple[tuple[int, tuple[float, ...]], ...]  # per window: row bytes of layers i..
 
     @property
@@ -224,10 +227,12 @@ class Plan:
         cpu_compute = 0
         if ngl <= n:  # something stays on the CPU: it gets its own compute buffer
             cpu_compute = self.compute_buffer(ctx, with_output=ngl == 0)
+        gpu_state = self.state_suffix[start]
         return Split(
             n_gpu_layers=ngl, gpu_weights=gpu_w, cpu_weights=cpu_w, gpu_kv=gpu_kv,
             cpu_kv=cpu_kv, gpu_compute=gpu_compute, cpu_compute=cpu_compute,
-            context=self.context,
+            context=self.context, gpu_state=gpu_state,
+            cpu_state=self.state_suffix[0] - gpu_state,
         )
 
     def gpu_total(self, n_gpu_layers: int, n_ctx: int) -> int:
@@ -295,6 +300,8 @@ def plan(req: InferenceRequest) -> Plan:
         hidden=spec.hidden_size, vocab=spec.vocab_size,
         context=req.overheads.cuda_context_bytes, tied_duplicate=tied,
         weights_suffix=_suffix([float(x) for x in layers], int),
+        state_suffix=_suffix([float(x) for x in recurrent_state.llama_cpp_layer_bytes(spec)],
+                             int),
         kv_suffix=tuple(
             (w, _suffix([row if win == w else 0.0 for row, win in rows], float))
             for w in sorted({win for _, win in rows})
@@ -316,7 +323,13 @@ def phase(req: InferenceRequest, plan: Plan, s: Split) -> Phase:
     where = f"{min(s.n_gpu_layers, n + 1)} of {n + 1} layers (incl. output) on the GPU"
     fa = ("flash attention" if plan.flash_attn
           else "no flash attention: n_kv × n_ubatch × heads × 4 B scores")
+    state = (Component(
+        name="recurrent_state", label="Recurrent state (GPU layers)", bytes=s.gpu_state,
+        kind="tensor", formula="per recurrent layer and sequence slot: ((conv_kernel - 1) · "
+        "conv channels + state elements) · 4 B (F32 r and s tensors)",
+        source=f"{VERSION}: llama-memory-recurrent.cpp"),) if plan.state_suffix[0] else ()
     components = (
+        *state,
         Component(name="weights", label="Weights (GPU layers)", bytes=s.gpu_weights,
                   kind="tensor", formula=f"GGUF {req.weight_format.id} tensors of {where}; "
                   "token_embd stays on the CPU",
@@ -351,8 +364,10 @@ def details(plan: Plan, s: Split, max_ngl: int | None) -> dict[str, Any]:
         "gpu_bytes": s.gpu_total,
         "cpu_bytes": s.cpu_total,
         "gpu": {"weights": s.gpu_weights, "kv_cache": s.gpu_kv, "compute_buffer": s.gpu_compute,
-                "cuda_context": s.context},
-        "cpu": {"weights": s.cpu_weights, "kv_cache": s.cpu_kv, "compute_buffer": s.cpu_compute},
+                "cuda_context": s.context,
+                **({"recurrent_state": s.gpu_state} if plan.state_suffix[0] else {})},
+        "cpu": {"weights": s.cpu_weights, "kv_cache": s.cpu_kv, "compute_buffer": s.cpu_compute,
+                **({"recurrent_state": s.cpu_state} if plan.state_suffix[0] else {})},
         "kv_cache_bytes": sum(kv),
         "model_file_bytes": sum(plan.layer_weights) + plan.input_weights + plan.output_weights
         - plan.tied_duplicate,

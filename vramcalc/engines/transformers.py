@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import allocator, fit, formats, kv_cache
+from .. import allocator, fit, formats, kv_cache, recurrent_state
 from ..components import (
     CUBLAS_WORKSPACE_BYTES,
     CUBLAS_WORKSPACE_TEXT,
@@ -113,6 +113,7 @@ class InferencePlan:
     reserve_fraction: float
     static_cache: bool = False  # StaticCache: pre-allocated, windows capped, no append copy
     generated: int = 0  # tokens generated after the prompt (the prompt is the rest)
+    state_per_sequence: int = 0  # recurrent layers' state (Mamba, Gated DeltaNet), per GPU
     all_logits: bool = False  # a plain forward returning every position's logits
 
     def kv_bytes(self, batch: int, tokens: int) -> int:
@@ -158,20 +159,21 @@ class InferencePlan:
         """Prompt tokens of a sequence of `tokens` (context): the rest is generated."""
         return max(1, tokens - self.generated)
 
-    def phases(self, batch: int, tokens: int) -> tuple[tuple[str, int, int, int], ...]:
-        """(phase, kv bytes, activation bytes, logits bytes) for prefill and decode: the
-        prefill over the prompt, the last decode step with the whole context cached. A plain
-        forward (`all_logits`) has no decode."""
+    def phases(self, batch: int, tokens: int) -> tuple[tuple[str, int, int, int, int], ...]:
+        """(phase, kv bytes, recurrent state bytes, activation bytes, logits bytes) for
+        prefill and decode: the prefill over the prompt, the last decode step with the whole
+        context cached. A plain forward (`all_logits`) has no decode."""
         prompt = self.prompt(tokens)
-        prefill = ("prefill", self.kv_bytes(batch, prompt),
+        state = batch * self.state_per_sequence
+        prefill = ("prefill", self.kv_bytes(batch, prompt), state,
                    self.prefill_activations(batch, prompt), self.logits(batch, prompt))
         if self.all_logits:
             return (prefill,)
-        return (prefill, ("decode", self.kv_bytes(batch, tokens),
+        return (prefill, ("decode", self.kv_bytes(batch, tokens), state,
                           self.decode_activations(batch, tokens), self.logits(batch, 1)))
 
     def allocated(self, batch: int, tokens: int) -> int:
-        return self.weights + max(kv + act + lg for _, kv, act, lg in self.phases(batch, tokens))
+        return self.weights + max(sum(parts) for _, *parts in self.phases(batch, tokens))
 
     def total(self, batch: int, tokens: int) -> int:
         alloc = self.allocated(batch, tokens)
@@ -272,6 +274,9 @@ def plan(req: InferenceRequest) -> InferencePlan:
         static_cache=req.options.cache == "static",
         generated=req.generated_tokens,
         all_logits=req.logits == "all",
+        state_per_sequence=recurrent_state.transformers_bytes(
+            spec, req.weight_format.bits / 8 if req.weight_format.kind == "dense" else 2)
+        // req.tensor_parallel,
     )
 
 
@@ -286,10 +291,17 @@ def estimate(req: InferenceRequest, p: InferencePlan) -> tuple[Phase, list[Phase
         source=fmt.source,
     )
     phases: list[Phase] = []
-    for name, kv_bytes, act, logits in p.phases(b, s):
-        allocated = p.weights + kv_bytes + act + logits
+    for name, kv_bytes, state, act, logits in p.phases(b, s):
+        allocated = p.weights + kv_bytes + state + act + logits
+        recurrent = (Component(
+            name="recurrent_state", label="Recurrent state (Mamba, linear attention)",
+            bytes=state, kind="tensor",
+            formula="b · Σ recurrent layers (conv_kernel · conv channels · model bytes + "
+            "state heads · head size · state size · state bytes)",
+            source="transformers v5 cache_utils.py (LinearAttentionLayer: the convolution "
+            "window and the recurrent state per sequence)"),) if p.state_per_sequence else ()
         phases.append(Phase(name=name, components=(
-            weights,
+            weights, *recurrent,
             Component(
                 name="kv_cache", label="KV cache", bytes=kv_bytes, kind="tensor",
                 formula=_kv_formula(spec, kv.bits, b, p.prompt(s) if name == "prefill" else s,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import catalogs, fit, formats
+from .. import catalogs, fit, formats, recurrent_state
 from ..catalogs import request_limit
 from ..components import Component, EngineResult, Phase, Warning, cuda_context
 from ..sizes import GiB, MiB, cdiv
@@ -331,6 +331,8 @@ class Plan:
         )
 
     def _blocks(self, bucket: KVBucket, model_len: int, in_flight: int) -> int:
+        if bucket.window == STATE_WINDOW:  # a recurrent layer: one page per sequence
+            return 1
         if bucket.window == 0:
             return cdiv(model_len, self.block_size)
         # the last W-1 computed tokens plus the tokens in flight; +1 as the window may
@@ -421,11 +423,19 @@ class Plan:
         return pool + (len(sizes) + len(full)) * BYTES_PER_CUDA_GRAPH
 
 
-def kv_buckets(spec: ModelSpec, kv_bits: float, block: int, tp: int) -> tuple[KVBucket, ...]:
-    """Per-layer page sizes (kv_cache_interface.py AttentionSpec.page_size_bytes:
-    block x KV heads on this GPU x (d_k + d_v) x dtype bytes; MLAAttentionSpec: one
-    576-wide latent, replicated over TP)."""
-    counts: dict[tuple[int, int], int] = {}
+STATE_WINDOW = -1  # KVBucket.window of recurrent layers (Mamba, Gated DeltaNet)
+
+
+def kv_buckets(spec: ModelSpec, kv_bits: float, block: int, tp: int,
+               model_bytes: float = 2) -> tuple[tuple[KVBucket, ...], int]:
+    """Per-layer page sizes, and the block size vLLM uses (kv_cache_interface.py
+    AttentionSpec.page_size_bytes: block x KV heads on this GPU x (d_k + d_v) x dtype bytes;
+    MLAAttentionSpec: one 576-wide latent, replicated over TP). A hybrid model's recurrent
+    layers keep one page of state per sequence (MambaSpec); vLLM raises the attention block
+    size until one attention page holds a state page, then pads the state page to it
+    (vllm/platforms/interface.py `_align_hybrid_block_size`: block = align ·
+    ⌈state page / (align · attention page of one token)⌉, align = max(16, block_size))."""
+    per_token: dict[int, list[float]] = {}
     heads = max(spec.num_kv_heads, 1)
     per_gpu = max(1, heads // tp)  # vLLM replicates KV heads when TP > KV heads
     for layer in spec.attention:
@@ -435,10 +445,24 @@ def kv_buckets(spec: ModelSpec, kv_bits: float, block: int, tp: int) -> tuple[KV
             width = layer.latent_width
         else:
             width = (layer.k_width + layer.v_width) * per_gpu // heads
-        page = int(block * width * kv_bits / 8)
         window = layer.window if layer.kind in ("sliding", "chunked") else 0
-        counts[(window, page)] = counts.get((window, page), 0) + 1
-    return tuple(KVBucket(window=w, layers=n, page_bytes=p) for (w, p), n in counts.items())
+        per_token.setdefault(window, []).append(width * kv_bits / 8)
+    states = [recurrent_state.vllm_page_bytes(layer, model_bytes, tp)
+              for layer in spec.recurrent if layer is not None]
+    one_token = max((max(v) for v in per_token.values()), default=0.0)
+    if states and per_token:
+        align = max(16, block)
+        block = align * cdiv(max(states), int(align * one_token))
+    counts: dict[tuple[int, int], int] = {}
+    for window, widths in per_token.items():
+        for w in widths:
+            key = (window, int(block * w))
+            counts[key] = counts.get(key, 0) + 1
+    if states:  # padded to the attention page; as they are without attention layers
+        page = int(block * one_token) if per_token else max(states)
+        counts[(STATE_WINDOW, page)] = len(states)
+    buckets = tuple(KVBucket(window=w, layers=n, page_bytes=p) for (w, p), n in counts.items())
+    return buckets, block
 
 
 def kv_groups(buckets: tuple[KVBucket, ...]) -> tuple[int, tuple[int, ...]]:
@@ -458,11 +482,13 @@ def kv_groups(buckets: tuple[KVBucket, ...]) -> tuple[int, tuple[int, ...]]:
 def plan(req: InferenceRequest, weights: int) -> Plan:
     opts: Options = req.options
     spec = req.common.spec
-    buckets = kv_buckets(spec, req.kv_cache_dtype.bits, opts.block_size, req.tensor_parallel)
+    model_bytes = req.weight_format.bits / 8 if req.weight_format.kind == "dense" else 2
+    buckets, block = kv_buckets(spec, req.kv_cache_dtype.bits, opts.block_size,
+                                req.tensor_parallel, model_bytes)
     size, groups = kv_groups(buckets)
     return Plan(
         weights=weights, buckets=buckets, group_layers=size, groups=groups,
-        block_size=opts.block_size, utilization=opts.gpu_memory_utilization,
+        block_size=block, utilization=opts.gpu_memory_utilization,
         max_model_len=opts.max_model_len, max_positions=spec.max_position_embeddings,
         max_num_seqs=opts.max_num_seqs, max_num_batched_tokens=opts.max_num_batched_tokens,
         layer_elements=layer_elements(spec), hidden=spec.hidden_size,
@@ -579,7 +605,7 @@ def details(plan: Plan, b: Budget) -> dict[str, Any]:
         "activation_bytes": b.activation,
         "cuda_graph_bytes": b.cuda_graphs,
         "error": error(plan, b),
-        "constants": CONSTANTS,
+        "constants": [dict(c) for c in CONSTANTS],
     }
 
 
