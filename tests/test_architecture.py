@@ -410,7 +410,8 @@ def test_clip_tower_counted_by_hand() -> None:
     assert vision.projector_parameters == 40 + 72
     assert vision.tokens_per_image(336, 336) == 4  # "default" drops the class token
     assert spec.total_parameters == 1160  # the language model alone, as before
-    assert any("only its language model (text_config) is counted" in n for n in spec.notes)
+    assert any("its vision encoder and projector (354 parameters) are in the weights" in n
+               for n in spec.notes)
 
 
 def test_qwen_vl_tokens_follow_the_resized_grid() -> None:

@@ -110,3 +110,24 @@ def test_all_logits_and_generated_tokens_are_checked() -> None:
          "\"transformers\" only, not 'llama.cpp'")]
     assert problems({**base, "logits": "all", "generated_tokens": 8}) == [
         ("generated_tokens", "must be 0 with logits \"all\": a plain forward generates nothing")]
+
+
+def test_a_multimodal_model_loads_its_vision_tower_and_images_add_tokens() -> None:
+    # gemma-3-12b-it: a 421,290,864-parameter SigLIP tower and projector in bf16 (2 B each);
+    # Gemma 3 turns every image into mm_tokens_per_image = 256 tokens
+    import vramcalc
+
+    base = {"mode": "inference", "model": {"preset": "google/gemma-3-12b-it"},
+            "context_length": 8192, "fit_gpus": [], "transformers": {"cache": "static"}}
+    text = vramcalc.estimate(base)
+    assert text["parameters"]["vision"] == 421_290_864
+    weights = next(c["bytes"] for c in text["components"] if c["name"] == "weights")
+    assert weights >= 2 * (text["parameters"]["total"] + 421_290_864)
+    with_images = vramcalc.estimate({**base, "images": {"count": 4}})
+    assert with_images["request"]["images"] == {"count": 4, "height": 896, "width": 896}
+    kv_text = next(c["bytes"] for c in text["components"] if c["name"] == "kv_cache")
+    kv_images = next(c["bytes"] for c in with_images["components"] if c["name"] == "kv_cache")
+    per_token = text["details"]["kv_cache_bytes_per_token"]
+    assert kv_images - kv_text <= 4 * 256 * per_token  # sliding layers hold at most W
+    assert kv_images > kv_text
+    assert "vision_activations" in {w["code"] for w in with_images["warnings"]}

@@ -347,10 +347,13 @@ def _read_wrapper(
     tower = vision.read_vision(config, spec, collector, path)
     if tower is None and collector.problems:
         return None
-    # The estimate's weights are the language model's: the engines do not load the vision
-    # tower into their totals yet (ModelSpec.vision carries its exact count for them).
-    note = (f"{model_type} is multimodal: only its language model ({key}) is counted; "
-            "the vision encoder and projector are not")
+    if tower is not None:
+        note = (f"{model_type} is multimodal: its vision encoder and projector "
+                f"({tower.parameters:,} parameters) are in the weights, outside the language "
+                "model's parameter count; images (request field `images`) add their tokens")
+    else:
+        note = (f"{model_type} is multimodal: only its language model ({key}) is counted; "
+                "its vision tower is not described in the config")
     return with_changes(spec, model_type=str(model_type), vision=tower,
                         notes=(note, *spec.notes))
 

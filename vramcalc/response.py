@@ -59,6 +59,7 @@ def build(req: InferenceRequest | TrainingRequest, result: EngineResult) -> dict
             "total": spec.total_parameters,
             "active": spec.active_parameters,
             "trainable": result.trainable_parameters,
+            "vision": spec.vision.parameters if spec.vision is not None else 0,
             "by_category": spec.parameters_by_category,
         },
         "model": spec.summary(),

@@ -398,6 +398,8 @@ def model_states(req: TrainingRequest, d: _Dtypes, pr: _Params) -> ModelStates:
                                             dense_bits=8 * _qlora_unquantized_bytes(req))
     else:
         weights_all = pr.total * d.weight
+    if spec.vision is not None:  # a multimodal model's vision tower, frozen and loaded
+        weights_all += spec.vision.parameters * min(d.weight, 4)
     weights = weights_all * frac / tp / par.weight_shards()
     gathered = 0.0
     if par.zero_stage == 3 and par.data > 1:  # the layer in use + the prefetched one

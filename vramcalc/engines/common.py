@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import catalogs, kv_cache
+from ..components import Warning
 
 if TYPE_CHECKING:
     from ..request import InferenceRequest
@@ -14,6 +15,28 @@ if TYPE_CHECKING:
 def kv_bytes_per_token(req: InferenceRequest) -> int:
     geo = kv_cache.geometry(req.spec)
     return int(kv_cache.bytes_per_token(geo, req.kv_cache_dtype.bits))
+
+
+def vision_bytes(req: InferenceRequest) -> int:
+    """The vision encoder and projector of a multimodal model, in the checkpoint's 16-bit
+    dtype (fp32 with fp32 weights): quantized multimodal checkpoints keep the vision tower
+    unquantized (llm-compressor and AutoAWQ recipes ignore it)."""
+    vision = req.spec.vision
+    if vision is None:
+        return 0
+    width = 4 if req.weight_format.id in ("fp32", "F32") else 2
+    return vision.parameters * width
+
+
+def image_warnings(req: InferenceRequest) -> tuple[Warning, ...]:
+    """What the estimate leaves out of image inputs."""
+    if req.images is None:
+        return ()
+    return (Warning(
+        code="vision_activations",
+        message=f"{req.images.count} image(s) add {req.images.tokens:,} tokens per sequence "
+        "(counted in the KV cache and the prefill); the vision encoder's own activations "
+        "while it encodes them are not modelled"),)
 
 
 def bits_per_parameter(weights_bytes: int, req: InferenceRequest) -> float:

@@ -37,7 +37,13 @@ from ..components import (
     reserve_bytes,
 )
 from ..sizes import MiB, cdiv
-from .common import bits_per_parameter, kv_bytes_per_token, speed
+from .common import (
+    bits_per_parameter,
+    image_warnings,
+    kv_bytes_per_token,
+    speed,
+    vision_bytes,
+)
 
 if TYPE_CHECKING:
     from ..architecture import ModelSpec
@@ -113,6 +119,7 @@ class InferencePlan:
     reserve_fraction: float
     static_cache: bool = False  # StaticCache: pre-allocated, windows capped, no append copy
     generated: int = 0  # tokens generated after the prompt (the prompt is the rest)
+    image_tokens: int = 0  # tokens the images add to each sequence, on top of the context
     state_per_sequence: int = 0  # recurrent layers' state (Mamba, Gated DeltaNet), per GPU
     all_logits: bool = False  # a plain forward returning every position's logits
 
@@ -157,7 +164,7 @@ class InferencePlan:
 
     def prompt(self, tokens: int) -> int:
         """Prompt tokens of a sequence of `tokens` (context): the rest is generated."""
-        return max(1, tokens - self.generated)
+        return max(1, tokens - self.generated) + self.image_tokens
 
     def phases(self, batch: int, tokens: int) -> tuple[tuple[str, int, int, int, int], ...]:
         """(phase, kv bytes, recurrent state bytes, activation bytes, logits bytes) for
@@ -169,6 +176,7 @@ class InferencePlan:
                    self.prefill_activations(batch, prompt), self.logits(batch, prompt))
         if self.all_logits:
             return (prefill,)
+        tokens += self.image_tokens
         return (prefill, ("decode", self.kv_bytes(batch, tokens), state,
                           self.decode_activations(batch, tokens), self.logits(batch, 1)))
 
@@ -243,6 +251,7 @@ def plan(req: InferenceRequest) -> InferencePlan:
         )
     if req.tensor_parallel > 1:
         weights = cdiv(weights, req.tensor_parallel)
+    weights += vision_bytes(req)  # the vision tower, replicated on every GPU
     largest = max(
         ((layer.latent_width if spec.mla else layer.k_width) for layer in spec.attention),
         default=0,
@@ -273,6 +282,7 @@ def plan(req: InferenceRequest) -> InferencePlan:
         reserve_fraction=req.overheads.allocator_reserve_fraction,
         static_cache=req.options.cache == "static",
         generated=req.generated_tokens,
+        image_tokens=req.images.tokens if req.images else 0,
         all_logits=req.logits == "all",
         state_per_sequence=recurrent_state.transformers_bytes(
             spec, req.weight_format.bits / 8 if req.weight_format.kind == "dense" else 2)
@@ -401,4 +411,4 @@ def respond(req: InferenceRequest) -> EngineResult:
         "speed": speed(req, weights=p.stored_weights, kv=p.kv_bytes(b, s)),
     }
     return EngineResult(peak=peak, phases=tuple(phases), fit_rows=tuple(rows), details=details,
-                        length_field="context_length", length=s)
+                        length_field="context_length", length=s, warnings=image_warnings(req))

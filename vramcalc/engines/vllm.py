@@ -16,7 +16,13 @@ from .. import catalogs, fit, formats, recurrent_state
 from ..catalogs import request_limit
 from ..components import Component, EngineResult, Phase, Warning, cuda_context
 from ..sizes import GiB, MiB, cdiv
-from .common import bits_per_parameter, kv_bytes_per_token, speed
+from .common import (
+    bits_per_parameter,
+    image_warnings,
+    kv_bytes_per_token,
+    speed,
+    vision_bytes,
+)
 from .transformers import layer_elements
 
 if TYPE_CHECKING:
@@ -615,7 +621,8 @@ def respond(req: InferenceRequest) -> EngineResult:
     spec = req.spec
     opts: Options = req.options
     assert req.common.gpu is not None  # the parser requires a GPU for vLLM
-    weights = cdiv(formats.weights_bytes(req.weight_format, spec), req.tensor_parallel)
+    weights = cdiv(formats.weights_bytes(req.weight_format, spec) + vision_bytes(req),
+                   req.tensor_parallel)
     p = plan(req, weights)
     gpus = catalogs.gpus()
     selected = p.budget(gpus[req.common.gpu], selected=True)
@@ -643,7 +650,12 @@ def respond(req: InferenceRequest) -> EngineResult:
         "speed": speed(req, weights=selected.weights, kv=min(
             kv_one * req.batch_size, max(selected.kv_pool, 0)), context=opts.max_model_len),
     }
-    warnings: list[Warning] = []
+    warnings: list[Warning] = list(image_warnings(req))
+    if req.images is not None and req.images.tokens >= opts.max_model_len:
+        warnings.append(Warning(
+            code="images_beyond_max_model_len",
+            message=f"the images' {req.images.tokens:,} tokens do not fit max_model_len "
+            f"({opts.max_model_len:,}), which counts every token of a request"))
     if vllm["error"]:
         warnings.append(Warning(code="vllm_will_not_start", message=vllm["error"]))
     elif selected.max_concurrency < req.batch_size:

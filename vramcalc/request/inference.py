@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import catalogs, checkpoint
 from ..catalogs import request_limit
 from ..errors import show
-from ..jsonable import FLATTEN, HIDDEN, ID, as_json
+from ..jsonable import FLATTEN, HIDDEN, ID, OMIT_NONE, as_json
 from .common import COMMON_KEYS, Common, Overheads, check_tensor_parallel, parse_overheads
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 ATTENTION = ("sdpa", "eager")
 INFERENCE_KEYS = frozenset({
     "batch_size", "context_length", "weight_format", "kv_cache_dtype", "engine", "attention",
-    "parallel", "generated_tokens", "logits",
+    "parallel", "generated_tokens", "logits", "images",
 })
 LOGITS = ("last", "all")
 DEFAULT_CONTEXT_LENGTH = 4096
@@ -60,6 +60,17 @@ class EngineProfile(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Images:
+    """Images per sequence and their size after the processor's resize; `tokens` is what
+    they add to the sequence (the model's processor rule, ModelSpec.vision)."""
+
+    count: int
+    height: int
+    width: int
+    tokens: int = field(metadata=HIDDEN)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class InferenceParallel:
     tensor: int
 
@@ -71,6 +82,7 @@ class InferenceRequest:
     context_length: int
     generated_tokens: int  # of context_length: the prompt is the rest
     logits: str  # "last" (generate) or "all" (a plain forward, every position)
+    images: Images | None = field(metadata=OMIT_NONE)  # image inputs per sequence
     weight_format: WeightFormat = field(metadata=ID)
     kv_cache_dtype: KVDtype = field(metadata=ID)  # K's dtype where K and V differ
     kv_cache_dtype_v: KVDtype = field(metadata=HIDDEN)
@@ -146,6 +158,10 @@ def parse_inference(
     if logits == "all" and generated:
         f.add("generated_tokens", "must be 0 with logits \"all\": a plain forward generates "
               "nothing")
+    images = _parse_images(f.sub("images"), spec)
+    if images is not None and profile.RUNS_GGUF:
+        f.add("images", f"{profile.NAME} loads a vision projector from a separate mmproj file, "
+              "which is not modelled: estimate images with engine \"transformers\" or \"vllm\"")
     ctx = Context(common=common, context_length=context_length, tensor_parallel=tp,
                   kv_cache_dtype=kv_id)
     options = profile.parse_options(f.sub(profile.OPTIONS_KEY), ctx)
@@ -159,6 +175,7 @@ def parse_inference(
         context_length=context_length,
         generated_tokens=generated,
         logits=logits,
+        images=images,
         weight_format=fmt,
         kv_cache_dtype=kv_k,
         kv_cache_dtype_v=kv_v,
@@ -171,6 +188,25 @@ def parse_inference(
         options_key=profile.OPTIONS_KEY,
         warnings=warnings,
     )
+
+
+def _parse_images(f: Fields, spec: ModelSpec) -> Images | None:
+    """`images`: how many images each sequence carries, at what size. Their tokens come on
+    top of `context_length` (the text)."""
+    f.unknown_keys(("count", "height", "width"))
+    count = f.integer("count", default=0, minimum=0, maximum=1024)
+    side = spec.vision.image_size if spec.vision is not None and spec.vision.image_size else 0
+    height = f.integer("height", default=side or 1024, maximum=1 << 15)
+    width = f.integer("width", default=side or 1024, maximum=1 << 15)
+    tokens = 0
+    if count and spec.vision is None:
+        f.add("count", "this model has no vision tower in its config (vision_config): it "
+              "takes no images")
+    elif count and spec.vision is not None:
+        tokens = count * spec.vision.tokens_per_image(height, width)
+    if not count:
+        return None
+    return Images(count=count, height=height, width=width, tokens=tokens)
 
 
 def _parse_weight_format(
