@@ -236,6 +236,12 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("no_proxy", "*")
 
 
+@pytest.fixture(autouse=True)
+def no_checkpoint_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's --hf also asks for the checkpoint's size: never the network in tests."""
+    monkeypatch.setattr(hub, "fetch_checkpoint_bytes", lambda *a, **k: None)
+
+
 class Server:
     """An HTTP server on 127.0.0.1 answering from `routes` (path -> (status, headers,
     body)) and recording each request's path and Authorization header."""
@@ -249,6 +255,10 @@ class Server:
             def do_GET(self) -> None:
                 server.seen.append((self.path, self.headers.get("Authorization")))
                 status, headers, body = server.routes.get(self.path, (404, {}, b""))
+                ranged = self.headers.get("Range", "")
+                if status == 200 and ranged.startswith("bytes="):  # as the Hub's CDN answers
+                    first, _, last = ranged.removeprefix("bytes=").partition("-")
+                    status, body = 206, body[int(first):int(last) + 1]
                 self.send_response(status)
                 for name, value in {**headers, "Content-Length": str(len(body))}.items():
                     self.send_header(name, value)
@@ -467,3 +477,62 @@ def test_cli_bad_revision_and_id(capsys: pytest.CaptureFixture[str], no_token: P
     assert capsys.readouterr().err == (
         f"vramcalc: '{MODEL}\\n' is not a Hugging Face model id: use the form owner/name, "
         "e.g. meta-llama/Llama-3.1-8B.\n")
+
+
+# ----------------------------------------------------------------------------------------
+# The checkpoint's stored size: the cross-check beside the architecture
+
+
+def _header(tensors: dict[str, Any]) -> bytes:
+    body = json.dumps(tensors).encode()
+    return len(body).to_bytes(8, "little") + body
+
+
+def test_a_safetensors_header_gives_the_tensor_bytes() -> None:
+    # 4 x 3 BF16 (24 B) + 5 F32 (20 B) + 2 x 2 F8_E4M3 (4 B); the metadata is not a tensor
+    data = _header({"__metadata__": {"format": "pt"},
+                    "a": {"dtype": "BF16", "shape": [4, 3], "data_offsets": [0, 24]},
+                    "b": {"dtype": "F32", "shape": [5], "data_offsets": [24, 44]},
+                    "c": {"dtype": "F8_E4M3", "shape": [2, 2], "data_offsets": [44, 48]}})
+    length = hub.header_length(data[:8])
+    assert length == len(data) - 8
+    assert hub.read_header(data[8:]) == 24 + 20 + 4
+    assert hub.read_header(b'{"a": {"dtype": "Q9", "shape": [1]}}') is None
+    assert hub.header_length(b"\x00" * 8) is None and hub.header_length(b"ab") is None
+
+
+def test_the_index_gives_the_total() -> None:
+    # Meta-Llama-3.1-8B's model.safetensors.index.json: metadata.total_size
+    assert hub.read_index(b'{"metadata": {"total_size": 16060522496}, "weight_map": {}}') == (
+        16_060_522_496)
+    assert hub.read_index(b'{"weight_map": {}}') is None
+    assert hub.read_index(b"not json") is None
+
+
+def test_fetch_checkpoint_bytes_reads_the_index_then_the_header(
+        servers: tuple[Server, Server], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
+    monkeypatch.setenv("no_proxy", "*")
+    server, _ = servers
+    base = "/Qwen/Qwen3-8B/resolve/main/"
+    server.routes[base + "model.safetensors.index.json"] = (
+        200, {}, b'{"metadata": {"total_size": 1234}}')
+    assert hub.fetch_checkpoint_bytes("Qwen/Qwen3-8B", endpoint=server.url, timeout=5) == 1234
+    del server.routes[base + "model.safetensors.index.json"]
+    header = _header({"w": {"dtype": "BF16", "shape": [10, 10], "data_offsets": [0, 200]}})
+    server.routes[base + "model.safetensors"] = (200, {}, header + b"\x00" * 200)
+    assert hub.fetch_checkpoint_bytes("Qwen/Qwen3-8B", endpoint=server.url, timeout=5) == 200
+
+
+def test_the_estimate_puts_the_checkpoint_beside_the_architecture() -> None:
+    from vramcalc import estimate
+
+    llama = "meta-llama/Llama-3.1-8B"
+    r = estimate({"mode": "inference", "fit_gpus": [],
+                  "model": {"preset": llama, "checkpoint_bytes": 16_060_522_496}})
+    assert r["details"]["checkpoint"] == {
+        "stored_bytes": 16_060_522_496, "architecture_bytes": 16_060_522_496, "format": "bf16",
+        "difference_percent": 0.0}
+    off = estimate({"mode": "inference", "fit_gpus": [],
+                    "model": {"preset": llama, "checkpoint_bytes": 17_000_000_000}})
+    assert [w["code"] for w in off["warnings"]] == ["checkpoint_size_differs"]

@@ -143,6 +143,9 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
         request["model"] = {"config": config, "name": args.config.parent.name or "config"}
     elif args.hf:
         request["model"] = {"config": _hub_config(args), "name": args.hf}
+        stored = _hub_checkpoint_bytes(args)
+        if stored is not None:
+            request["model"]["checkpoint_bytes"] = stored
     elif "model" not in request:
         request["model"] = {"preset": "meta-llama/Llama-3.1-8B"}
     training = mode == "training"
@@ -201,6 +204,14 @@ def _hub_config(args: argparse.Namespace) -> dict[str, Any]:
         return fetch_config(args.hf, token=_token(args), revision=args.revision)
     except HubError as exc:
         raise _BadInput(str(exc)) from None
+
+
+def _hub_checkpoint_bytes(args: argparse.Namespace) -> int | None:
+    """The checkpoint's stored tensor bytes (its safetensors index or header), for the
+    cross-check beside the architecture's count; None when the Hub does not say."""
+    from . import hub
+
+    return hub.fetch_checkpoint_bytes(args.hf, token=_token(args), revision=args.revision)
 
 
 def _token(args: argparse.Namespace) -> str | None:

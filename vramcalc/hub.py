@@ -130,6 +130,112 @@ def config_url(model_id: str, revision: str = "main", *, endpoint: str = HUB_URL
     return f"{endpoint}/{model_id}/resolve/{urllib.parse.quote(revision, safe='')}/config.json"
 
 
+def file_url(model_id: str, filename: str, revision: str = "main", *,
+             endpoint: str = HUB_URL) -> str:
+    """The address of a file of `model_id`'s repository at `revision` (config_url's rules)."""
+    return config_url(model_id, revision, endpoint=endpoint).removesuffix("config.json") + filename
+
+
+# safetensors dtypes -> bytes per element (huggingface/safetensors safetensors/src/tensor.rs
+# Dtype); F4/F6 pack several elements per byte and are counted in bits
+_SAFETENSORS_BITS = {
+    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "I16": 16,
+    "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32, "F64": 64, "I64": 64,
+    "U64": 64, "C64": 64, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+}
+MAX_HEADER_BYTES = 100_000_000  # safetensors refuses larger headers (MAX_HEADER_SIZE)
+
+
+def read_index(body: bytes) -> int | None:
+    """A sharded checkpoint's size in bytes: `metadata.total_size` of its
+    model.safetensors.index.json (what huggingface_hub writes when it shards), or None."""
+    try:
+        index = jsonin.loads(body, what="model.safetensors.index.json", max_bytes=MAX_CONFIG_BYTES)
+    except jsonin.JSONInputError:
+        return None
+    meta = index.get("metadata") if isinstance(index, dict) else None
+    total = meta.get("total_size") if isinstance(meta, dict) else None
+    if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+        return total
+    return None
+
+
+def header_length(first_bytes: bytes) -> int | None:
+    """The length of a .safetensors file's JSON header, from its first 8 bytes (little-endian
+    u64, the format's first field), or None when it is not one."""
+    if len(first_bytes) < 8:
+        return None
+    length = int.from_bytes(first_bytes[:8], "little")
+    return length if 0 < length <= MAX_HEADER_BYTES else None
+
+
+def read_header(header: bytes) -> int | None:
+    """Bytes of every tensor a .safetensors header describes (dtype x shape), or None."""
+    try:
+        tensors = jsonin.loads(header, what="safetensors header", max_bytes=MAX_HEADER_BYTES)
+    except jsonin.JSONInputError:
+        return None
+    if not isinstance(tensors, dict):
+        return None
+    bits = 0
+    for name, info in tensors.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(info, dict) or info.get("dtype") not in _SAFETENSORS_BITS:
+            return None
+        shape = info.get("shape")
+        if not isinstance(shape, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            return None
+        numel = 1
+        for d in shape:
+            numel *= d
+        bits += numel * _SAFETENSORS_BITS[info["dtype"]]
+    return -(-bits // 8)
+
+
+def fetch_checkpoint_bytes(model_id: str, *, token: str | None = None,
+                           revision: str = "main", timeout: float = 15.0,
+                           endpoint: str = HUB_URL) -> int | None:
+    """The checkpoint's weight bytes as the Hub stores them: the sharded index's total, or
+    the single model.safetensors file's header read with two ranged requests. None when
+    neither answers (no safetensors, offline): the estimate then has no cross-check."""
+    index = _get(file_url(model_id, "model.safetensors.index.json", revision,
+                          endpoint=endpoint), token, endpoint, timeout, MAX_CONFIG_BYTES)
+    if index is not None:
+        return read_index(index)
+    url = file_url(model_id, "model.safetensors", revision, endpoint=endpoint)
+    first = _get(url, token, endpoint, timeout, 8, byte_range=(0, 7))
+    length = header_length(first or b"")
+    if length is None:
+        return None
+    header = _get(url, token, endpoint, timeout, length, byte_range=(8, 8 + length - 1))
+    return read_header(header) if header is not None else None
+
+
+def _get(url: str, token: str | None, endpoint: str, timeout: float, limit: int,
+         byte_range: tuple[int, int] | None = None) -> bytes | None:
+    """The body of a 2xx answer to `url` (at most `limit` bytes), or None."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    origins = _TOKEN_ORIGINS if endpoint == HUB_URL else frozenset({_origin(endpoint)})
+    headers = {"User-Agent": "vramcalc"}
+    if byte_range is not None:
+        headers["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+    if token and token.isascii() and token.isprintable() and " " not in token \
+            and _origin(url) in origins:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        with _opener(origins).open(urllib.request.Request(url, headers=headers),
+                                   timeout=timeout) as answer:
+            body: bytes = answer.read(limit + 1)
+            return body[:limit] if 200 <= answer.status < 300 else None
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError):
+        return None
+
+
 def read_answer(status: int | None, body: bytes, error_code: str | None, model_id: str,
                 has_token: bool = False) -> dict[str, Any]:
     """What the Hub's answer to `config_url` means: the config dict, or HubError.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import catalogs, checkpoint, formats
 from ._version import __version__
 from .components import Warning
 
@@ -40,13 +41,42 @@ def length_warning(spec: ModelSpec, field: str, length: int) -> list[Warning]:
                     f"({limit:,})")]
 
 
+def checkpoint_check(req: InferenceRequest | TrainingRequest) -> tuple[dict[str, Any] | None,
+                                                                    list[Warning]]:
+    """The checkpoint's stored bytes (from the Hub) beside what the architecture and the
+    checkpoint's own format give (language model and vision tower), with a warning naming
+    both when they differ by more than 1 %."""
+    stored = req.common.model.checkpoint_bytes
+    if stored is None:
+        return None, []
+    spec = req.spec
+    fmt_id, _ = checkpoint.checkpoint_format(req.common.model.source_config)
+    fmt = catalogs.weight_formats()[fmt_id]
+    vision = spec.vision.parameters * (4 if fmt.id == "fp32" else 2) if spec.vision else 0
+    counted = formats.weights_bytes(fmt, spec) + vision
+    difference = round(100 * (counted - stored) / stored, 2)
+    details = {"stored_bytes": stored, "architecture_bytes": counted, "format": fmt.id,
+               "difference_percent": difference}
+    warnings = []
+    if abs(difference) > 1:
+        warnings.append(Warning(
+            code="checkpoint_size_differs",
+            message=f"the checkpoint stores {stored:,} bytes of tensors; the architecture in "
+            f"{fmt.id} gives {counted:,} ({difference:+.2f} %): extra tensors (a "
+            "multi-token-prediction layer, an audio or vision encoder vramcalc does not "
+            "count) or a format read differently"))
+    return details, warnings
+
+
 def build(req: InferenceRequest | TrainingRequest, result: EngineResult) -> dict[str, Any]:
     """The response dict shared by every mode and engine (docs/api.md)."""
     spec = req.spec
     peak = result.peak
     assumed: tuple[Warning, ...] = getattr(req, "warnings", ())  # an inference request's defaults
+    check, check_warnings = checkpoint_check(req)
     warnings = [*model_warnings(spec), *assumed,
-                *length_warning(spec, result.length_field, result.length), *result.warnings]
+                *length_warning(spec, result.length_field, result.length), *result.warnings,
+                *check_warnings]
     return {
         "vramcalc_version": __version__,
         "mode": req.common.mode,
@@ -63,7 +93,7 @@ def build(req: InferenceRequest | TrainingRequest, result: EngineResult) -> dict
             "by_category": spec.parameters_by_category,
         },
         "model": spec.summary(),
-        "details": result.details,
+        "details": {**result.details, **({"checkpoint": check} if check else {})},
         "fit": {"selected": req.common.gpu, "gpus": [row.to_dict() for row in result.fit_rows]},
         "warnings": [{"code": w.code, "message": w.message} for w in warnings],
         "request": req.to_dict(),

@@ -28,6 +28,8 @@ class ModelRef:
     name: str = field(metadata=OMIT_EMPTY)  # the user's name for a pasted config
     label: str = field(metadata=HIDDEN)  # what the answer calls the model
     source_config: Mapping[str, Any] = field(metadata=HIDDEN)  # the config.json read
+    # the checkpoint's weight bytes as the Hub stores them (safetensors), for a cross-check
+    checkpoint_bytes: int | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,7 +84,9 @@ def _parse_model(f: Fields) -> tuple[ModelRef, ModelSpec] | None:
         f.add("model", f"must be an object, got {show(raw)}")
         return None
     m = f.sub("model")
-    m.unknown_keys(("preset", "config", "name"))
+    m.unknown_keys(("preset", "config", "name", "checkpoint_bytes"))
+    checkpoint_bytes = m.optional_integer("checkpoint_bytes",
+                                          maximum=catalogs.bound("bytes"))
     has_preset, has_config = m.has("preset"), m.has("config")
     if has_preset == has_config:
         f.add("model", "must have exactly one of \"preset\" or \"config\"")
@@ -103,13 +107,14 @@ def _parse_model(f: Fields) -> tuple[ModelRef, ModelSpec] | None:
         spec = architecture.from_config_cached(entry["config"], f.collector,
                                                path="model.preset", name=label)
         ref = ModelRef(preset=preset, config=None, name="", label=label,
-                       source_config=entry["config"])
+                       source_config=entry["config"], checkpoint_bytes=checkpoint_bytes)
     else:
         config = raw["config"]
         spec = architecture.from_config_cached(config, f.collector, path="model.config",
                                                name=name)
         source = config if isinstance(config, dict) else {}
-        ref = ModelRef(preset=None, config=source, name=name, label=name, source_config=source)
+        ref = ModelRef(preset=None, config=source, name=name, label=name, source_config=source,
+                       checkpoint_bytes=checkpoint_bytes)
     if spec is None:
         return None
     return ref, spec
