@@ -512,14 +512,22 @@ def plan(req: InferenceRequest) -> Plan:
 
 def kv_log_line(req: InferenceRequest, p: Plan, b: Budget) -> str:
     """memory_pool.py KVCache._finalize_allocation_log (sizes in GiB, "GB" as SGLang
-    prints them)."""
+    prints them); a hybrid pool logs its "Full" and "SWA" pools (swa_memory_pool.py)."""
     dtype = _TORCH_DTYPES.get(req.kv_cache_dtype.id, req.kv_cache_dtype.id)
-    if p.pool.mla:
-        return (f"KV Cache is allocated. dtype: {dtype}, #tokens: {b.full_tokens}, "
-                f"KV size: {b.kv_bytes / GiB:.2f} GB")
-    half = b.kv_bytes / 2 / GiB  # K and V have the same shape
-    return (f"KV Cache is allocated. dtype: {dtype}, #tokens: {b.full_tokens}, "
-            f"K size: {half:.2f} GB, V size: {half:.2f} GB")
+    page = p.opts.page_size
+
+    def line(label: str, tokens: int, per_token: int) -> str:
+        size = (tokens + page) * per_token / GiB
+        if p.pool.mla:
+            return (f"{label}KV Cache is allocated. dtype: {dtype}, #tokens: {tokens}, "
+                    f"KV size: {size:.2f} GB")
+        return (f"{label}KV Cache is allocated. dtype: {dtype}, #tokens: {tokens}, "
+                f"K size: {size / 2:.2f} GB, V size: {size / 2:.2f} GB")
+
+    if b.swa_tokens:
+        return "\n".join((line("Full ", b.full_tokens, p.pool.full_per_token),
+                          line("SWA ", b.swa_tokens, p.pool.swa_per_token)))
+    return line("", b.full_tokens, p.pool.full_per_token + p.pool.swa_per_token)
 
 
 def scheduler_log_line(p: Plan, b: Budget) -> str:
