@@ -687,21 +687,24 @@ def respond(req: InferenceRequest) -> EngineResult:
 
 
 def _fit_row(p: Plan, gpu: GPU, b: Budget | None, tp: int) -> fit.FitRow:
-    """SGLang with its defaults for each GPU (the selected one with the request's own)."""
+    """SGLang with its defaults for each GPU (the selected one with the request's own).
+    Headroom: the pool beyond one full-length request, or the memory left, whichever is
+    smaller; negative when it does not fit (what the pool lacks when SGLang stops)."""
     if gpu.vendor == "apple":  # no CUDA or ROCm: SGLang does not serve there
         return fit.FitRow(gpu=gpu.id, name=gpu.name, memory_bytes=gpu.memory_bytes,
-                          usable_bytes=0, fits=False, headroom_bytes=0, max_batch_size=0,
-                          max_context_length=0, gpus_for_weights=1)
+                          usable_bytes=0, fits=False, headroom_bytes=-p.weights,
+                          max_batch_size=0, max_context_length=0, gpus_for_weights=1)
     b = b or p.budget(gpu, selected=False)
-    total = total_bytes(p, b)
     length = p.opts.context_length
-    fits = b.started and b.full_tokens >= length and total <= b.device_memory
     cell = p.pool.full_per_token + p.pool.swa_per_token
+    if b.started:
+        headroom = min((b.full_tokens - length) * cell, b.device_memory - total_bytes(p, b))
+    else:
+        headroom = min(b.rest - length * cell, -1)
+    fits = headroom >= 0
     return fit.FitRow(
         gpu=gpu.id, name=gpu.name, memory_bytes=gpu.memory_bytes,
-        usable_bytes=b.static_bytes, fits=fits,
-        # spare pool beyond one full-length request
-        headroom_bytes=(b.full_tokens - length) * cell if b.started else min(b.rest, 0),
+        usable_bytes=b.static_bytes, fits=fits, headroom_bytes=headroom,
         max_batch_size=min(b.full_tokens // length, b.max_running_requests) if fits else 0,
         max_context_length=min(b.full_tokens, p.max_positions) if b.started else 0,
         gpus_for_weights=max(1, cdiv(b.weights * tp, max(b.static_bytes, 1))),
