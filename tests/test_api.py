@@ -65,7 +65,7 @@ LLAMA = {"preset": "meta-llama/Llama-3.1-8B"}
     ({"mode": "inference", "model": {"preset": "nope/nope"}},
      [("model.preset", "unknown model preset 'nope/nope'; see vramcalc.catalog()")]),
     ({"mode": "inference", "model": {"preset": "x", "config": {}}},
-     [("model", 'must have exactly one of "preset" or "config"')]),
+     [("model", 'must have exactly one of "preset", "config" or "ollama"')]),
     ({"mode": "inference", "model": LLAMA, "batch_size": 0},
      [("batch_size", "must be an integer >= 1, got 0")]),
     ({"mode": "inference", "model": LLAMA, "batch_size": True},

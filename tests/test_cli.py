@@ -107,7 +107,8 @@ def test_set_values_within_bounds(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["estimate", "--set", "x=" + "[" * 10_000 + "]" * 10_000], capsys)
     assert (code, err) == (2, "vramcalc: --set x is nested more than 64 levels deep\n")
     code, _, err = run(["estimate", "--set", "engine=NaN"], capsys)  # not JSON: a word
-    assert (code, err) == (2, "vramcalc: engine: must be one of transformers, vllm, llama.cpp; "
+    assert (code, err) == (2, "vramcalc: engine: must be one of transformers, vllm, llama.cpp, "
+                              "sglang, ollama; "
                               "got 'NaN'\n")
 
 

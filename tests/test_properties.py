@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vramcalc
-from vramcalc import catalogs
+from vramcalc import catalogs, ollama
 
 settings.register_profile("ci", max_examples=150, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -28,6 +28,7 @@ PRESETS = sorted(catalogs.presets())
 FORMATS = sorted(catalogs.weight_formats())
 KV = sorted(catalogs.kv_dtypes())
 GPUS = sorted(catalogs.gpus())
+OLLAMA_NAMES = sorted(ollama.models())
 LIMIT = catalogs.bound("bytes")
 
 # values a hostile client sends: wrong types, huge and tiny numbers, deep and long values
@@ -85,10 +86,12 @@ def inference_requests(draw: st.DrawFn) -> dict[str, Any]:
     req: dict[str, Any] = {"mode": "inference", "model": draw(models()),
                            "fit_gpus": draw(st.lists(st.sampled_from(GPUS), min_size=1,
                                                      max_size=3))}
-    engine = draw(st.sampled_from(["transformers", "vllm", "llama.cpp"]))
+    engine = draw(st.sampled_from(["transformers", "vllm", "llama.cpp", "sglang", "ollama"]))
     req["engine"] = engine
-    if engine == "vllm" and draw(st.integers(0, 9)):  # vLLM needs a GPU: usually given
+    if engine in ("vllm", "sglang") and draw(st.integers(0, 9)):  # they need a GPU: usually
         req["gpu"] = draw(st.sampled_from(GPUS))
+    if engine == "ollama" and draw(st.integers(0, 3)) == 0:  # an Ollama model name
+        req["model"] = {"ollama": draw(st.sampled_from(OLLAMA_NAMES))}
     optional = {
         "gpu": sometimes(st.sampled_from(GPUS)),
         "batch_size": sometimes(st.integers(1, 512)),
@@ -119,11 +122,32 @@ def inference_requests(draw: st.DrawFn) -> dict[str, Any]:
             "cache_type_v": sometimes(st.sampled_from(["f16", "q8_0", "q4_0"])),
             "flash_attn": sometimes(st.booleans()),
             "n_gpu_layers": sometimes(st.integers(-1, 200))})),
+        "sglang": sometimes(st.fixed_dictionaries({}, optional={
+            "mem_fraction_static": sometimes(st.floats(0.05, 1.0)),
+            "context_length": sometimes(st.integers(1, 1 << 18)),
+            "max_running_requests": sometimes(st.integers(1, 4096)),
+            "max_total_tokens": sometimes(st.integers(1, 1 << 22)),
+            "chunked_prefill_size": sometimes(st.integers(1, 65536)),
+            "cuda_graph_max_bs": sometimes(st.integers(1, 1024)),
+            "disable_cuda_graph": sometimes(st.booleans()),
+            "page_size": sometimes(st.sampled_from([1, 16, 64])),
+            "swa_full_tokens_ratio": sometimes(st.floats(0.01, 1.0)),
+            "disable_hybrid_swa_memory": sometimes(st.booleans()),
+            "device_memory_bytes": sometimes(st.integers(1 << 20, 1 << 40))})),
+        "ollama": sometimes(st.fixed_dictionaries({}, optional={
+            "num_ctx": sometimes(st.integers(1, 1 << 18)),
+            "num_parallel": sometimes(st.integers(1, 8)),
+            "kv_cache_type": sometimes(st.sampled_from(["f16", "q8_0", "q4_0"])),
+            "flash_attention": sometimes(st.booleans()),
+            "num_batch": sometimes(st.integers(1, 4096)),
+            "num_gpu": sometimes(st.integers(-1, 200)),
+            "gpu_overhead_bytes": sometimes(st.integers(0, 1 << 34))})),
         junk_key(): junk,
     }
     # mostly the chosen engine's own options (another engine's are a named problem)
-    own = {"transformers": "transformers", "vllm": "vllm", "llama.cpp": "llama_cpp"}[engine]
-    others = {"transformers", "vllm", "llama_cpp", "unknown_field"} - {own}
+    own = {"transformers": "transformers", "vllm": "vllm", "llama.cpp": "llama_cpp",
+           "sglang": "sglang", "ollama": "ollama"}[engine]
+    others = {"transformers", "vllm", "llama_cpp", "sglang", "ollama", "unknown_field"} - {own}
     keys = sorted(k for k in optional if k not in others or draw(st.integers(0, 19)) == 0)
     for key in draw(st.lists(st.sampled_from(keys), unique=True, max_size=6)):
         req[key] = draw(optional[key])

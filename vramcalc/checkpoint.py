@@ -111,11 +111,12 @@ def resolve(config: Mapping[str, Any], spec: ModelSpec, collector: Collector, *,
     ckpt = read(config, collector, path)
     if ckpt.format is not None:
         return ckpt.format, (*ckpt.warnings, *_unmatched_warning(ckpt.format, spec))
-    fmt_id, warnings = dense_default(ckpt.dtype, engine=engine, gpu=gpu)
+    fmt_id, warnings = dense_default(ckpt.dtype, engine=engine, gpu=gpu,
+                                     model_type=spec.model_type)
     return catalogs.weight_formats()[fmt_id], (*ckpt.warnings, *warnings)
 
 
-def dense_default(dtype: str | None, *, engine: str, gpu: str | None
+def dense_default(dtype: str | None, *, engine: str, gpu: str | None, model_type: str = ""
                   ) -> tuple[str, tuple[Warning, ...]]:
     """The dense dtype an engine loads a checkpoint saved in `dtype` in (None: the config
     names none). vLLM's dtype "auto" downcasts float32 to the platform's first supported
@@ -123,7 +124,9 @@ def dense_default(dtype: str | None, *, engine: str, gpu: str | None
     a config without a dtype is loaded in its weights' dtype, downcast the same way, so 16-bit.
     transformers v5 keeps the config's dtype (`from_pretrained(dtype="auto")`, the default
     since huggingface/transformers#42805) and, without one, the dtype of the checkpoint's
-    first floating-point weight, which the config does not say."""
+    first floating-point weight, which the config does not say. SGLang: `_sglang_auto_dtype`."""
+    if engine == "sglang" and dtype in (None, "fp32"):
+        return _sglang_auto_dtype(dtype, model_type)
     if engine == "vllm":
         if dtype != "fp32":
             return dtype or "bf16", ()
@@ -148,6 +151,17 @@ def dense_default(dtype: str | None, *, engine: str, gpu: str | None
             "fp32, 4 bytes per weight; set weight_format \"bf16\" for "
             "from_pretrained(dtype=torch.bfloat16)"),)
     return dtype, ()
+
+
+def _sglang_auto_dtype(dtype: str | None, model_type: str) -> tuple[str, tuple[Warning, ...]]:
+    """SGLang's dtype "auto" for a float32 (or dtype-less) config: bf16 for Gemma models, fp16
+    for the others (SGLang v0.5.23 configs/model_config.py _get_and_verify_dtype)."""
+    loaded = "bf16" if model_type.startswith("gemma") else "fp16"
+    said = "float32" if dtype == "fp32" else "no dtype"
+    return loaded, (Warning(
+        code="checkpoint_fp32_downcast",
+        message=f"the config names {said}: SGLang's --dtype auto loads it in {loaded} (2 bytes "
+        "per weight); set weight_format \"fp32\" for --dtype float32"),)
 
 
 def checkpoint_format(config: Mapping[str, Any]) -> tuple[str, tuple[Warning, ...]]:

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 # engine name -> module; the first is the default engine
-MODULES = {"transformers": "transformers", "vllm": "vllm", "llama.cpp": "llama_cpp"}
+MODULES = {"transformers": "transformers", "vllm": "vllm", "llama.cpp": "llama_cpp",
+           "sglang": "sglang", "ollama": "ollama"}
 NAMES = tuple(MODULES)
 
 

@@ -165,6 +165,7 @@ class Plan:
     weights_suffix: tuple[int, ...]  # weights of layers i.. (n_layer + 1 entries)
     state_suffix: tuple[int, ...]  # recurrent state of layers i.. (one sequence slot)
     kv_suffix: tuple[tuple[int, tuple[float, ...]], ...]  # per window: row bytes of layers i..
+    n_seq: int = 1  # sequences (-np); each gets its own SWA window (no --kv-unified)
 
     @property
     def n_layer(self) -> int:
@@ -172,11 +173,12 @@ class Plan:
 
     def cells(self, n_ctx: int, window: int) -> int:
         """KV cells of one layer (llama-kv-cache-iswa.cpp: SWA layers keep
-        GGML_PAD(min(n_ctx, n_swa + n_ubatch), 256) cells)."""
+        GGML_PAD(min(n_ctx, n_swa + n_ubatch), 256) cells per stream; without
+        --kv-unified each of the n_seq sequences is a stream of n_ctx / n_seq cells)."""
         full = _pad(n_ctx)
         if window == 0:
             return full
-        return _pad(min(full, window + self.n_ubatch))
+        return self.n_seq * _pad(min(full // self.n_seq, window + self.n_ubatch))
 
     def kv_layer_bytes(self, n_ctx: int) -> list[int]:
         return [int(row * self.cells(n_ctx, w)) for row, w in self.kv_row_bytes]
@@ -260,7 +262,8 @@ def _row_bytes(type_id: str, elements: int) -> float:
     return cdiv(elements, block) * size
 
 
-def plan(req: InferenceRequest) -> Plan:
+def plan(req: InferenceRequest, *, n_seq: int = 1) -> Plan:
+    """The plan of `req`; `n_seq` parallel sequences (llama-server -np) share its n_ctx."""
     opts: Options = req.options
     spec = req.common.spec
     layers, outside = formats.weights_by_layer(req.weight_format, spec)
@@ -298,7 +301,7 @@ def plan(req: InferenceRequest) -> Plan:
         head_dim_v=first.v_width // max(spec.num_kv_heads, 1) if first else spec.head_dim,
         kv_width=max(widths), q_width=spec.num_heads * spec.head_dim, ffn_width=ffn,
         hidden=spec.hidden_size, vocab=spec.vocab_size,
-        context=req.overheads.cuda_context_bytes, tied_duplicate=tied,
+        context=req.overheads.cuda_context_bytes, tied_duplicate=tied, n_seq=n_seq,
         weights_suffix=_suffix([float(x) for x in layers], int),
         state_suffix=_suffix([float(x) for x in recurrent_state.llama_cpp_layer_bytes(spec)],
                              int),

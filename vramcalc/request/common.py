@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import architecture, catalogs
+from .. import architecture, catalogs, ollama
 from ..errors import show
 from ..jsonable import HIDDEN, OMIT_EMPTY, OMIT_NONE
 
@@ -21,7 +21,8 @@ COMMON_KEYS = frozenset({"mode", "model", "gpu", "fit_gpus", "overheads"})
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ModelRef:
-    """Which model: a catalog preset, or a pasted config.json with an optional name."""
+    """Which model: a catalog preset, a pasted config.json with an optional name, or an Ollama
+    model name (vramcalc/ollama.py: a preset's shapes and the tag's GGUF file)."""
 
     preset: str | None = field(metadata=OMIT_NONE)
     config: dict[str, Any] | None = field(metadata=OMIT_NONE)  # None for a preset
@@ -30,6 +31,9 @@ class ModelRef:
     source_config: Mapping[str, Any] = field(metadata=HIDDEN)  # the config.json read
     # the checkpoint's weight bytes as the Hub stores them (safetensors), for a cross-check
     checkpoint_bytes: int | None = field(default=None, metadata=OMIT_NONE)
+    ollama: str | None = field(default=None, metadata=OMIT_NONE)  # an Ollama model name
+    tag_format: str | None = field(default=None, metadata=HIDDEN)  # the Ollama tag's file
+    tag_context: int | None = field(default=None, metadata=HIDDEN)  # its GGUF context length
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -84,13 +88,16 @@ def _parse_model(f: Fields) -> tuple[ModelRef, ModelSpec] | None:
         f.add("model", f"must be an object, got {show(raw)}")
         return None
     m = f.sub("model")
-    m.unknown_keys(("preset", "config", "name", "checkpoint_bytes"))
+    m.unknown_keys(("preset", "config", "name", "ollama", "checkpoint_bytes"))
     checkpoint_bytes = m.optional_integer("checkpoint_bytes",
                                           maximum=catalogs.bound("bytes"))
-    has_preset, has_config = m.has("preset"), m.has("config")
-    if has_preset == has_config:
-        f.add("model", "must have exactly one of \"preset\" or \"config\"")
+    kinds = [k for k in ("preset", "config", "ollama") if m.has(k)]
+    if len(kinds) != 1:
+        f.add("model", "must have exactly one of \"preset\", \"config\" or \"ollama\"")
         return None
+    if kinds == ["ollama"]:
+        return _parse_ollama_model(f, m, raw["ollama"])
+    has_preset = kinds == ["preset"]
     name = raw.get("name")
     if name is None:
         name = ""
@@ -117,6 +124,30 @@ def _parse_model(f: Fields) -> tuple[ModelRef, ModelSpec] | None:
                        checkpoint_bytes=checkpoint_bytes)
     if spec is None:
         return None
+    return ref, spec
+
+
+def _parse_ollama_model(f: Fields, m: Fields, tag: Any) -> tuple[ModelRef, ModelSpec] | None:
+    """An Ollama model name: the preset with its shapes, the tag's file and context."""
+    if not isinstance(tag, str):
+        m.add("ollama", f"must be an Ollama model name such as 'llama3.1:8b', got {show(tag)}")
+        return None
+    model, weight_format, problem = ollama.lookup(tag)
+    if model is None:
+        m.add("ollama", problem)
+        return None
+    if model.preset is None:
+        m.add("ollama", f"{model.name} ({model.hub}) has no preset in vramcalc's catalog: give "
+              f"its config.json as model.config, with weight_format {model.weight_format}")
+        return None
+    entry = catalogs.presets()[model.preset]
+    label = f"{tag} ({model.hub})"
+    spec = architecture.from_config_cached(entry["config"], f.collector, path="model.ollama",
+                                           name=label)
+    if spec is None:
+        return None
+    ref = ModelRef(preset=None, config=None, name="", label=label, source_config=entry["config"],
+                   ollama=tag, tag_format=weight_format, tag_context=model.context_length)
     return ref, spec
 
 

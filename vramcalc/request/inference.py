@@ -215,14 +215,17 @@ def _parse_weight_format(
     """The weight format, and the warnings of the defaults it assumed. The default is the
     checkpoint's own (vramcalc/checkpoint.py: its quantization_config, else its dtype as the
     engine loads it); llama.cpp runs GGUF files (default Q4_K_M, the quantization Ollama's
-    library tags point at), the others do not load GGUF recipes. A weight_format equal to
-    the checkpoint's format id is the checkpoint's layout (its group size, ignore list) and
-    keeps its warnings, so that the echoed request gives the same answer."""
+    library tags point at; an Ollama model name's own file, vramcalc/ollama.py), the others
+    do not load GGUF recipes. A weight_format equal to the checkpoint's format id is the
+    checkpoint's layout (its group size, ignore list) and keeps its warnings, so that the
+    echoed request gives the same answer."""
     fmts = catalogs.weight_formats()
-    path = "model.config" if common.model.config is not None else "model.preset"
+    path = ("model.config" if common.model.config is not None else
+            "model.ollama" if common.model.ollama else "model.preset")
     own, warnings = checkpoint.resolve(common.model.source_config, common.spec, f.collector,
                                        path=path, engine=profile.NAME, gpu=common.gpu)
-    default = "Q4_K_M" if profile.RUNS_GGUF else own.id
+    tag = common.model.tag_format  # an Ollama tag's file (gpt-oss: MXFP4 experts, bf16 rest)
+    default = (tag or "Q4_K_M") if profile.RUNS_GGUF else own.id
     fmt_id = f.text("weight_format", default=default)
     if fmt_id == own.id and not profile.RUNS_GGUF:
         return own, warnings  # sent back (the echoed request), the same answer
@@ -231,7 +234,7 @@ def _parse_weight_format(
               + ", ".join(sorted(fmts)))
         return fmts.get(default, own), ()
     fmt = fmts[fmt_id]
-    if profile.RUNS_GGUF and fmt.kind != "gguf":
+    if profile.RUNS_GGUF and fmt.kind != "gguf" and fmt_id != tag:
         dense = {"fp32": "F32", "fp16": "F16", "bf16": "BF16"}.get(fmt_id)
         if dense is None:
             f.add("weight_format", f"{profile.NAME} runs GGUF files: use a GGUF type such as "
