@@ -5,16 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import catalogs
 from .jsonable import as_json
 from .sizes import cdiv
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from .catalogs import GPU
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FitRow:
+    """One GPU's row of the fit table. `gpus_needed` and `layout` are the fewest such GPUs
+    that run the whole request and their parallel layout (vramcalc/layouts.py), None when
+    no layout tried fits or the engine has none."""
+
     gpu: str
     name: str
     memory_bytes: int
@@ -82,7 +87,7 @@ def _solve(f: Callable[[int], int], budget: int, lo: int, hi: int) -> int:
 
 def fit_table(
     *,
-    gpu_ids: tuple[str, ...],
+    gpus: tuple[GPU, ...],
     total: int,
     weights: int,
     by_batch: Callable[[int], int],
@@ -91,8 +96,6 @@ def fit_table(
     length_limit: int,
 ) -> list[FitRow]:
     """One row per GPU: fits, headroom, the largest batch and length, GPUs for the weights."""
-    catalog = catalogs.gpus()
-    gpus = [catalog[g] for g in gpu_ids]
     budgets = [g.usable_bytes for g in gpus]
     batches = largest(by_batch, budgets, batch_limit)
     lengths = largest(by_length, budgets, length_limit)

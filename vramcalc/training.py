@@ -681,7 +681,7 @@ def respond(req: TrainingRequest) -> EngineResult:
         moments.append({"phase": name, "moment": best.moment, "allocated_bytes": allocated})
     peak = max(phases, key=lambda ph: ph.total)
     rows = fit.fit_table(
-        gpu_ids=req.common.fit_gpus, total=peak.total, weights=p.weights_bytes,
+        gpus=req.common.fit_devices, total=peak.total, weights=p.weights_bytes,
         by_batch=p.by_batch(s), by_length=p.by_length(b), batch_limit=1 << 16,
         length_limit=max(spec.max_position_embeddings, s),
     )

@@ -374,7 +374,7 @@ def respond(req: InferenceRequest) -> EngineResult:
     peak, phases = estimate(req, p)
     b, s = req.batch_size, req.context_length
     rows = fit.fit_table(
-        gpu_ids=req.common.fit_gpus,
+        gpus=req.common.fit_devices,
         total=peak.total,
         weights=p.weights,
         by_batch=lambda x: p.total(x, s),

@@ -569,17 +569,16 @@ def respond(req: InferenceRequest) -> EngineResult:
     """vLLM's budget on the selected GPU, and on each GPU of the fit table."""
     spec = req.spec
     opts: Options = req.options
-    assert req.common.gpu is not None  # the parser requires a GPU for vLLM
+    device = req.common.device
+    assert device is not None  # the parser requires a GPU for vLLM
     weights = cdiv(formats.weights_bytes(req.weight_format, spec), req.tensor_parallel)
     p = plan(req, weights)
-    gpus = catalogs.gpus()
-    selected = p.budget(gpus[req.common.gpu], selected=True)
+    selected = p.budget(device, selected=True)
     rows = []
-    for gpu_id in req.common.fit_gpus:
-        gpu = gpus[gpu_id]
-        b = selected if gpu_id == req.common.gpu else p.budget(gpu, selected=False)
+    for gpu in req.common.fit_devices:
+        b = selected if gpu.id == device.id else p.budget(gpu, selected=False)
         rows.append(fit.FitRow(
-            gpu=gpu_id, name=gpu.name, memory_bytes=gpu.memory_bytes,
+            gpu=gpu.id, name=gpu.name, memory_bytes=gpu.memory_bytes,
             usable_bytes=b.requested, fits=b.fits,
             # spare KV: the pool beyond one max_model_len request and the null block
             headroom_bytes=b.kv_pool - b.bytes_per_block - b.needed_one,

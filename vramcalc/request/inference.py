@@ -166,7 +166,8 @@ def parse_inference(
         attention=f.choice("attention", ATTENTION, default="sdpa"),
         parallel=InferenceParallel(tensor=tp),
         overheads=parse_overheads(f, context=profile.CUDA_CONTEXT_BYTES,
-                                  reserve=profile.ALLOCATOR_RESERVE_FRACTION),
+                                  reserve=profile.ALLOCATOR_RESERVE_FRACTION,
+                                  device=common.device),
         options=options,
         options_key=profile.OPTIONS_KEY,
         warnings=warnings,
@@ -185,7 +186,7 @@ def _parse_weight_format(
     fmts = catalogs.weight_formats()
     path = "model.config" if common.model.config is not None else "model.preset"
     own, warnings = checkpoint.resolve(common.model.source_config, common.spec, f.collector,
-                                       path=path, engine=profile.NAME, gpu=common.gpu)
+                                       path=path, engine=profile.NAME, gpu=common.device)
     default = "Q4_K_M" if profile.RUNS_GGUF else own.id
     fmt_id = f.text("weight_format", default=default)
     if fmt_id == own.id and not profile.RUNS_GGUF:
