@@ -29,6 +29,8 @@ class FitRow:
     max_batch_size: int
     max_context_length: int
     gpus_for_weights: int
+    gpus_needed: int | None = None
+    layout: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = as_json(self)
