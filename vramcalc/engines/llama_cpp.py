@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import catalogs, fit, formats
+from .. import catalogs, fit, formats, host
 from ..catalogs import request_limit
 from ..components import Component, EngineResult, Phase, Warning, cuda_context
 from ..sizes import MiB, cdiv
@@ -368,6 +368,25 @@ def details(plan: Plan, s: Split, max_ngl: int | None) -> dict[str, Any]:
         - plan.tied_duplicate,
     }
 
+def host_memory(req: InferenceRequest, plan: Plan, s: Split) -> dict[str, Any]:
+    """The CPU side in host memory (the CPU layers stay mapped from the file), the file
+    mapped while loading, and the GGUF file as the download."""
+    src = f"{VERSION}: llama-model.cpp load_tensors (layers below -ngl stay on the CPU)"
+    resident = [
+        host.part("weights", "Weights (CPU layers, mapped from the file)", s.cpu_weights,
+                  "token_embd and the layers -ngl leaves on the CPU", src),
+        host.part("kv_cache", "KV cache (CPU layers)", s.cpu_kv,
+                  "the CPU layers' KV cells", src),
+        host.part("compute_buffer", "Compute buffer (CPU)", s.cpu_compute,
+                  "the CPU backend's worst-case graph", src),
+    ]
+    file_bytes = (sum(plan.layer_weights) + plan.input_weights + plan.output_weights
+                  - plan.tied_duplicate)
+    return host.memory(resident=resident, load=host.gguf_load(file_bytes),
+                       download=host.gguf_download(file_bytes, req.weight_format.id,
+                                                   req.weight_format.source))
+
+
 def respond(req: InferenceRequest) -> EngineResult:
     """The GPU side of the selected `-ngl`, and per GPU the most slots and context."""
     opts: Options = req.options
@@ -403,6 +422,7 @@ def respond(req: InferenceRequest) -> EngineResult:
         "speed": speed(req, weights=split.gpu_weights, kv=split.gpu_kv,
                        cpu_weights=split.cpu_weights - p.input_weights, cpu_kv=split.cpu_kv,
                        cpu_bandwidth=opts.cpu_bandwidth_gb_s, context=opts.n_ctx),
+        "host_memory": host_memory(req, p, split),
     }
     warnings: tuple[Warning, ...] = ()
     if split.n_gpu_layers == 0:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import allocator, fit, formats, kv_cache
+from .. import allocator, fit, formats, host, kv_cache
 from ..components import (
     CUBLAS_WORKSPACE_BYTES,
     CUBLAS_WORKSPACE_TEXT,
@@ -387,6 +387,8 @@ def respond(req: InferenceRequest) -> EngineResult:
         "weights_bits_per_parameter": bits_per_parameter(p.weights * req.tensor_parallel, req),
         "transformers": {"cache": req.options.cache, "attention": req.attention},
         "speed": speed(req, weights=p.stored_weights, kv=p.kv_bytes(b, s)),
+        "host_memory": host.checkpoint_memory(req.common.model.source_config, spec,
+                                              engine=NAME),
     }
     return EngineResult(peak=peak, phases=tuple(phases), fit_rows=tuple(rows), details=details,
                         length_field="context_length", length=s)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import catalogs, fit, formats
+from .. import catalogs, fit, formats, host
 from ..catalogs import request_limit
 from ..components import Component, EngineResult, Phase, Warning, cuda_context
 from ..sizes import GiB, MiB, cdiv
@@ -596,6 +596,8 @@ def respond(req: InferenceRequest) -> EngineResult:
         "vllm": vllm,
         "speed": speed(req, weights=selected.weights, kv=min(
             kv_one * req.batch_size, max(selected.kv_pool, 0)), context=opts.max_model_len),
+        "host_memory": host.checkpoint_memory(req.common.model.source_config, spec,
+                                              engine=NAME),
     }
     warnings: list[Warning] = []
     if vllm["error"]:
