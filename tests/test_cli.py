@@ -333,3 +333,12 @@ def test_the_readme_shows_what_the_cli_prints(capsys: pytest.CaptureFixture[str]
     shown = readme[start:readme.index("```", start)]
     _, out, _ = run(["estimate", "--context", "8192", "--gpu", "rtx-4090"], capsys)
     assert out == shown
+
+
+def test_pipeline_stages_for_vllm(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["estimate", "-m", "meta-llama/Llama-3.1-405B", "--engine", "vllm", "--gpu",
+            "h100-sxm"]
+    code, out, _ = run([*args, "--json", "--tp", "8", "--pp", "2"], capsys)
+    assert code == 0 and json.loads(out)["request"]["parallel"] == {"tensor": 8, "pipeline": 2}
+    _, out, _ = run(args, capsys)
+    assert out.splitlines()[-1].endswith("  16 (TP 8, PP 2)")

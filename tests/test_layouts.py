@@ -51,13 +51,19 @@ def test_tensor_sizes_must_divide_the_heads() -> None:
          "(40)"}]
 
 
-def test_vllm_stays_in_one_node() -> None:
+def test_vllm_goes_beyond_a_node_with_pipeline_stages() -> None:
     req = {"mode": "inference", "model": L70, "engine": "vllm", "gpu": "h100-sxm",
            "fit_gpus": ["h100-sxm", "t4"]}
     r = vramcalc.estimate_or_raise(req)
     needed = {g["gpu"]: (g["gpus_needed"], g["layout"]) for g in r["fit"]["gpus"]}
-    # 8 T4s (128 GB) cannot hold 70B in bf16: beyond a node vLLM needs pipeline parallelism
-    assert needed == {"h100-sxm": (2, {"tensor": 2}), "t4": (None, None)}
+    # 8 T4s (128 GB) cannot hold 70B in bf16: two nodes of 8 in pipeline can
+    assert needed == {"h100-sxm": (2, {"tensor": 2}),
+                      "t4": (16, {"tensor": 8, "pipeline": 2})}
+    assert not fits(req, "t4", {"tensor": 8})
+    assert fits(req, "t4", {"tensor": 8, "pipeline": 2})
+    big = row({"mode": "inference", "model": {"preset": "meta-llama/Llama-3.1-405B"},
+               "engine": "vllm", "gpu": "h100-sxm", "fit_gpus": ["h100-sxm"]}, "h100-sxm")
+    assert (big["gpus_needed"], big["layout"]) == (16, {"tensor": 8, "pipeline": 2})
 
 
 def test_vllm_must_hold_the_batch() -> None:

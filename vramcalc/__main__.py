@@ -34,7 +34,7 @@ TRAINING_FLAGS = (
     ("micro_batch", "micro_batch_size"), ("seq", "sequence_length"),
     ("grad_accum", "gradient_accumulation_steps"), ("lora_rank", "lora.rank"),
     ("lora_alpha", "lora.alpha"), ("lora_targets", "lora.target_modules"),
-    ("zero", "parallel.zero_stage"), ("dp", "parallel.data"), ("pp", "parallel.pipeline"),
+    ("zero", "parallel.zero_stage"), ("dp", "parallel.data"),
     ("offload_optimizer", "parallel.offload_optimizer"),
 )
 # --gpu-* flags -> the fields of a GPU the request describes
@@ -94,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--engine", help="transformers (default), vllm, llama.cpp")
     est.add_argument("--tensor-parallel-size", "--tp", type=int, dest="tp",
                      help="tensor-parallel GPUs (parallel.tensor)")
+    est.add_argument("--pipeline-parallel-size", "--pp", type=int, dest="pp",
+                     help="pipeline stages (parallel.pipeline: vLLM, training)")
     tf = est.add_argument_group("transformers engine")
     tf.add_argument("--cache", choices=("dynamic", "static"), help="KV cache class")
     tf.add_argument("--attention", choices=("sdpa", "eager"), help="attention implementation")
@@ -137,8 +139,6 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--zero", type=int, metavar="STAGE", help="ZeRO stage 0-3")
     tr.add_argument("--data-parallel", "--dp", type=int, dest="dp", metavar="N",
                     help="data-parallel GPUs (parallel.data)")
-    tr.add_argument("--pipeline-parallel", "--pp", type=int, dest="pp", metavar="N",
-                    help="pipeline stages (parallel.pipeline)")
     tr.add_argument("--offload-optimizer", action="store_true", default=None,
                     help="ZeRO-Offload: optimizer states in CPU memory (needs --zero 1-3)")
     gp = est.add_argument_group("GPU: a catalog id, or one the catalog lacks")
@@ -246,6 +246,8 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
             _set_path(request, field, value)
     if args.tp is not None:
         request.setdefault("parallel", {})["tensor"] = args.tp
+    if args.pp is not None:
+        request.setdefault("parallel", {})["pipeline"] = args.pp
     options = {
         "transformers": (("cache", args.cache),),
         "vllm": (("gpu_memory_utilization", args.gpu_memory_utilization),

@@ -301,7 +301,8 @@ def _context(raw: dict[str, Any], base: Outcome, gpus: int | None) -> _Context:
     if mode == "training":
         kind, current = echo["framework"], int(base.response["details"]["gpus"])
     else:
-        kind, current = echo["engine"], int(echo["parallel"]["tensor"])
+        kind = echo["engine"]
+        current = int(echo["parallel"]["tensor"]) * int(echo["parallel"].get("pipeline", 1))
     most = NODE_GPUS * current if mode == "training" else max(NODE_GPUS, current)
     return _Context(raw=raw, base=base, mode=mode, kind=kind,
                     gpu_cap=gpus if gpus is not None else min(most, GPU_COUNTS[-1]),

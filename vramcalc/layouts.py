@@ -8,8 +8,8 @@ takes the first layout whose answer says it fits that GPU:
 - transformers inference: tensor parallel over 2, 4, 8, ... 64 GPUs (`tp_plan="auto"`); a
   size must divide the attention heads, and the KV heads unless there are fewer (the
   request's own check refuses the others);
-- vLLM: tensor parallel over 2, 4, 8 GPUs, one node (`--tensor-parallel-size`); pipeline
-  parallelism across nodes is not modelled, so a model that needs more has no count;
+- vLLM: tensor parallel over 2, 4, 8 GPUs, one node (`--tensor-parallel-size`), then
+  pipeline parallel over 2, 4, 8 such nodes (`--pipeline-parallel-size`), up to 64 GPUs;
 - llama.cpp: one GPU (its split of layers over several GPUs is not modelled); Apple GPUs
   too (Metal has no multi-GPU parallelism in these engines);
 - training: the framework's own multi-GPU levers (data/levers.json, `hardware` class): data
@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import catalogs
+from . import catalogs, engines
 from .parallel import ParallelSpec
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 NODE_GPUS = 8  # vLLM's tensor parallelism stays in one NVLink node
 TRANSFORMERS_MOST = 64  # data/limits.json parallel.tensor
+VLLM_MOST = 64  # pipeline stages: up to 8 nodes of 8 GPUs
 TRAINING_MOST = 1024  # data-parallel GPUs tried at most for training
 MAX_ESTIMATES = 24  # per request: 10 counts x 2 layouts for training, fewer for inference
 
@@ -91,7 +92,12 @@ def _current(req: InferenceRequest | TrainingRequest) -> tuple[int, dict[str, An
     par = req.parallel
     if isinstance(par, ParallelSpec):
         return par.gpus, _training_layout(par.data, par.tensor, par.pipeline, par.zero_stage)
-    return par.tensor, {"tensor": par.tensor}
+    pipeline = par.pipeline or 1
+    return par.tensor * pipeline, _inference_layout(par.tensor, pipeline)
+
+
+def _inference_layout(tensor: int, pipeline: int) -> dict[str, Any]:
+    return {"tensor": tensor, "pipeline": pipeline} if pipeline > 1 else {"tensor": tensor}
 
 
 def _training_layout(data: int, tensor: int, pipeline: int, zero: int) -> dict[str, Any]:
@@ -108,9 +114,20 @@ def _candidates(req: InferenceRequest | TrainingRequest, current: int) -> list[C
         engine = getattr(req, "engine", "")
         if not _levers("inference", "tensor_parallel").get("engines", {}).get(engine):
             return []  # llama.cpp: one GPU
-        most = NODE_GPUS if engine == "vllm" else TRANSFORMERS_MOST
-        sizes = [current * 2 ** n for n in range(1, 7) if current * 2 ** n <= most]
-        return [(t, {"parallel.tensor": t}, {"tensor": t}) for t in sizes]
+        t, p = par.tensor, par.pipeline or 1
+        # serving engines keep tensor parallelism in a node, then add pipeline stages (where
+        # their profile models them: PIPELINE_PARALLEL)
+        most = TRANSFORMERS_MOST if engine == "transformers" else NODE_GPUS
+        stages = bool(getattr(engines.module(engine), "PIPELINE_PARALLEL", False))
+        found: list[Candidate] = []
+        while 2 * t <= most:
+            t *= 2
+            found.append((t * p, {"parallel.tensor": t}, _inference_layout(t, p)))
+        while stages and 2 * t * p <= VLLM_MOST:
+            p *= 2
+            found.append((t * p, {"parallel.tensor": t, "parallel.pipeline": p},
+                          _inference_layout(t, p)))
+        return found
     fw = getattr(getattr(req, "framework", None), "id", "")
     stage = _levers("training", "data_parallel").get("frameworks", {}).get(fw)
     tensor = _levers("training", "tensor_parallel").get("frameworks", {}).get(fw)

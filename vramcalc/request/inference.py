@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import catalogs, checkpoint
 from ..catalogs import request_limit
 from ..errors import show
-from ..jsonable import FLATTEN, HIDDEN, ID, as_json
+from ..jsonable import FLATTEN, HIDDEN, ID, OMIT_NONE, as_json
 from .common import COMMON_KEYS, Common, Overheads, check_tensor_parallel, parse_overheads
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class Context:
     context_length: int
     tensor_parallel: int
     kv_cache_dtype: str
+    pipeline_parallel: int = 1
 
 
 class EngineProfile(Protocol):
@@ -62,6 +63,9 @@ class EngineProfile(Protocol):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class InferenceParallel:
     tensor: int
+    # pipeline stages (engines whose profile sets PIPELINE_PARALLEL: vLLM); None = 1, left
+    # out of the echo
+    pipeline: int | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,6 +93,10 @@ class InferenceRequest:
     @property
     def tensor_parallel(self) -> int:
         return self.parallel.tensor
+
+    @property
+    def pipeline_parallel(self) -> int:
+        return self.parallel.pipeline or 1
 
     def to_dict(self) -> dict[str, Any]:
         """The normalized request: sent back, it gives the same answer."""
@@ -125,11 +133,19 @@ def parse_inference(
         f.add("kv_cache_dtype", f"{kv_id} is not a KV cache dtype of {engine}; it supports: "
               + ", ".join(k for k, v in kvs.items() if engine in v.engines))
     par = f.sub("parallel")
-    par.unknown_keys(("tensor",))
+    par.unknown_keys(("tensor", "pipeline"))
     tp = par.integer("tensor", default=1, maximum=request_limit("parallel.tensor"))
     check_tensor_parallel(par, "tensor", spec, tp)
     if tp > 1 and profile.SINGLE_GPU:
         par.add("tensor", profile.SINGLE_GPU)
+    pp = par.integer("pipeline", default=1, maximum=request_limit("parallel.pipeline"))
+    if pp > 1 and not getattr(profile, "PIPELINE_PARALLEL", False):
+        par.add("pipeline", f"pipeline parallelism is modelled for engine \"vllm\" only, not "
+                f"{engine!r}")
+        pp = 1
+    elif pp > spec.num_layers:
+        par.add("pipeline", f"must be at most the number of layers ({spec.num_layers})")
+        pp = 1
     context_length = f.integer("context_length", default=DEFAULT_CONTEXT_LENGTH,
                                maximum=request_limit("context_length"))
     generated = f.integer("generated_tokens", default=0, minimum=0,
@@ -147,7 +163,7 @@ def parse_inference(
         f.add("generated_tokens", "must be 0 with logits \"all\": a plain forward generates "
               "nothing")
     ctx = Context(common=common, context_length=context_length, tensor_parallel=tp,
-                  kv_cache_dtype=kv_id)
+                  kv_cache_dtype=kv_id, pipeline_parallel=pp)
     options = profile.parse_options(f.sub(profile.OPTIONS_KEY), ctx)
     kv_k = kv_v = kvs[kv_id]
     cache_types = profile.cache_dtypes(options)
@@ -164,7 +180,7 @@ def parse_inference(
         kv_cache_dtype_v=kv_v,
         engine=engine,
         attention=f.choice("attention", ATTENTION, default="sdpa"),
-        parallel=InferenceParallel(tensor=tp),
+        parallel=InferenceParallel(tensor=tp, pipeline=pp if pp > 1 else None),
         overheads=parse_overheads(f, context=profile.CUDA_CONTEXT_BYTES,
                                   reserve=profile.ALLOCATOR_RESERVE_FRACTION,
                                   device=common.device),
