@@ -63,7 +63,13 @@ LLAMA = {"preset": "meta-llama/Llama-3.1-8B"}
     ({"mode": "serve", "model": LLAMA},
      [("mode", "must be one of inference, training; got 'serve'")]),
     ({"mode": "inference", "model": {"preset": "nope/nope"}},
-     [("model.preset", "unknown model preset 'nope/nope'; see vramcalc.catalog()")]),
+     [("model.preset", "unknown model preset 'nope/nope'; another model: give its config.json "
+       "as {\"config\": {...}}")]),
+    ({"mode": "inference", "model": {"preset": "meta-llama/llama-3.1-8b-instruct"}},
+     [("model.preset", "unknown model preset 'meta-llama/llama-3.1-8b-instruct' (did you "
+       "mean 'meta-llama/Llama-3.1-8B-Instruct', 'meta-llama/Llama-3.1-70B-Instruct' or "
+       "'meta-llama/Llama-3.2-3B-Instruct'?); another model: give its config.json as "
+       "{\"config\": {...}}")]),
     ({"mode": "inference", "model": {"preset": "x", "config": {}}},
      [("model", 'must have exactly one of "preset", "config" or "ollama"')]),
     ({"mode": "inference", "model": LLAMA, "batch_size": 0},
@@ -78,7 +84,12 @@ LLAMA = {"preset": "meta-llama/Llama-3.1-8B"}
      [("kv_cache_dtype", "q8_0 is not a KV cache dtype of transformers; it supports: "
        "fp32, bf16, fp16")]),
     ({"mode": "inference", "model": LLAMA, "gpu": "gtx-9999"},
-     [("gpu", "must be a GPU id from the catalog (e.g. 'rtx-4090'), got 'gtx-9999'")]),
+     [("gpu", "unknown GPU id 'gtx-9999'; another GPU: describe it as an object "
+       "{\"name\": ..., \"memory_bytes\": ...}")]),
+    ({"mode": "inference", "model": LLAMA, "gpu": "rtx4090"},
+     [("gpu", "unknown GPU id 'rtx4090' (did you mean 'rtx-4090', 'rtx-5090' or "
+       "'rtx-4060'?); another GPU: describe it as an object {\"name\": ..., "
+       "\"memory_bytes\": ...}")]),
     ({"mode": "inference", "model": LLAMA, "overheads": {"allocator_reserve_fraction": -1}},
      [("overheads.allocator_reserve_fraction", "must be a number >= 0, got -1")]),
     ({"mode": "inference", "model": LLAMA, "overheads": {"allocator_reserve_fraction":
@@ -86,6 +97,9 @@ LLAMA = {"preset": "meta-llama/Llama-3.1-8B"}
      [("overheads.allocator_reserve_fraction", "must be a finite number, got nan")]),
     ({"mode": "inference", "model": LLAMA, "fit_gpus": ["h100-sxm", "nope"]},
      [("fit_gpus", "unknown GPU ids: nope")]),
+    ({"mode": "inference", "model": LLAMA, "fit_gpus": ["h100"]},
+     [("fit_gpus", "unknown GPU ids: h100 (did you mean 'h200', 'h100-sxm' or "
+                   "'h100-nvl'?)")]),
     ({"mode": "inference", "model": LLAMA, "batchsize": 4},
      [("batchsize", "is not a known field")]),
     ({"mode": "inference", "model": LLAMA, "parallel": {"tensor": 3}},

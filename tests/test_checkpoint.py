@@ -323,13 +323,14 @@ def test_an_fp32_checkpoint_is_fp32_in_transformers_and_bf16_in_vllm() -> None:
     assert checkpoint.dense_default("fp32", engine="transformers", gpu=None) == (
         "fp32", (Warning(code="checkpoint_fp32",
                          message=FP32_TRANSFORMERS),))
-    fmt_id, warnings = checkpoint.dense_default("fp32", engine="vllm", gpu="h100-sxm")
+    fmt_id, warnings = checkpoint.dense_default("fp32", engine="vllm",
+                                                 gpu=catalogs.gpus()["h100-sxm"])
     assert fmt_id == "bf16"
     assert [w.message for w in warnings] == [
         "the checkpoint is fp32 (config dtype float32); vLLM's dtype \"auto\" loads it in "
         "bf16 (2 bytes per weight): set weight_format \"fp32\" for --dtype float32"]
     # a GPU without bf16: vLLM's first supported dtype is fp16
-    assert checkpoint.dense_default("fp32", engine="vllm", gpu="t4")[0] == "fp16"
+    assert checkpoint.dense_default("fp32", engine="vllm", gpu=catalogs.gpus()["t4"])[0] == "fp16"
     assert checkpoint.checkpoint_format(config)[0] == "fp32"
 
 

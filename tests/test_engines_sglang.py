@@ -73,7 +73,7 @@ def test_weights_beyond_the_static_share_give_sglangs_error() -> None:
         "--mem-fraction-static=0.001. Raise --mem-fraction-static above 0.003 (minimum "
         "viable = 1 - available/pre = 0.0027). If using speculative decoding, draft weights "
         "are now counted.")
-    assert [w["code"] for w in r["warnings"]] == ["sglang_will_not_start"]
+    assert [w["code"] for w in r["warnings"]] == ["speed_does_not_fit", "sglang_will_not_start"]
     assert _components(r)["kv_cache"] == 0 and not r["fit"]["gpus"][0]["fits"]
 
 

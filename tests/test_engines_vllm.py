@@ -11,6 +11,7 @@ import pytest
 from _models import TINY, GiB, MiB, request
 
 import vramcalc
+from vramcalc.engines import vllm
 
 TINY_VLLM = {
     "mode": "inference", "model": {"config": TINY, "name": "tiny"}, "engine": "vllm",
@@ -319,3 +320,68 @@ def test_vllm_budgets_from_the_memory_cuda_reports() -> None:
                            "engine": "vllm", "gpu": "h100-sxm", "fit_gpus": ["h100-sxm"]})
     assert r["details"]["vllm"]["device_memory_bytes"] == 85_018_877_624
     assert r["details"]["vllm"]["requested_memory_bytes"] == -(-85_018_877_624 * 92 // 100)
+
+
+# --- pipeline parallelism (parallel.pipeline) ------------------------------------------------
+
+@pytest.mark.parametrize(("layers", "stages", "expected"), [
+    # vllm/distributed/utils.py get_pp_indices: even, the remainder to the stages before the
+    # last, from the back
+    (32, 2, [(0, 16), (16, 32)]),
+    (32, 3, [(0, 11), (11, 22), (22, 32)]),  # 10 each + 2: stages -2 and -3
+    (30, 4, [(0, 7), (7, 15), (15, 23), (23, 30)]),  # 7 each + 2: stages -2 and -3
+    (126, 4, [(0, 31), (31, 63), (63, 95), (95, 126)]),  # 31 each + 2
+])
+def test_stages_split_layers_as_vllm_does(layers: int, stages: int,
+                                          expected: list[tuple[int, int]]) -> None:
+    assert vllm.stage_layers(layers, stages) == expected
+
+
+def test_two_stages_hold_half_the_layers_each() -> None:
+    req = {"mode": "inference", "model": {"preset": "meta-llama/Llama-3.1-8B"},
+           "engine": "vllm", "gpu": "h100-sxm", "fit_gpus": [], "parallel": {"pipeline": 2}}
+    r = vramcalc.estimate_or_raise(req)
+    # a layer is 436,224,000 B in bf16; the embedding and lm_head 1,050,673,152 B each, the
+    # final norm 8,192 B: stage 0 = 16 layers + embedding, stage 1 = 16 layers + norm + lm_head,
+    # which also samples: it has the fewer KV blocks and binds
+    assert r["details"]["vllm"]["pipeline"] == {"stages": [[0, 16], [16, 32]], "stage": 1}
+    assert _components(r)["weights"] == 16 * 436_224_000 + 1_050_673_152 + 8_192
+    v = r["details"]["vllm"]
+    # a block holds 16 tokens of the stage's 16 layers: 16 · 16 · 2 · 8 · 128 · 2 B
+    assert v["bytes_per_block"] == 16 * 16 * 2 * 8 * 128 * 2
+    assert v["num_gpu_blocks"] == v["available_kv_cache_bytes"] // v["bytes_per_block"]
+    # NCCL between the stages: the multi-GPU non-torch default
+    assert r["request"]["vllm"]["non_torch_bytes"] == int(0.55 * GiB)
+    one = vramcalc.estimate_or_raise({**req, "parallel": {}})
+    assert v["max_concurrency"] > 2 * one["details"]["vllm"]["max_concurrency"]
+    # a token passes both stages in turn: the same decode bound as one GPU
+    assert r["details"]["speed"]["decode"] == one["details"]["speed"]["decode"]
+
+
+def test_a_tied_lm_head_is_the_embedding_on_the_last_stage() -> None:
+    req = {"mode": "inference", "model": {"preset": "meta-llama/Llama-3.2-1B-Instruct"},
+           "engine": "vllm", "gpu": "h100-sxm", "fit_gpus": [], "parallel": {"pipeline": 2}}
+    stages = vllm.stage_weights(vramcalc.api.request.parse(req, vramcalc.engines.NAMES,
+                                                           vramcalc.engines.profile))
+    (_, first), (_, last) = stages
+    # 8 layers each, and the 525,336,576 B embedding on both: the last stage holds it as
+    # lm_head (tie_word_embeddings), besides the final norm (2,048 · 2 B)
+    assert last - first == 2_048 * 2
+    layers = vramcalc.formats.weights_by_layer(vramcalc.catalogs.weight_formats()["bf16"],
+                                               vramcalc.api.request.parse(
+                                                   req, vramcalc.engines.NAMES,
+                                                   vramcalc.engines.profile).spec)[0]
+    assert first == sum(layers[:8]) + 128_256 * 2_048 * 2
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"parallel": {"pipeline": 2}},
+     [("parallel.pipeline", "pipeline parallelism is modelled for engine \"vllm\" only, not "
+       "'transformers'")]),
+    ({"engine": "vllm", "gpu": "h100-sxm", "parallel": {"pipeline": 33}},
+     [("parallel.pipeline", "must be at most the number of layers (32)")]),
+])
+def test_pipeline_problems(fields: dict[str, Any], expected: list[tuple[str, str]]) -> None:
+    answer = vramcalc.estimate({"mode": "inference", "model": {
+        "preset": "meta-llama/Llama-3.1-8B"}, **fields})
+    assert [(p["field"], p["message"]) for p in answer["error"]["problems"]] == expected

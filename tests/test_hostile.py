@@ -111,8 +111,10 @@ def test_a_model_beyond_any_real_size_is_refused() -> None:
                               "items")]),
     ({"kv_cache_dtype": 0}, [("kv_cache_dtype", "must be a non-empty string, got 0")]),
     ({"model": {**L8, "name": 0}}, [("model.name", "must be a string, got 0")]),
-    ({"gpu": "x" * 100_000}, [("gpu", "must be a GPU id from the catalog (e.g. 'rtx-4090'), "
-                              "got '" + "x" * 56 + "...")]),
+    ({"gpu": "x" * 100_000}, [("gpu", "unknown GPU id '" + "x" * 56 + "...; another GPU: "
+                              "describe it as an object {\"name\": ..., \"memory_bytes\": ...}")]),
+    ({"gpu": 7}, [("gpu", "must be a GPU id from the catalog (e.g. 'rtx-4090') or an object "
+                   "{\"name\": ..., \"memory_bytes\": ...}, got 7")]),
 ])
 def test_wrong_types_are_problems_not_defaults(fields: dict[str, Any],
                                                expected: list[tuple[str, str]]) -> None:

@@ -76,6 +76,12 @@ CASES: dict[str, Any] = {
     "inf-beyond-context": _inf("meta-llama/Llama-3.1-8B", context_length=300000),
     "inf-overheads": _inf("Qwen/Qwen3-0.6B", overheads={"cuda_context_bytes": 0,
                                                        "allocator_reserve_fraction": 0.2}),
+    "inf-custom-gpu-t4-like": _inf("meta-llama/Llama-3.1-8B", context_length=8192, gpu={
+        "name": "Turing 16GB", "memory_bytes": 16 * 2**30, "bandwidth_gb_s": 320,
+        "fp16_tflops": 65, "compute_capability": "7.5"}),
+    "inf-llamacpp-dgx-spark-offload": _inf("meta-llama/Llama-3.1-70B", engine="llama.cpp",
+                                           gpu="dgx-spark", weight_format="Q8_0",
+                                           llama_cpp={"n_gpu_layers": 60}),
     # vLLM
     "vllm-llama31-8b-h100": _inf("meta-llama/Llama-3.1-8B", engine="vllm", gpu="h100-sxm",
                                  context_length=32768),

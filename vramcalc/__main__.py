@@ -15,10 +15,38 @@ from typing import Any
 
 from . import catalog, estimate, fit_changes, jsonin
 from ._version import __version__
-from .units import natural_size
+from .units import natural_size, parse_size
 
 EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 1  # stdout closed early (`| head -1`), as the Python docs' recipe exits
+EXIT_NOT_FIT = 3  # estimate --fail-if-not-fit: the request does not fit the selected GPU
+ESTIMATE_EPILOG = (
+    f"exit status: 0 on success, {EXIT_BAD_INPUT} for bad input (one line per problem on "
+    f"stderr), {EXIT_NOT_FIT} with --fail-if-not-fit when the request does not fit the "
+    "selected GPU (its fit row says fits: false)")
+BATCH_SIZE_REFUSED = (
+    "--batch-size is ambiguous: use --batch for the batch size (training: the micro batch "
+    "size) or --n-batch for llama.cpp's logical batch (-b)")
+# training flags -> request fields (dotted); any of them implies --mode training
+TRAINING_FLAGS = (
+    ("method", "method"), ("framework", "framework"), ("precision", "precision"),
+    ("optimizer", "optimizer"), ("checkpointing", "gradient_checkpointing"), ("loss", "loss"),
+    ("micro_batch", "micro_batch_size"), ("seq", "sequence_length"),
+    ("grad_accum", "gradient_accumulation_steps"), ("lora_rank", "lora.rank"),
+    ("lora_alpha", "lora.alpha"), ("lora_targets", "lora.target_modules"),
+    ("zero", "parallel.zero_stage"), ("dp", "parallel.data"),
+    ("offload_optimizer", "parallel.offload_optimizer"),
+)
+# --gpu-* flags -> the fields of a GPU the request describes
+GPU_FLAGS = (("gpu_name", "name"), ("gpu_memory", "memory_bytes"),
+             ("gpu_bandwidth", "bandwidth_gb_s"), ("gpu_tflops", "fp16_tflops"),
+             ("gpu_compute_capability", "compute_capability"))
+HINTS = {
+    "model.preset": "`vramcalc models` lists the presets; --hf OWNER/NAME reads any model's "
+                    "config.json from the Hugging Face Hub, --config PATH a local one",
+    "gpu": "`vramcalc gpus` lists the GPUs; --gpu-memory 24GiB (with --gpu-bandwidth, "
+           "--gpu-tflops) describes one the catalog lacks",
+}
 TOKEN_FLAG_WARNING = ("vramcalc: warning: --token is visible to other users in `ps` and in "
                       "shell history; set HF_TOKEN instead\n")
 
@@ -38,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Estimate memory. Give a request file (JSON, '-' for stdin) or build the "
         "request from flags. Any request field can be set with --set FIELD=VALUE "
         "(dotted path, JSON value), e.g. --set lora.rank=16.",
+        epilog=ESTIMATE_EPILOG,
     )
     est.add_argument("request", nargs="?", help="request JSON file, or - for stdin")
     est.add_argument("--json", action="store_true", help="print the JSON response")
@@ -51,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
                      "else the token file of `hf auth login`; a flag shows in `ps`)")
     est.add_argument("--revision", default="main", help="Hub branch, tag or commit (--hf)")
     est.add_argument("--batch", type=int, help="batch size (training: micro batch size)")
+    est.add_argument("--batch-size", dest="batch_size_refused", metavar="N",
+                     help=argparse.SUPPRESS)  # refused by name: see BATCH_SIZE_REFUSED
     est.add_argument("--context", type=int, help="context length (training: sequence length)")
     est.add_argument("--generated-tokens", type=int, metavar="N",
                      help="tokens generated after the prompt, out of --context (default 0: "
@@ -63,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--engine", help="transformers (default), vllm, llama.cpp")
     est.add_argument("--tensor-parallel-size", "--tp", type=int, dest="tp",
                      help="tensor-parallel GPUs (parallel.tensor)")
+    est.add_argument("--pipeline-parallel-size", "--pp", type=int, dest="pp",
+                     help="pipeline stages (parallel.pipeline: vLLM, training)")
     tf = est.add_argument_group("transformers engine")
     tf.add_argument("--cache", choices=("dynamic", "static"), help="KV cache class")
     tf.add_argument("--attention", choices=("sdpa", "eager"), help="attention implementation")
@@ -78,17 +111,55 @@ def _parser() -> argparse.ArgumentParser:
     lc.add_argument("--n-ctx", "--ctx-size", type=int, dest="n_ctx")
     lc.add_argument("--n-gpu-layers", "-ngl", type=int, dest="n_gpu_layers",
                     help="layers on the GPU (-1: all)")
-    lc.add_argument("--n-batch", "--batch-size", type=int, dest="n_batch")
+    lc.add_argument("--n-batch", type=int, dest="n_batch",
+                    help="llama.cpp's logical batch, -b (the batch size is --batch)")
     lc.add_argument("--n-ubatch", "--ubatch-size", type=int, dest="n_ubatch")
     lc.add_argument("--cache-type-k", "-ctk")
     lc.add_argument("--cache-type-v", "-ctv")
     lc.add_argument("--flash-attn", "-fa", choices=("on", "off"))
-    est.add_argument("--gpu", help="GPU id to highlight, e.g. rtx-4090 (see `vramcalc gpus`)")
+    tr = est.add_argument_group("training (any of these implies --mode training)")
+    tr.add_argument("--method", help="full, lora, qlora")
+    tr.add_argument("--framework", help="hf_trainer (default), torchtune, unsloth, deepspeed, "
+                    "megatron: its defaults fill what is not given")
+    tr.add_argument("--precision", help="fp32, mixed_bf16, bf16, mixed_fp16")
+    tr.add_argument("--optimizer", help="adamw, adamw_8bit, paged_adamw_8bit, sgd, adafactor, "
+                    "...")
+    tr.add_argument("--checkpointing", help="gradient checkpointing: none, full, selective, "
+                    "offloaded")
+    tr.add_argument("--loss", help="standard, chunked, fused")
+    tr.add_argument("--micro-batch", type=int, metavar="N", help="micro batch size per GPU")
+    tr.add_argument("--seq", "--sequence-length", type=int, dest="seq", metavar="N",
+                    help="sequence length")
+    tr.add_argument("--grad-accum", type=int, metavar="N",
+                    help="gradient accumulation steps")
+    tr.add_argument("--lora-rank", type=int, metavar="R")
+    tr.add_argument("--lora-alpha", type=float, metavar="A")
+    tr.add_argument("--lora-targets", metavar="NAMES",
+                    help="comma-separated module names (q_proj,v_proj) or all-linear")
+    tr.add_argument("--zero", type=int, metavar="STAGE", help="ZeRO stage 0-3")
+    tr.add_argument("--data-parallel", "--dp", type=int, dest="dp", metavar="N",
+                    help="data-parallel GPUs (parallel.data)")
+    tr.add_argument("--offload-optimizer", action="store_true", default=None,
+                    help="ZeRO-Offload: optimizer states in CPU memory (needs --zero 1-3)")
+    gp = est.add_argument_group("GPU: a catalog id, or one the catalog lacks")
+    gp.add_argument("--gpu", help="GPU id, e.g. rtx-4090 (see `vramcalc gpus`)")
+    gp.add_argument("--gpu-memory", metavar="SIZE",
+                    help="describe a GPU instead: its memory with a unit, 24GiB or 24GB")
+    gp.add_argument("--gpu-bandwidth", type=float, metavar="GB/S",
+                    help="its memory bandwidth (for the speed bound)")
+    gp.add_argument("--gpu-tflops", type=float, metavar="TFLOPS",
+                    help="its dense 16-bit tensor TFLOPS (for the speed bound)")
+    gp.add_argument("--gpu-name", metavar="NAME", help="its name in the fit table")
+    gp.add_argument("--gpu-compute-capability", metavar="X.Y",
+                    help="its CUDA compute capability (NVIDIA)")
     est.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="set any request field (repeatable)")
 
     _fit_parser(sub, est)
-    sub.add_parser("models", help="list the model presets")
+    est.add_argument("--fail-if-not-fit", action="store_true",
+                     help=f"exit with status {EXIT_NOT_FIT} when the request does not fit the "
+                     "selected GPU (--gpu or --gpu-memory)")
+    sub.add_parser("models", help="list the model presets with their parameter counts")
     sub.add_parser("gpus", help="list the GPU catalog")
     return parser
 
@@ -128,13 +199,20 @@ def _read_json(source: str) -> Any:
 
 
 def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    if args.batch_size_refused is not None:
+        raise _BadInput(BATCH_SIZE_REFUSED)
     if args.request:
         request = _read_json(args.request)
         if not isinstance(request, dict):
             raise _BadInput(f"{args.request}: the request must be a JSON object")
     else:
         request = {}
-    mode = args.mode or request.get("mode") or "inference"
+    training_flags = [f"--{flag.replace('_', '-')}" for flag, _ in TRAINING_FLAGS
+                      if getattr(args, flag) is not None]
+    if training_flags and args.mode == "inference":
+        raise _BadInput(f"{', '.join(training_flags)}: training flags, but --mode is inference")
+    mode = args.mode or ("training" if training_flags else None) or request.get("mode") \
+        or "inference"
     request["mode"] = mode
     if args.preset:
         request["model"] = {"preset": args.preset}
@@ -162,8 +240,17 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, flag)
         if value is not None:
             request[key] = value
+    _gpu_from_args(args, request)
+    for flag, field in TRAINING_FLAGS:
+        value = getattr(args, flag)
+        if flag == "lora_targets" and value is not None:
+            value = value if value == "all-linear" else [x.strip() for x in value.split(",")]
+        if value is not None:
+            _set_path(request, field, value)
     if args.tp is not None:
         request.setdefault("parallel", {})["tensor"] = args.tp
+    if args.pp is not None:
+        request.setdefault("parallel", {})["pipeline"] = args.pp
     options = {
         "transformers": (("cache", args.cache),),
         "vllm": (("gpu_memory_utilization", args.gpu_memory_utilization),
@@ -194,6 +281,28 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
             value = raw  # a bare word is a string: --set engine=vllm
         _set_path(request, field, value)
     return request
+
+
+def _gpu_from_args(args: argparse.Namespace, request: dict[str, Any]) -> None:
+    """--gpu-memory and the other --gpu-* flags: a GPU the catalog lacks, as an object (added
+    to one the request file describes)."""
+    given = [(field, getattr(args, flag)) for flag, field in GPU_FLAGS
+             if getattr(args, flag) is not None]
+    if not given:
+        return
+    if args.gpu is not None:
+        raise _BadInput("--gpu names a catalog GPU and --gpu-memory (with the other --gpu-* "
+                        "flags) describes another: give one or the other")
+    gpu = request.get("gpu")
+    gpu = dict(gpu) if isinstance(gpu, dict) else {}
+    for field, value in given:
+        if field == "memory_bytes":
+            try:
+                value = parse_size(value)
+            except ValueError as exc:
+                raise _BadInput(f"--gpu-memory: {exc}") from None
+        gpu[field] = value
+    request["gpu"] = gpu
 
 
 def _hub_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -240,8 +349,10 @@ def _print_table(response: dict[str, Any]) -> None:
         + (f", {params['active']:,} active" if params["active"] != params["total"] else "")
         + (f", {params['trainable']:,} trainable" if params["trainable"] else "") + "\n")
     out(f"mode: {response['mode']}, peak in phase: {response['peak_phase']}\n\n")
-    width = max(len(c["label"]) for c in response["components"])
-    for comp in response["components"]:
+    # an overhead of 0 bytes is not printed (no CUDA context on Apple GPUs, no CUDA graphs)
+    shown = [c for c in response["components"] if c["bytes"] or c["kind"] != "overhead"]
+    width = max(len(c["label"]) for c in shown)
+    for comp in shown:
         out(f"  {comp['label']:<{width}}  {_gib(comp['bytes']):>12}   {comp['formula']}\n")
     out(f"  {'Total':<{width}}  {_gib(response['total_bytes']):>12}   "
         f"({response['total_bytes'] / 1e9:.2f} GB; tensors alone "
@@ -249,18 +360,45 @@ def _print_table(response: dict[str, Any]) -> None:
     for warning in response["warnings"]:
         out(f"\nwarning: {warning['message']}\n")
     _print_engine(response["details"])
+    _print_host(response["details"].get("host_memory"))
     rows = response["fit"]["gpus"]
     selected = response["fit"]["selected"]
     if selected:
         rows = [r for r in rows if r["gpu"] == selected] or rows
     if rows:
         out("\n  GPU                               memory     fits   headroom  max batch"
-            "  max context  GPUs for weights\n")
+            "  max context  GPUs for weights  GPUs needed\n")
         for r in rows:
             out(f"  {r['name'][:32]:<32} {_gib(r['usable_bytes']):>10}  "
                 f"{'yes' if r['fits'] else 'no':>4} {_gib(r['headroom_bytes']):>11}"
                 f"  {r['max_batch_size']:>9}  {r['max_context_length']:>11}"
-                f"  {r['gpus_for_weights']:>16}\n")
+                f"  {r['gpus_for_weights']:>16}  {_needed(r)}\n")
+
+
+def _needed(row: dict[str, Any]) -> str:
+    """'8 (TP 8)', '16 (DP 16, ZeRO-3)', '1', or '-' when no layout tried fits."""
+    count, layout = row.get("gpus_needed"), row.get("layout") or {}
+    if count is None:
+        return "-"
+    parts = [f"{name} {layout[key]}" for key, name in (("data", "DP"), ("tensor", "TP"),
+                                                        ("pipeline", "PP"))
+             if layout.get(key, 1) > 1]
+    if layout.get("data", 1) > 1 and layout.get("zero_stage"):
+        parts.append(f"ZeRO-{layout['zero_stage']}")
+    return f"{count} ({', '.join(parts)})" if parts else str(count)
+
+
+def _print_host(host: dict[str, Any] | None) -> None:
+    """Host (CPU) memory: what stays resident, the loading peak and the download."""
+    if not host:
+        return
+    parts = ", ".join(f"{p['label'].lower()} {_gib(p['bytes'])}" for p in host["resident"]
+                      if p["bytes"])
+    sys.stdout.write(
+        f"\nhost memory (per process): {_gib(host['resident_bytes'])} resident"
+        + (f" ({parts})" if parts else "")
+        + f"; loading peaks at {_gib(host['load_peak_bytes'])} "
+        f"({host['load']['label'].lower()}); download {_gib(host['download_bytes'])}\n")
 
 
 def _print_engine(details: dict[str, Any]) -> None:
@@ -314,12 +452,18 @@ def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "models":
         for preset in catalog()["presets"]:
-            sys.stdout.write(f"{preset['id']:<50} {preset['name']}\n")
+            total, active = preset["parameters"], preset["active_parameters"]
+            size = _count(total) + (f" ({_count(active)} active)" if active != total else "")
+            sys.stdout.write(f"{preset['id']:<50} {preset['name']:<34} {size}\n")
         return 0
     if args.command == "gpus":
         for gpu in catalog()["gpus"]:
-            sys.stdout.write(f"{gpu['id']:<18} {gpu['name']:<34} "
-                             f"{natural_size(gpu['memory_bytes']):>12}\n")
+            usable = ("" if gpu["usable_fraction"] == 1 else
+                      f"  ({gpu['kind']}: {natural_size(gpu['usable_bytes'])} usable)")
+            bandwidth = f"{gpu['bandwidth_gb_s']:,} GB/s"
+            sys.stdout.write(f"{gpu['id']:<22} {gpu['name']:<44} "
+                             f"{natural_size(gpu['memory_bytes']):>11} {bandwidth:>12}"
+                             f"{usable}\n")
         return 0
     if args.token:
         sys.stderr.write(TOKEN_FLAG_WARNING)
@@ -330,19 +474,43 @@ def _main(argv: list[str] | None) -> int:
     except _BadInput as exc:
         sys.stderr.write(f"vramcalc: {exc}\n")
         return EXIT_BAD_INPUT
+    if args.fail_if_not_fit and request.get("gpu") is None:
+        sys.stderr.write("vramcalc: --fail-if-not-fit needs a GPU: --gpu ID, or --gpu-memory "
+                         "SIZE for one the catalog lacks\n")
+        return EXIT_BAD_INPUT
     response = estimate(request)
     if "error" in response:
         if args.json:
             sys.stdout.write(json.dumps(response, indent=2) + "\n")
-        for problem in response["error"]["problems"]:
-            where = problem["field"] or "request"
-            sys.stderr.write(f"vramcalc: {where}: {problem['message']}\n")
+        _print_problems(response["error"]["problems"])
         return EXIT_BAD_INPUT
     if args.json:
         sys.stdout.write(json.dumps(response, indent=2) + "\n")
     else:
         _print_table(response)
+    if args.fail_if_not_fit:
+        row = next((r for r in response["fit"]["gpus"]
+                    if r["gpu"] == response["fit"]["selected"]), None)
+        if row is not None and not row["fits"]:
+            sys.stderr.write(f"vramcalc: does not fit {row['name']} "
+                             f"({_gib(-row['headroom_bytes'])} short)\n")
+            return EXIT_NOT_FIT
     return 0
+
+
+def _count(n: int) -> str:
+    """Parameters in billions or millions: '8.03B', '494M'."""
+    return f"{n / 1e9:.2f}B" if n >= 10**9 else f"{n / 1e6:.0f}M"
+
+
+def _print_problems(problems: list[dict[str, str]]) -> None:
+    """One line per problem on stderr, then a hint for an unknown preset or GPU."""
+    for problem in problems:
+        sys.stderr.write(f"vramcalc: {problem['field'] or 'request'}: {problem['message']}\n")
+    for field in dict.fromkeys(p["field"] for p in problems
+                               if p["message"].startswith("unknown")):
+        if field in HINTS:
+            sys.stderr.write(f"vramcalc: hint: {HINTS[field]}\n")
 
 
 EXIT_NOTHING_FITS = 3  # distinct from bad input (2) and a closed pipe (1)
@@ -377,8 +545,7 @@ def _fit_main(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(answer, indent=2) + "\n")
     if "error" in answer:
-        for problem in answer["error"]["problems"]:
-            sys.stderr.write(f"vramcalc: {problem['field'] or 'request'}: {problem['message']}\n")
+        _print_problems(answer["error"]["problems"])
         return EXIT_BAD_INPUT
     if not args.json:
         _print_fit(answer)

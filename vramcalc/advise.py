@@ -200,9 +200,11 @@ class _Runner:
     """Sends candidates through `estimate` on the target GPU, at most `budget` times;
     answers are kept by their fields, so no request is estimated twice."""
 
-    def __init__(self, raw: dict[str, Any], target: str, estimate: Estimate,
+    def __init__(self, raw: dict[str, Any], target: Any, estimate: Estimate,
                  budget: int) -> None:
+        # a catalog id, or the request's own GPU object (its row is always in the answer)
         self.raw, self.target, self.estimate, self.budget = raw, target, estimate, budget
+        self.fit_gpus = [target] if isinstance(target, str) else []
         self.count = 0
         self.error: dict[str, Any] | None = None  # the base request's problems
         self._seen: dict[str, Outcome | None] = {}
@@ -230,7 +232,7 @@ class _Runner:
             return None
         self.count += 1
         # only the target's fit row is needed: the other rows do not change it
-        response = self.estimate(apply(self.raw, {**fields, "fit_gpus": [self.target]}))
+        response = self.estimate(apply(self.raw, {**fields, "fit_gpus": self.fit_gpus}))
         outcome = None
         if "error" in response:
             if not changes:
@@ -299,12 +301,21 @@ def _context(raw: dict[str, Any], base: Outcome, gpus: int | None) -> _Context:
     if mode == "training":
         kind, current = echo["framework"], int(base.response["details"]["gpus"])
     else:
-        kind, current = echo["engine"], int(echo["parallel"]["tensor"])
+        kind = echo["engine"]
+        current = int(echo["parallel"]["tensor"]) * int(echo["parallel"].get("pipeline", 1))
     most = NODE_GPUS * current if mode == "training" else max(NODE_GPUS, current)
     return _Context(raw=raw, base=base, mode=mode, kind=kind,
                     gpu_cap=gpus if gpus is not None else min(most, GPU_COUNTS[-1]),
                     gpus_given=gpus is not None, current_gpus=current,
-                    sm=catalogs.gpus()[echo["gpu"]].sm)
+                    sm=_sm(echo["gpu"]))
+
+
+def _sm(gpu: Any) -> int:
+    """The compute capability x10 of the echoed `gpu`: a catalog id or a GPU's fields."""
+    if isinstance(gpu, str):
+        return catalogs.gpus()[gpu].sm
+    major, _, minor = str(gpu.get("compute_capability") or "0.0").partition(".")
+    return 10 * int(major) + int(minor or 0)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -929,7 +940,7 @@ def _answer(ctx: _Context, base: Outcome, runner: _Runner, found: list[Outcome],
         "mode": base.response["mode"],
         "model": base.response["model"]["name"],
         "fits": base.fits,
-        "target": {"gpu": runner.target, "name": row["name"], "memory_bytes": row["memory_bytes"],
+        "target": {"gpu": row["gpu"], "name": row["name"], "memory_bytes": row["memory_bytes"],
                    "usable_bytes": row["usable_bytes"],
                    "gpus": ctx.gpu_cap if ctx.gpus_given else None},
         "current": {"total_bytes": base.total, "headroom_bytes": base.headroom,

@@ -20,8 +20,15 @@ if TYPE_CHECKING:
 def estimate(req: Any) -> dict[str, Any]:
     """Estimate memory for a request dict; bad input gives `{"error": {"problems": [...]}}`.
     Never raises."""
+    return _estimate(req, layouts=True)
+
+
+def _estimate(req: Any, *, layouts: bool) -> dict[str, Any]:
+    """`estimate`, with or without the fit rows' GPU counts (vramcalc/layouts.py), which
+    estimate the request again per layout: the sweep's points, the suggestions of
+    fit_changes and those estimates themselves go without."""
     try:
-        return estimate_or_raise(req)
+        return _estimate_or_raise(req, layouts=layouts)
     except RequestError as exc:
         return exc.to_dict()
     except Exception as exc:  # the contract: an answer, never a traceback
@@ -33,6 +40,10 @@ def estimate(req: Any) -> dict[str, Any]:
 
 def estimate_or_raise(req: Any) -> dict[str, Any]:
     """Like `estimate`, but raises `RequestError` (with `.problems`) on bad input."""
+    return _estimate_or_raise(req, layouts=True)
+
+
+def _estimate_or_raise(req: Any, *, layouts: bool) -> dict[str, Any]:
     parsed = request.parse(req, engines.NAMES, engines.profile)
     if isinstance(parsed, request.TrainingRequest):
         from . import training  # imported on demand: the page opens in inference mode
@@ -41,7 +52,15 @@ def estimate_or_raise(req: Any) -> dict[str, Any]:
     else:
         result = engines.module(parsed.engine).respond(parsed)
     _check_bytes(result)
+    if layouts and result.fit_rows:
+        from . import layouts as counts  # imported on demand: only answers with fit rows
+
+        result = counts.annotate(parsed, req, result, _without_layouts)
     return response.build(parsed, result)
+
+
+def _without_layouts(req: Any) -> dict[str, Any]:
+    return _estimate(req, layouts=False)
 
 
 def _check_bytes(result: EngineResult) -> None:
@@ -200,7 +219,7 @@ def _sweep_point(req: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
-        answer = estimate(varied)
+        answer = _without_layouts(varied)
     except Exception as exc:  # a bug: reported as a problem of this point, never raised
         message = _SWEEP_INTERNAL.format(kind=type(exc).__name__)
         answer = {"error": {"problems": [{"field": "", "message": message}]}}
@@ -221,7 +240,7 @@ def fit_changes(req: Any, gpu: Any = None, gpus: Any = None, *,
 
     try:
         return advise.fit_changes(req, gpu=gpu, gpus=gpus, max_evaluations=max_evaluations,
-                                  estimate=estimate)
+                                  estimate=_without_layouts)
     except Exception as exc:  # the contract: an answer, never a traceback
         return RequestError([Problem(field="request", message="vramcalc could not suggest "
                                      f"changes for this request ({type(exc).__name__}); please "

@@ -30,22 +30,34 @@ def load(name: str) -> Any:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GPU:
-    """One device of the catalog. `memory_bytes` is the total the device reports
-    (nvidia-smi); `usable_fraction` the share a process may use (Apple: the Metal
-    working-set limit)."""
+    """One device: a catalog entry, or one a request describes (`id` "custom").
+    `memory_bytes` is the total the device reports (nvidia-smi); `usable_fraction` the share
+    a process may use (unified memory: what the OS gives the GPU, e.g. Apple's Metal
+    working-set limit). The throughput figures are dense 16-bit tensor TFLOPS, used only by
+    the roofline speed bound; None where the GPU has no bf16 (Turing, Volta) or where a
+    request does not give them."""
 
     id: str
     name: str
-    vendor: str
+    vendor: str  # nvidia | amd | intel | apple | other
     kind: str  # discrete | unified
     memory_bytes: int
     usable_fraction: float
-    bandwidth_gb_s: float
-    bf16_tflops: float
-    bf16: bool
+    bandwidth_gb_s: float | None
+    bf16_tflops: float | None
+    fp16_tflops: float | None
     source: str
     compute_capability: str | None = None  # CUDA's "major.minor" (NVIDIA only)
     cuda_memory_bytes: int | None = None  # the total CUDA reports, where measured or logged
+
+    @property
+    def bf16(self) -> bool:
+        """Whether the GPU computes in bf16: NVIDIA GPUs from compute capability 8.0
+        (Ampere); a GPU whose bf16 throughput is unknown but whose fp16 is known is taken
+        to lack it only when its compute capability says so."""
+        if self.compute_capability:
+            return self.sm >= 80
+        return self.bf16_tflops is not None or self.fp16_tflops is None
 
     @property
     def usable_bytes(self) -> int:
@@ -65,11 +77,20 @@ class GPU:
         major, _, minor = self.compute_capability.partition(".")
         return 10 * int(major) + int(minor or 0)
 
+    def tensor_tflops(self, dtype: str) -> float | None:
+        """Dense tensor TFLOPS for a model computing in `dtype` ("bf16" or "fp16"): a GPU
+        without bf16 runs it at best at its fp16 rate (an upper bound). None when unknown."""
+        if dtype == "bf16" and self.bf16_tflops is not None:
+            return self.bf16_tflops
+        return self.fp16_tflops
+
     def summary(self) -> dict[str, Any]:
         """The fields `vramcalc.catalog()` lists."""
         return {"id": self.id, "name": self.name, "vendor": self.vendor, "kind": self.kind,
                 "memory_bytes": self.memory_bytes, "usable_fraction": self.usable_fraction,
-                "bandwidth_gb_s": self.bandwidth_gb_s, "bf16_tflops": self.bf16_tflops}
+                "usable_bytes": self.usable_bytes, "bandwidth_gb_s": self.bandwidth_gb_s,
+                "bf16_tflops": self.bf16_tflops, "fp16_tflops": self.fp16_tflops,
+                "compute_capability": self.compute_capability}
 
 
 @cache
@@ -80,7 +101,7 @@ def gpus() -> dict[str, GPU]:
                      memory_bytes=int(e["memory_bytes"]),
                      usable_fraction=float(e.get("usable_fraction", 1.0)),
                      bandwidth_gb_s=e["bandwidth_gb_s"], bf16_tflops=e["bf16_tflops"],
-                     bf16=bool(e.get("bf16", True)), source=e["source"],
+                     fp16_tflops=e["fp16_tflops"], source=e["source"],
                      compute_capability=e.get("compute_capability"),
                      cuda_memory_bytes=e.get("cuda_memory_bytes"))
         for e in load("gpus.json")["gpus"]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from .architecture import ModelSpec
-    from .catalogs import WeightFormat
+    from .catalogs import GPU, WeightFormat
 
 _DTYPES = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16",
            "half": "fp16"}
@@ -105,7 +105,7 @@ def _method(quant: Mapping[str, Any]) -> str | None:
 
 
 def resolve(config: Mapping[str, Any], spec: ModelSpec, collector: Collector, *, path: str,
-            engine: str, gpu: str | None) -> tuple[WeightFormat, tuple[Warning, ...]]:
+            engine: str, gpu: GPU | None) -> tuple[WeightFormat, tuple[Warning, ...]]:
     """The weight format `engine` loads this checkpoint in by default, and the warnings that
     say what was assumed."""
     ckpt = read(config, collector, path)
@@ -116,7 +116,7 @@ def resolve(config: Mapping[str, Any], spec: ModelSpec, collector: Collector, *,
     return catalogs.weight_formats()[fmt_id], (*ckpt.warnings, *warnings)
 
 
-def dense_default(dtype: str | None, *, engine: str, gpu: str | None, model_type: str = ""
+def dense_default(dtype: str | None, *, engine: str, gpu: GPU | None, model_type: str = ""
                   ) -> tuple[str, tuple[Warning, ...]]:
     """The dense dtype an engine loads a checkpoint saved in `dtype` in (None: the config
     names none). vLLM's dtype "auto" downcasts float32 to the platform's first supported
@@ -130,8 +130,7 @@ def dense_default(dtype: str | None, *, engine: str, gpu: str | None, model_type
     if engine == "vllm":
         if dtype != "fp32":
             return dtype or "bf16", ()
-        device = catalogs.gpus().get(gpu or "")
-        loaded = "bf16" if device is None or device.bf16 else "fp16"
+        loaded = "bf16" if gpu is None or gpu.bf16 else "fp16"
         return loaded, (Warning(
             code="checkpoint_fp32_downcast",
             message=f"the checkpoint is fp32 (config dtype float32); vLLM's dtype \"auto\" "

@@ -5,16 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import catalogs
 from .jsonable import as_json
 from .sizes import cdiv
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from .catalogs import GPU
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FitRow:
+    """One GPU's row of the fit table. `gpus_needed` and `layout` are the fewest such GPUs
+    that run the whole request and their parallel layout (vramcalc/layouts.py), None when
+    no layout tried fits or the engine has none."""
+
     gpu: str
     name: str
     memory_bytes: int
@@ -24,6 +29,8 @@ class FitRow:
     max_batch_size: int
     max_context_length: int
     gpus_for_weights: int
+    gpus_needed: int | None = None
+    layout: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = as_json(self)
@@ -82,7 +89,7 @@ def _solve(f: Callable[[int], int], budget: int, lo: int, hi: int) -> int:
 
 def fit_table(
     *,
-    gpu_ids: tuple[str, ...],
+    gpus: tuple[GPU, ...],
     total: int,
     weights: int,
     by_batch: Callable[[int], int],
@@ -91,8 +98,6 @@ def fit_table(
     length_limit: int,
 ) -> list[FitRow]:
     """One row per GPU: fits, headroom, the largest batch and length, GPUs for the weights."""
-    catalog = catalogs.gpus()
-    gpus = [catalog[g] for g in gpu_ids]
     budgets = [g.usable_bytes for g in gpus]
     batches = largest(by_batch, budgets, batch_limit)
     lengths = largest(by_length, budgets, length_limit)

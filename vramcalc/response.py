@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from . import catalogs, checkpoint, formats
 from ._version import __version__
 from .components import Warning
+from .units import natural_size
 
 if TYPE_CHECKING:
     from .architecture import ModelSpec
@@ -68,6 +69,42 @@ def checkpoint_check(req: InferenceRequest | TrainingRequest) -> tuple[dict[str,
     return details, warnings
 
 
+def gpu_warnings(req: InferenceRequest | TrainingRequest, result: EngineResult
+                 ) -> list[Warning]:
+    """What the selected GPU changes: no CUDA context on Apple GPUs; a speed bound for a
+    setup or a batch that does not fit; no speed bound for a GPU without the figures."""
+    device = req.common.device
+    if device is None:
+        return []
+    out = []
+    if device.vendor == "apple" and req.overheads.cuda_context_bytes == 0:
+        out.append(Warning(code="no_cuda_context", message=f"{device.name} runs Metal, which has "
+                           "no CUDA context: overheads.cuda_context_bytes is 0"))
+    if req.common.mode != "inference":
+        return out
+    speed = result.details.get("speed")
+    if speed is None:
+        missing = [k for k, v in (("bandwidth_gb_s", device.bandwidth_gb_s),
+                                  ("bf16_tflops or fp16_tflops", device.fp16_tflops)) if v is None]
+        if missing:
+            out.append(Warning(code="speed_unknown", message=f"no speed bound: the GPU gives no "
+                               f"{' and no '.join(missing)}"))
+        return out
+    row = next((r for r in result.fit_rows if r.gpu == device.id), None)
+    if row is None:
+        return out
+    batch: int = getattr(req, "batch_size", 1)
+    short = f" ({natural_size(-row.headroom_bytes)} short)" if not row.fits else ""
+    if batch > row.max_batch_size >= 1:
+        out.append(Warning(code="speed_batch_does_not_fit", message=f"the speed bound is for "
+                           f"batch_size {batch:,}, but at most {row.max_batch_size:,} "
+                           f"sequences fit {device.name} at this context{short}"))
+    elif not row.fits:
+        out.append(Warning(code="speed_does_not_fit", message="the speed bound assumes the "
+                           f"setup runs, but it does not fit {device.name}{short}"))
+    return out
+
+
 def build(req: InferenceRequest | TrainingRequest, result: EngineResult) -> dict[str, Any]:
     """The response dict shared by every mode and engine (docs/api.md)."""
     spec = req.spec
@@ -75,8 +112,8 @@ def build(req: InferenceRequest | TrainingRequest, result: EngineResult) -> dict
     assumed: tuple[Warning, ...] = getattr(req, "warnings", ())  # an inference request's defaults
     check, check_warnings = checkpoint_check(req)
     warnings = [*model_warnings(spec), *assumed,
-                *length_warning(spec, result.length_field, result.length), *result.warnings,
-                *check_warnings]
+                *length_warning(spec, result.length_field, result.length),
+                *gpu_warnings(req, result), *result.warnings, *check_warnings]
     return {
         "vramcalc_version": __version__,
         "mode": req.common.mode,
@@ -94,7 +131,7 @@ def build(req: InferenceRequest | TrainingRequest, result: EngineResult) -> dict
         },
         "model": spec.summary(),
         "details": {**result.details, **({"checkpoint": check} if check else {})},
-        "fit": {"selected": req.common.gpu, "gpus": [row.to_dict() for row in result.fit_rows]},
+        "fit": {"selected": req.common.gpu_id, "gpus": [row.to_dict() for row in result.fit_rows]},
         "warnings": [{"code": w.code, "message": w.message} for w in warnings],
         "request": req.to_dict(),
     }

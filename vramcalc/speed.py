@@ -6,7 +6,8 @@ token uses (for MoE: the shared part plus the experts the batch routes to) and e
 sequence's KV cache; the step takes at least bytes / bandwidth and flops / peak, whichever
 is longer (Williams et al. 2009, "Roofline"; the LLM form follows LLM-Viewer,
 hahnyuan/LLM-Viewer model_analyzer.py). Prefill is one pass over the prompt: 2 flops per
-active parameter per token plus causal attention, against the GPU's dense bf16 peak.
+active parameter per token plus causal attention, against the GPU's dense 16-bit tensor
+peak in the dtype the model computes in (fp16 on GPUs without bf16: T4, V100).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
     from .catalogs import GPU
 
 ASSUMPTIONS = (
-    "roofline upper bound: full memory bandwidth and dense bf16 peak from the GPU's "
-    "datasheet, no kernel or scheduling overhead, no communication between GPUs"
+    "roofline upper bound: full memory bandwidth and the dense 16-bit tensor peak (bf16, or "
+    "fp16 on GPUs without bf16) from the GPU's datasheet, no kernel or scheduling overhead, "
+    "no communication between GPUs"
 )
 
 
@@ -37,6 +39,7 @@ class Workload:
     cpu_weights_bytes: int = 0  # llama.cpp layers left on the CPU
     cpu_kv_bytes: int = 0
     cpu_bandwidth_gb_s: float = 0.0
+    compute_dtype: str = "bf16"  # the dtype whose tensor throughput bounds the compute
 
 
 def experts_touched(experts: int, top_k: int, tokens: int) -> float:
@@ -54,9 +57,13 @@ def _attention_flops(spec: ModelSpec, tokens_q: int, tokens_kv: float) -> float:
 
 
 def roofline(spec: ModelSpec, gpu: GPU, w: Workload) -> dict[str, Any]:
-    """Decode and prefill speed bounds for `w` on `gpu` (catalog entry)."""
+    """Decode and prefill speed bounds for `w` on `gpu`, which must give its bandwidth and
+    its tensor throughput in `w.compute_dtype` (bf16, or fp16 on GPUs without bf16)."""
+    tflops = gpu.tensor_tflops(w.compute_dtype)
+    if gpu.bandwidth_gb_s is None or tflops is None:
+        raise ValueError(f"GPU {gpu.id} gives no bandwidth or {w.compute_dtype} throughput")
     bandwidth = float(gpu.bandwidth_gb_s) * 1e9
-    peak = float(gpu.bf16_tflops) * 1e12
+    peak = float(tflops) * 1e12
     moe = spec.moe
     touched = 1.0
     if moe is not None:
@@ -84,6 +91,8 @@ def roofline(spec: ModelSpec, gpu: GPU, w: Workload) -> dict[str, Any]:
     return {
         "bound": "roofline",
         "gpu": gpu.id,
+        "compute": {"dtype": w.compute_dtype, "tflops": tflops,
+                    "bandwidth_gb_s": gpu.bandwidth_gb_s},
         "batch_size": w.batch,
         "context_length": w.context,
         "decode": {

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import activations, catalogs, fit, formats, lora, optimizers, parallel
+from . import activations, catalogs, fit, formats, host, lora, optimizers, parallel
 from .components import (
     CUBLAS_WORKSPACE_BYTES,
     Component,
@@ -683,7 +683,7 @@ def respond(req: TrainingRequest) -> EngineResult:
         moments.append({"phase": name, "moment": best.moment, "allocated_bytes": allocated})
     peak = max(phases, key=lambda ph: ph.total)
     rows = fit.fit_table(
-        gpu_ids=req.common.fit_gpus, total=peak.total, weights=p.weights_bytes,
+        gpus=req.common.fit_devices, total=peak.total, weights=p.weights_bytes,
         by_batch=p.by_batch(s), by_length=p.by_length(b), batch_limit=1 << 16,
         length_limit=max(spec.max_position_embeddings, s),
     )
@@ -692,6 +692,9 @@ def respond(req: TrainingRequest) -> EngineResult:
         "peak": next(m for m in moments if m["phase"] == peak.name),
         "phase_moments": moments,
         "cpu_memory_bytes": p.cpu,
+        "host_memory": host.checkpoint_memory(
+            req.common.model.source_config, spec, engine="transformers",
+            resident=host.training_resident(p.cpu, t)),
         "tokens_per_optimizer_step": t * req.gradient_accumulation_steps * req.parallel.data,
         "gpus": req.parallel.gpus,
         "framework": _framework_details(req),

@@ -24,3 +24,25 @@ def natural_size(n: int | float, *, binary: bool = True, digits: int = 2) -> str
         exponent += 1
     return f"{sign}{value:.{digits}f} {units[exponent]}"
 
+
+
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """'24GiB' -> 25769803776, '24 GB' -> 24000000000, '512MiB', '25769803776B': a number
+    and a unit (B, kB/KiB, MB/MiB, GB/GiB, TB/TiB; case ignored). Raises ValueError naming
+    the units when there is none: a bare number could mean GB or GiB."""
+    value = text.strip()
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ").strip()
+    unit = value[len(value.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")):]
+    factor = _UNITS.get(unit.lower())
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if factor is None or not 0 < amount < 2**53 or len(value) > 40:
+        raise ValueError(f"{text[:40]!r} is not a size: give a number and a unit, such as "
+                         "24GiB, 24GB or 512MiB")
+    return int(amount * factor)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .. import catalogs, kv_cache
+from .. import kv_cache
 from ..components import Warning
 
 if TYPE_CHECKING:
+    from ..catalogs import GPU
     from ..request import InferenceRequest
 
 
@@ -48,8 +49,13 @@ def speed(
     req: InferenceRequest, *, weights: int, kv: int, cpu_weights: int = 0,
     cpu_kv: int = 0, cpu_bandwidth: float = 0.0, context: int | None = None,
 ) -> dict[str, Any] | None:
-    """The roofline speed bound on the selected GPU (None without one)."""
-    if req.common.gpu is None:
+    """The roofline speed bound on the selected GPU (None without one, or when the GPU a
+    request describes gives no bandwidth or no tensor throughput)."""
+    gpu = req.common.device
+    if gpu is None:
+        return None
+    dtype = compute_dtype(req, gpu)
+    if gpu.bandwidth_gb_s is None or gpu.tensor_tflops(dtype) is None:
         return None
     from .. import speed as roofline  # imported on demand: the page's first view has no GPU
 
@@ -58,6 +64,14 @@ def speed(
         kv_bytes=kv, batch=req.batch_size,
         context=req.context_length if context is None else context,
         tp=req.tensor_parallel, cpu_weights_bytes=cpu_weights, cpu_kv_bytes=cpu_kv,
-        cpu_bandwidth_gb_s=cpu_bandwidth,
+        cpu_bandwidth_gb_s=cpu_bandwidth, compute_dtype=dtype,
     )
-    return roofline.roofline(req.spec, catalogs.gpus()[req.common.gpu], work)
+    return roofline.roofline(req.spec, gpu, work)
+
+
+def compute_dtype(req: InferenceRequest, gpu: GPU) -> str:
+    """The 16-bit dtype the matmuls run in: fp16 for fp16 weights or checkpoints, and on
+    GPUs without bf16 (Turing, Volta: a bf16 model runs there at best at the fp16 rate);
+    bf16 otherwise (quantized weights are dequantized to it)."""
+    fp16 = req.weight_format.id in ("fp16", "F16") or req.spec.torch_dtype == "fp16"
+    return "fp16" if fp16 or not gpu.bf16 else "bf16"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import catalogs, fit, formats, recurrent_state
+from .. import catalogs, fit, formats, host, recurrent_state
 from ..catalogs import request_limit
 from ..components import Component, EngineResult, Phase, Warning, cuda_context
 from ..sizes import MiB, cdiv
@@ -40,7 +40,8 @@ DEFAULT_N_UBATCH = 512
 CUDA_CONTEXT_BYTES = 300 * MiB
 ALLOCATOR_RESERVE_FRACTION = 0.0  # ggml allocates exact buffers
 # Host memory bandwidth for the layers left on the CPU (speed estimate only):
-# dual-channel DDR5-4800, 2 x 38.4 GB/s.
+# dual-channel DDR5-4800, 2 x 38.4 GB/s. On unified memory (Apple, Strix Halo, DGX Spark)
+# the CPU reads the same memory as the GPU: the default is the chip's bandwidth.
 DEFAULT_CPU_BANDWIDTH_GB_S = 76.8
 
 
@@ -87,10 +88,19 @@ def parse_options(f: Fields, ctx: Context) -> Options:
         cache_type_v=type_v,
         flash_attn=flash,
         n_gpu_layers=ngl,
-        cpu_bandwidth_gb_s=f.number("cpu_bandwidth_gb_s", default=DEFAULT_CPU_BANDWIDTH_GB_S,
+        cpu_bandwidth_gb_s=f.number("cpu_bandwidth_gb_s", default=cpu_bandwidth_default(ctx),
                                     exclusive_minimum=True,
                                     maximum=request_limit("llama_cpp.cpu_bandwidth_gb_s")),
     )
+
+
+def cpu_bandwidth_default(ctx: Context) -> float:
+    """The CPU side's memory bandwidth: the chip's own on unified memory (its CPU reads the
+    same memory as its GPU), else `DEFAULT_CPU_BANDWIDTH_GB_S`."""
+    device = ctx.common.device
+    if device is not None and device.kind == "unified" and device.bandwidth_gb_s:
+        return float(device.bandwidth_gb_s)
+    return DEFAULT_CPU_BANDWIDTH_GB_S
 
 
 def cache_dtypes(options: Options) -> tuple[str, str] | None:
@@ -109,7 +119,7 @@ def catalog_defaults() -> dict[str, Any]:
         "cache_type_v": "f16",
         "flash_attn": True,
         "n_gpu_layers": -1,  # all
-        "cpu_bandwidth_gb_s": DEFAULT_CPU_BANDWIDTH_GB_S,
+        "cpu_bandwidth_gb_s": DEFAULT_CPU_BANDWIDTH_GB_S,  # unified memory: the chip's
         "overheads": {"cuda_context_bytes": CUDA_CONTEXT_BYTES,
                       "allocator_reserve_fraction": ALLOCATOR_RESERVE_FRACTION},
     }
@@ -376,30 +386,48 @@ def details(plan: Plan, s: Split, max_ngl: int | None) -> dict[str, Any]:
         - plan.tied_duplicate,
     }
 
+def host_memory(req: InferenceRequest, plan: Plan, s: Split) -> dict[str, Any]:
+    """The CPU side in host memory (the CPU layers stay mapped from the file), the file
+    mapped while loading, and the GGUF file as the download."""
+    src = f"{VERSION}: llama-model.cpp load_tensors (layers below -ngl stay on the CPU)"
+    resident = [
+        host.part("weights", "Weights (CPU layers, mapped from the file)", s.cpu_weights,
+                  "token_embd and the layers -ngl leaves on the CPU", src),
+        host.part("kv_cache", "KV cache (CPU layers)", s.cpu_kv,
+                  "the CPU layers' KV cells", src),
+        host.part("compute_buffer", "Compute buffer (CPU)", s.cpu_compute,
+                  "the CPU backend's worst-case graph", src),
+    ]
+    file_bytes = (sum(plan.layer_weights) + plan.input_weights + plan.output_weights
+                  - plan.tied_duplicate)
+    return host.memory(resident=resident, load=host.gguf_load(file_bytes),
+                       download=host.gguf_download(file_bytes, req.weight_format.id,
+                                                   req.weight_format.source))
+
+
 def respond(req: InferenceRequest) -> EngineResult:
     """The GPU side of the selected `-ngl`, and per GPU the most slots and context."""
     opts: Options = req.options
     p = plan(req)
     split = p.split(opts.n_gpu_layers)
-    gpus = catalogs.gpus()
-    budgets = [gpus[g].usable_bytes for g in req.common.fit_gpus]
+    devices = req.common.fit_devices
+    budgets = [g.usable_bytes for g in devices]
     ngl, n_ctx = opts.n_gpu_layers, opts.n_ctx
     # parallel slots of n_ctx tokens each (llama-server -np N -c N*n_ctx)
     slots = fit.largest(lambda k: p.gpu_total(ngl, k * n_ctx), budgets, 1 << 10)
     lengths = fit.largest(lambda c: p.gpu_total(ngl, 256 * c), budgets,
                           max(1, req.spec.max_position_embeddings // 256))
     rows = []
-    for gpu_id, budget in zip(req.common.fit_gpus, budgets, strict=True):
-        gpu = gpus[gpu_id]
+    for gpu, budget in zip(devices, budgets, strict=True):
         rows.append(fit.FitRow(
-            gpu=gpu_id, name=gpu.name, memory_bytes=gpu.memory_bytes,
+            gpu=gpu.id, name=gpu.name, memory_bytes=gpu.memory_bytes,
             usable_bytes=budget, fits=split.gpu_total <= budget,
             headroom_bytes=budget - split.gpu_total,
             max_batch_size=slots[budget],
             max_context_length=256 * lengths[budget],
             gpus_for_weights=max(1, cdiv(split.gpu_weights + split.cpu_weights, budget)),
         ))
-    selected = gpus.get(req.common.gpu or "")
+    selected = req.common.device
     max_ngl = p.max_gpu_layers(selected.usable_bytes) if selected else None
     peak = phase(req, p, split)
     out: dict[str, Any] = {
@@ -412,6 +440,7 @@ def respond(req: InferenceRequest) -> EngineResult:
         "speed": speed(req, weights=split.gpu_weights, kv=split.gpu_kv,
                        cpu_weights=split.cpu_weights - p.input_weights, cpu_kv=split.cpu_kv,
                        cpu_bandwidth=opts.cpu_bandwidth_gb_s, context=opts.n_ctx),
+        "host_memory": host_memory(req, p, split),
     }
     warnings: tuple[Warning, ...] = ()
     if split.n_gpu_layers == 0:

@@ -258,8 +258,7 @@ def _layers(p: llama_cpp.Plan, gpu: GPU | None, opts: Options) -> int:
 def respond(req: InferenceRequest) -> EngineResult:
     """The llama-server Ollama starts on the selected GPU, and on each GPU of the table."""
     opts: Options = req.options
-    gpus = catalogs.gpus()
-    gpu = gpus.get(req.common.gpu or "")
+    gpu = req.common.device
     cache: dict[tuple[int, int, bool], tuple[InferenceRequest, llama_cpp.Plan]] = {}
     probe = llama_cpp.plan(_llama_request(req, launch(req, None, 0), -1))
     file_bytes = _file_bytes(probe)
@@ -276,8 +275,7 @@ def respond(req: InferenceRequest) -> EngineResult:
     ngl = _layers(p, gpu, opts)
     split = p.split(ngl)
     rows = []
-    for gpu_id in req.common.fit_gpus:
-        row_gpu = gpus[gpu_id]
+    for row_gpu in req.common.fit_devices:
         row_la = la if row_gpu is gpu else launch(req, row_gpu, file_bytes)
         rows.append(_fit_row(row_gpu, row_la, planned(row_la)[1], opts, train_context(req)))
     lreq = replace(lreq, options=replace(lreq.options, n_gpu_layers=ngl))

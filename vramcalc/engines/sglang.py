@@ -93,7 +93,7 @@ def parse_options(f: Fields, ctx: Context) -> Options:
         f.collector.add("gpu", "is required with engine \"sglang\": SGLang's "
                         "mem_fraction_static, chunked prefill and CUDA-graph defaults depend "
                         "on the GPU's memory")
-    elif catalogs.gpus()[ctx.common.gpu].vendor == "apple":
+    elif ctx.common.device is not None and ctx.common.device.vendor == "apple":
         f.collector.add("gpu", "SGLang serves on NVIDIA (CUDA) and AMD (ROCm) GPUs; pick one "
                         "of those, or engine \"llama.cpp\" or \"ollama\" on Apple silicon")
     return Options(
@@ -649,15 +649,14 @@ def details(req: InferenceRequest, p: Plan, b: Budget) -> dict[str, Any]:
 def respond(req: InferenceRequest) -> EngineResult:
     """SGLang's pool on the selected GPU, and on each GPU of the fit table."""
     opts: Options = req.options
-    assert req.common.gpu is not None  # the parser requires a GPU for SGLang
+    device = req.common.device
+    assert device is not None  # the parser requires a GPU for SGLang
     p = plan(req)
-    gpus = catalogs.gpus()
-    selected = p.budget(gpus[req.common.gpu], selected=True)
+    selected = p.budget(device, selected=True)
     rows = []
-    for gpu_id in req.common.fit_gpus:
-        gpu = gpus[gpu_id]
-        rows.append(_fit_row(p, gpu, selected if gpu_id == req.common.gpu
-                             else None, req.tensor_parallel))
+    for gpu in req.common.fit_devices:
+        rows.append(_fit_row(p, gpu, selected if gpu.id == device.id else None,
+                             req.tensor_parallel))
     out: dict[str, Any] = {
         "kv_cache_bytes_per_token": kv_bytes_per_token(req),
         "weights_bits_per_parameter": bits_per_parameter(selected.weights * req.tensor_parallel,

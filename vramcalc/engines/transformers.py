@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import allocator, fit, formats, kv_cache, recurrent_state
+from .. import allocator, fit, formats, host, kv_cache, recurrent_state
 from ..components import (
     CUBLAS_WORKSPACE_BYTES,
     CUBLAS_WORKSPACE_TEXT,
@@ -396,7 +396,7 @@ def respond(req: InferenceRequest) -> EngineResult:
     peak, phases = estimate(req, p)
     b, s = req.batch_size, req.context_length
     rows = fit.fit_table(
-        gpu_ids=req.common.fit_gpus,
+        gpus=req.common.fit_devices,
         total=peak.total,
         weights=p.weights,
         by_batch=lambda x: p.total(x, s),
@@ -409,6 +409,8 @@ def respond(req: InferenceRequest) -> EngineResult:
         "weights_bits_per_parameter": bits_per_parameter(p.weights * req.tensor_parallel, req),
         "transformers": {"cache": req.options.cache, "attention": req.attention},
         "speed": speed(req, weights=p.stored_weights, kv=p.kv_bytes(b, s)),
+        "host_memory": host.checkpoint_memory(req.common.model.source_config, spec,
+                                              engine=NAME),
     }
     return EngineResult(peak=peak, phases=tuple(phases), fit_rows=tuple(rows), details=details,
                         length_field="context_length", length=s, warnings=image_warnings(req))

@@ -9,10 +9,10 @@ vLLM file and function it mirrors; the code is written from reading them, not co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .. import catalogs, fit, formats, recurrent_state
+from .. import catalogs, fit, formats, host, recurrent_state
 from ..catalogs import request_limit
 from ..components import Component, EngineResult, Phase, Warning, cuda_context
 from ..sizes import GiB, MiB, cdiv
@@ -37,6 +37,7 @@ OPTIONS_KEY = "vllm"
 RUNS_GGUF = False
 KV_DEFAULT = None  # the model's compute dtype
 SINGLE_GPU = None
+PIPELINE_PARALLEL = True  # parallel.pipeline: stages of layers on further GPUs
 VERSION = "0.33.0"
 _SRC = f"vLLM v{VERSION}"
 
@@ -125,7 +126,8 @@ def parse_options(f: Fields, ctx: Context) -> Options:
         cuda_graph_bytes=f.optional_integer(
             "cuda_graph_bytes", minimum=0, maximum=request_limit("vllm.cuda_graph_bytes")),
         non_torch_bytes=f.integer("non_torch_bytes",
-                                  default=DEFAULT_NON_TORCH_BYTES[ctx.tensor_parallel > 1],
+                                  default=DEFAULT_NON_TORCH_BYTES[
+                                      ctx.tensor_parallel * ctx.pipeline_parallel > 1],
                                   minimum=0, maximum=request_limit("vllm.non_torch_bytes")),
         device_memory_bytes=f.optional_integer(
             "device_memory_bytes", minimum=MiB, maximum=request_limit("vllm.device_memory_bytes")),
@@ -236,14 +238,23 @@ def _round_up(n: int, to: int) -> int:
     return cdiv(n, to) * to
 
 
-def mxfp4_experts(req: InferenceRequest) -> MXFP4Experts | None:
-    """The MXFP4 experts vLLM lays out itself, or None (another format, or no MoE)."""
+def mxfp4_experts(req: InferenceRequest, layers: tuple[int, int] | None = None
+                  ) -> MXFP4Experts | None:
+    """The MXFP4 experts vLLM lays out itself, or None (another format, or no MoE); with
+    `layers`, those of one pipeline stage's layers [start, end)."""
     spec, fmt, tp = req.spec, req.weight_format, req.tensor_parallel
     if fmt.id != "mxfp4" or spec.moe is None:
         return None
     groups = [g for g in spec.tensors if g.role in _MXFP4_ROLES]
+    if layers is not None:
+        start, end = layers
+        groups = [replace(g, layers=tuple(x for x in g.layers if start <= x < end))
+                  for g in groups]
+        groups = [g for g in groups if g.layers]
     formula = sum(formats.tensor_bytes(fmt, g, spec, 16) for g in groups)
-    return MXFP4Experts(layers=spec.moe.moe_layers, experts=spec.moe.num_experts,
+    moe_layers = max((g.count for g in groups), default=0) if layers is not None \
+        else spec.moe.moe_layers
+    return MXFP4Experts(layers=moe_layers, experts=spec.moe.num_experts,
                         hidden=spec.hidden_size,
                         intermediate=spec.moe.expert_intermediate_size // tp,
                         formula_bytes=cdiv(formula, tp))
@@ -327,6 +338,8 @@ class Plan:
     non_torch: int
     context: int
     device_memory_override: int | None
+    sampler: bool = True  # the last pipeline stage samples (gpu_model_runner.py profile_run)
+    stage: tuple[int, int] | None = None  # this stage's layers [start, end) (None: all)
 
     def kv_needed(self, model_len: int, in_flight: int) -> int:
         """Bytes one request of `model_len` tokens needs, summed over layers
@@ -408,7 +421,8 @@ class Plan:
         `_dummy_sampler_run` on min(max_num_seqs, tokens) rows while the forward's hidden
         states stay alive)."""
         forward = tokens * self.layer_elements * 2 // self.tp  # bf16 temporaries of one layer
-        sampler = int(SAMPLER_BYTES_PER_LOGIT * min(seqs, tokens) * self.vocab)
+        sampler = int(SAMPLER_BYTES_PER_LOGIT * min(seqs, tokens) * self.vocab) \
+            if self.sampler else 0
         hidden = tokens * self.hidden * 2  # hidden states kept for the sampler run
         return forward, sampler, max(forward, sampler) + hidden
 
@@ -433,19 +447,22 @@ STATE_WINDOW = -1  # KVBucket.window of recurrent layers (Mamba, Gated DeltaNet)
 
 
 def kv_buckets(spec: ModelSpec, kv_bits: float, block: int, tp: int,
+               layers: tuple[int, int] | None = None,
                model_bytes: float = 2) -> tuple[tuple[KVBucket, ...], int]:
-    """Per-layer page sizes, and the block size vLLM uses (kv_cache_interface.py
-    AttentionSpec.page_size_bytes: block x KV heads on this GPU x (d_k + d_v) x dtype bytes;
-    MLAAttentionSpec: one 576-wide latent, replicated over TP). A hybrid model's recurrent
-    layers keep one page of state per sequence (MambaSpec); vLLM raises the attention block
-    size until one attention page holds a state page, then pads the state page to it
-    (vllm/platforms/interface.py `_align_hybrid_block_size`: block = align ·
-    ⌈state page / (align · attention page of one token)⌉, align = max(16, block_size))."""
+    """Per-layer page sizes, of every layer or of `layers` [start, end), and the block size
+    vLLM uses (kv_cache_interface.py AttentionSpec.page_size_bytes: block x KV heads on this
+    GPU x (d_k + d_v) x dtype bytes; MLAAttentionSpec: one 576-wide latent, replicated over
+    TP). A hybrid model's recurrent layers keep one page of state per sequence (MambaSpec);
+    vLLM raises the attention block size until one attention page holds a state page, then
+    pads the state page to it (vllm/platforms/interface.py `_align_hybrid_block_size`: block
+    = align · ⌈state page / (align · attention page of one token)⌉, align = max(16,
+    block_size))."""
     per_token: dict[int, list[float]] = {}
     heads = max(spec.num_kv_heads, 1)
     per_gpu = max(1, heads // tp)  # vLLM replicates KV heads when TP > KV heads
-    for layer in spec.attention:
-        if layer.kind == "none":
+    for index, layer in enumerate(spec.attention):
+        if layer.kind == "none" or (layers is not None
+                                    and not layers[0] <= index < layers[1]):
             continue
         if spec.mla:
             width = layer.latent_width
@@ -454,7 +471,8 @@ def kv_buckets(spec: ModelSpec, kv_bits: float, block: int, tp: int,
         window = layer.window if layer.kind in ("sliding", "chunked") else 0
         per_token.setdefault(window, []).append(width * kv_bits / 8)
     states = [recurrent_state.vllm_page_bytes(layer, model_bytes, tp)
-              for layer in spec.recurrent if layer is not None]
+              for index, layer in enumerate(spec.recurrent) if layer is not None
+              and (layers is None or layers[0] <= index < layers[1])]
     one_token = max((max(v) for v in per_token.values()), default=0.0)
     if states and per_token:
         align = max(16, block)
@@ -485,12 +503,53 @@ def kv_groups(buckets: tuple[KVBucket, ...]) -> tuple[int, tuple[int, ...]]:
     return size, tuple(groups)
 
 
-def plan(req: InferenceRequest, weights: int) -> Plan:
+def stage_layers(layers: int, stages: int) -> list[tuple[int, int]]:
+    """Each pipeline stage's layers [start, end), as vLLM splits them
+    (vllm/distributed/utils.py get_pp_indices): evenly, the remainder one layer each to the
+    stages before the last, from the back (the last holds the final norm and lm_head)."""
+    partitions = [layers // stages] * stages
+    for i in range(2, layers % stages + 2):
+        partitions[-i] += 1
+    starts = [sum(partitions[:i]) for i in range(stages)]
+    return [(start, start + n) for start, n in zip(starts, partitions, strict=True)]
+
+
+def stage_weights(req: InferenceRequest) -> list[tuple[tuple[int, int] | None, int]]:
+    """(layers, weight bytes per GPU) of each pipeline stage: its layers, the embedding on
+    the first stage, the final norm and lm_head on the last (a tied lm_head is the
+    embedding, loaded on the last stage too: vLLM's LlamaModel keeps embed_tokens there),
+    over tensor parallelism. A multimodal model's vision tower is on the first stage."""
+    spec, tp, pp = req.spec, req.tensor_parallel, req.pipeline_parallel
+    vision = vision_bytes(req)
+    if pp == 1:
+        return [(None, cdiv(formats.weights_bytes(req.weight_format, spec) + vision, tp))]
+    per_layer, outside = formats.weights_by_layer(req.weight_format, spec)
+    embed = outside.get("token_embd", 0) + outside.get("pos_embd", 0)
+    head = sum(outside.values()) - embed
+    if spec.tie_word_embeddings:
+        head += outside.get("token_embd", 0)
+    out: list[tuple[tuple[int, int] | None, int]] = []
+    for i, (start, end) in enumerate(stage_layers(spec.num_layers, pp)):
+        size = sum(per_layer[start:end]) + (embed + vision if i == 0 else 0) + (
+            head if i == pp - 1 else 0)
+        out.append(((start, end), cdiv(size, tp)))
+    return out
+
+
+def plans(req: InferenceRequest) -> list[Plan]:
+    """One plan per pipeline stage (one without pipeline parallelism)."""
+    stages = stage_weights(req)
+    return [plan(req, weights, layers=layers, last=i == len(stages) - 1)
+            for i, (layers, weights) in enumerate(stages)]
+
+
+def plan(req: InferenceRequest, weights: int, *, layers: tuple[int, int] | None = None,
+         last: bool = True) -> Plan:
     opts: Options = req.options
     spec = req.common.spec
     model_bytes = req.weight_format.bits / 8 if req.weight_format.kind == "dense" else 2
     buckets, block = kv_buckets(spec, req.kv_cache_dtype.bits, opts.block_size,
-                                req.tensor_parallel, model_bytes)
+                                req.tensor_parallel, layers, model_bytes)
     size, groups = kv_groups(buckets)
     return Plan(
         weights=weights, buckets=buckets, group_layers=size, groups=groups,
@@ -501,7 +560,8 @@ def plan(req: InferenceRequest, weights: int) -> Plan:
         vocab=spec.vocab_size, tp=req.tensor_parallel, enforce_eager=opts.enforce_eager,
         cuda_graph_bytes=opts.cuda_graph_bytes, non_torch=opts.non_torch_bytes,
         context=req.overheads.cuda_context_bytes,
-        device_memory_override=opts.device_memory_bytes, mxfp4=mxfp4_experts(req),
+        device_memory_override=opts.device_memory_bytes, mxfp4=mxfp4_experts(req, layers),
+        sampler=last, stage=layers,
     )
 
 
@@ -551,6 +611,8 @@ def phase(req: InferenceRequest, plan: Plan, b: Budget) -> Phase:
     components = (
         Component(name="weights", label="Weights", bytes=b.weights, kind="tensor",
                   formula=f"{req.weight_format.id} weights / TP {plan.tp}" + (
+                      f", layers {plan.stage[0]}-{plan.stage[1] - 1} of pipeline stage"
+                      if plan.stage is not None else "") + (
                       f"; MXFP4 experts as vLLM's {b.mxfp4_backend} MoE kernel lays them out "
                       "(padded, fp32 biases)" if b.mxfp4_backend else ""),
                   source=req.weight_format.source + f"; {_SRC} 'Model loading took'"),
@@ -616,39 +678,62 @@ def details(plan: Plan, b: Budget) -> dict[str, Any]:
 
 
 
+def binding(stages: list[Plan], gpu: GPU, *, selected: bool) -> tuple[Budget, int, int]:
+    """The budget of the stage that binds on `gpu`, its index, and the weights of every
+    stage (one GPU's tensor-parallel share of each). vLLM gives every pipeline stage the
+    fewest KV blocks any stage has (kv_cache_utils.py get_kv_cache_configs: "the smallest
+    among all ranks"), and starts only if every stage passes its own check: the binding
+    stage is the first that fails, else the one with the fewest blocks; the longest
+    max_model_len is the shortest any stage allows."""
+    budgets = [s.budget(gpu, selected=selected) for s in stages]
+    weights = sum(b.weights for b in budgets)
+    if len(budgets) == 1:
+        return budgets[0], 0, weights
+    index = min(range(len(budgets)), key=lambda i: (budgets[i].fits, budgets[i].num_blocks))
+    longest = min(b.max_model_len_that_fits for b in budgets)
+    return replace(budgets[index], max_model_len_that_fits=longest), index, weights
+
+
 def respond(req: InferenceRequest) -> EngineResult:
-    """vLLM's budget on the selected GPU, and on each GPU of the fit table."""
+    """vLLM's budget on the selected GPU, and on each GPU of the fit table (with pipeline
+    parallelism, of the stage that binds)."""
     spec = req.spec
     opts: Options = req.options
-    assert req.common.gpu is not None  # the parser requires a GPU for vLLM
-    weights = cdiv(formats.weights_bytes(req.weight_format, spec) + vision_bytes(req),
-                   req.tensor_parallel)
-    p = plan(req, weights)
-    gpus = catalogs.gpus()
-    selected = p.budget(gpus[req.common.gpu], selected=True)
+    device = req.common.device
+    assert device is not None  # the parser requires a GPU for vLLM
+    stages = plans(req)
+    selected, index, weights = binding(stages, device, selected=True)
+    p = stages[index]
     rows = []
-    for gpu_id in req.common.fit_gpus:
-        gpu = gpus[gpu_id]
-        b = selected if gpu_id == req.common.gpu else p.budget(gpu, selected=False)
+    for gpu in req.common.fit_devices:
+        b, _, _ = (selected, index, weights) if gpu.id == device.id else binding(
+            stages, gpu, selected=False)
         rows.append(fit.FitRow(
-            gpu=gpu_id, name=gpu.name, memory_bytes=gpu.memory_bytes,
+            gpu=gpu.id, name=gpu.name, memory_bytes=gpu.memory_bytes,
             usable_bytes=b.requested, fits=b.fits,
             # spare KV: the pool beyond one max_model_len request and the null block
             headroom_bytes=b.kv_pool - b.bytes_per_block - b.needed_one,
             max_batch_size=int(b.max_concurrency) if b.fits else 0,
             max_context_length=b.max_model_len_that_fits,
-            gpus_for_weights=max(1, cdiv(b.weights * req.tensor_parallel, max(b.requested, 1))),
+            gpus_for_weights=max(1, cdiv(weights * req.tensor_parallel, max(b.requested, 1))),
         ))
     peak = phase(req, p, selected)
-    kv_one = p.kv_needed(opts.max_model_len, 2 * selected.max_num_batched_tokens)
+    in_flight = 2 * selected.max_num_batched_tokens
+    kv_one = sum(s.kv_needed(opts.max_model_len, in_flight) for s in stages)
     vllm = details(p, selected)
+    if len(stages) > 1:
+        vllm["pipeline"] = {"stages": [list(s.stage or ()) for s in stages], "stage": index}
     out: dict[str, Any] = {
         "kv_cache_bytes_per_token": kv_bytes_per_token(req),
-        "weights_bits_per_parameter": bits_per_parameter(
-            selected.weights * req.tensor_parallel, req),
+        "weights_bits_per_parameter": bits_per_parameter(weights * req.tensor_parallel, req),
         "vllm": vllm,
-        "speed": speed(req, weights=selected.weights, kv=min(
-            kv_one * req.batch_size, max(selected.kv_pool, 0)), context=opts.max_model_len),
+        # a token passes the stages one after another: their weights and KV are read in
+        # turn; a decode step reads the language model, not the vision tower
+        "speed": speed(req, weights=weights - cdiv(vision_bytes(req), req.tensor_parallel),
+                       kv=min(kv_one * req.batch_size, max(selected.kv_pool, 0) * len(stages)),
+                       context=opts.max_model_len),
+        "host_memory": host.checkpoint_memory(req.common.model.source_config, spec,
+                                              engine=NAME),
     }
     warnings: list[Warning] = list(image_warnings(req))
     if req.images is not None and req.images.tokens >= opts.max_model_len:

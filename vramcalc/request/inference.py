@@ -41,6 +41,7 @@ class Context:
     context_length: int
     tensor_parallel: int
     kv_cache_dtype: str
+    pipeline_parallel: int = 1
 
 
 class EngineProfile(Protocol):
@@ -73,6 +74,9 @@ class Images:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class InferenceParallel:
     tensor: int
+    # pipeline stages (engines whose profile sets PIPELINE_PARALLEL: vLLM); None = 1, left
+    # out of the echo
+    pipeline: int | None = field(default=None, metadata=OMIT_NONE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -101,6 +105,10 @@ class InferenceRequest:
     @property
     def tensor_parallel(self) -> int:
         return self.parallel.tensor
+
+    @property
+    def pipeline_parallel(self) -> int:
+        return self.parallel.pipeline or 1
 
     def to_dict(self) -> dict[str, Any]:
         """The normalized request: sent back, it gives the same answer."""
@@ -137,11 +145,19 @@ def parse_inference(
         f.add("kv_cache_dtype", f"{kv_id} is not a KV cache dtype of {engine}; it supports: "
               + ", ".join(k for k, v in kvs.items() if engine in v.engines))
     par = f.sub("parallel")
-    par.unknown_keys(("tensor",))
+    par.unknown_keys(("tensor", "pipeline"))
     tp = par.integer("tensor", default=1, maximum=request_limit("parallel.tensor"))
     check_tensor_parallel(par, "tensor", spec, tp)
     if tp > 1 and profile.SINGLE_GPU:
         par.add("tensor", profile.SINGLE_GPU)
+    pp = par.integer("pipeline", default=1, maximum=request_limit("parallel.pipeline"))
+    if pp > 1 and not getattr(profile, "PIPELINE_PARALLEL", False):
+        par.add("pipeline", f"pipeline parallelism is modelled for engine \"vllm\" only, not "
+                f"{engine!r}")
+        pp = 1
+    elif pp > spec.num_layers:
+        par.add("pipeline", f"must be at most the number of layers ({spec.num_layers})")
+        pp = 1
     context_length = f.integer("context_length", default=DEFAULT_CONTEXT_LENGTH,
                                maximum=request_limit("context_length"))
     generated = f.integer("generated_tokens", default=0, minimum=0,
@@ -163,7 +179,7 @@ def parse_inference(
         f.add("images", f"{profile.NAME} loads a vision projector from a separate mmproj file, "
               "which is not modelled: estimate images with engine \"transformers\" or \"vllm\"")
     ctx = Context(common=common, context_length=context_length, tensor_parallel=tp,
-                  kv_cache_dtype=kv_id)
+                  kv_cache_dtype=kv_id, pipeline_parallel=pp)
     options = profile.parse_options(f.sub(profile.OPTIONS_KEY), ctx)
     kv_k = kv_v = kvs[kv_id]
     cache_types = profile.cache_dtypes(options)
@@ -181,9 +197,10 @@ def parse_inference(
         kv_cache_dtype_v=kv_v,
         engine=engine,
         attention=f.choice("attention", ATTENTION, default="sdpa"),
-        parallel=InferenceParallel(tensor=tp),
+        parallel=InferenceParallel(tensor=tp, pipeline=pp if pp > 1 else None),
         overheads=parse_overheads(f, context=profile.CUDA_CONTEXT_BYTES,
-                                  reserve=profile.ALLOCATOR_RESERVE_FRACTION),
+                                  reserve=profile.ALLOCATOR_RESERVE_FRACTION,
+                                  device=common.device),
         options=options,
         options_key=profile.OPTIONS_KEY,
         warnings=warnings,
@@ -223,7 +240,7 @@ def _parse_weight_format(
     path = ("model.config" if common.model.config is not None else
             "model.ollama" if common.model.ollama else "model.preset")
     own, warnings = checkpoint.resolve(common.model.source_config, common.spec, f.collector,
-                                       path=path, engine=profile.NAME, gpu=common.gpu)
+                                       path=path, engine=profile.NAME, gpu=common.device)
     tag = common.model.tag_format  # an Ollama tag's file (gpt-oss: MXFP4 experts, bf16 rest)
     default = (tag or "Q4_K_M") if profile.RUNS_GGUF else own.id
     fmt_id = f.text("weight_format", default=default)

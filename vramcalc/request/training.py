@@ -155,7 +155,7 @@ def parse_training(f: Fields, common: Common) -> TrainingRequest:
         optimizer_in_backward=picked["optimizer_in_backward"],
         lora=lora_spec, qlora=qlora_spec, parallel=par,
         overheads=parse_overheads(f, context=DEFAULT_CUDA_CONTEXT_BYTES,
-                                  reserve=DEFAULT_RESERVE_FRACTION),
+                                  reserve=DEFAULT_RESERVE_FRACTION, device=common.device),
     )
 
 

@@ -1,0 +1,143 @@
+"""The fit rows' `gpus_needed` and `layout` (vramcalc/layouts.py): the fewest GPUs that run
+the whole request. Each expected count is checked against estimate itself: the layout fits
+that GPU and the next smaller one does not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import vramcalc
+from vramcalc import api, layouts
+
+L70 = {"preset": "meta-llama/Llama-3.1-70B"}
+L8 = {"preset": "meta-llama/Llama-3.1-8B"}
+
+
+def row(req: dict[str, Any], gpu: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(r for r in vramcalc.estimate_or_raise(req)["fit"]["gpus"]
+                                 if r["gpu"] == gpu)
+    return found
+
+
+def fits(req: dict[str, Any], gpu: str, parallel: dict[str, Any]) -> bool:
+    merged = {**req, "fit_gpus": [gpu], "parallel": {**req.get("parallel", {}), **parallel}}
+    return bool(row(merged, gpu)["fits"])
+
+
+def test_transformers_70b_needs_eight_4090s_in_tensor_parallel() -> None:
+    req = {"mode": "inference", "model": L70, "fit_gpus": ["rtx-4090", "h100-sxm", "b200"]}
+    r = vramcalc.estimate_or_raise(req)
+    needed = {g["gpu"]: (g["gpus_needed"], g["layout"]) for g in r["fit"]["gpus"]}
+    assert needed == {"rtx-4090": (8, {"tensor": 8}), "h100-sxm": (2, {"tensor": 2}),
+                      "b200": (1, {"tensor": 1})}
+    assert fits(req, "rtx-4090", {"tensor": 8}) and not fits(req, "rtx-4090", {"tensor": 4})
+    # the weights alone would take 6: the whole workload takes more
+    assert r["fit"]["gpus"][0]["gpus_for_weights"] == 6
+
+
+def test_tensor_sizes_must_divide_the_heads() -> None:
+    # 40 heads, 8 KV heads (Qwen3-14B): 16 does not divide 40, so 16 is skipped
+    config = {"model_type": "llama", "vocab_size": 32000, "hidden_size": 5120,
+              "intermediate_size": 13824, "num_hidden_layers": 120, "num_attention_heads": 40,
+              "num_key_value_heads": 8, "max_position_embeddings": 4096,
+              "torch_dtype": "bfloat16"}
+    req = {"mode": "inference", "model": {"config": config}, "fit_gpus": ["t4"]}
+    got = row(req, "t4")
+    assert got["layout"] is None or 40 % got["layout"]["tensor"] == 0
+    assert vramcalc.estimate(dict(req, parallel={"tensor": 16}))["error"]["problems"] == [
+        {"field": "parallel.tensor", "message": "must divide the number of attention heads "
+         "(40)"}]
+
+
+def test_vllm_goes_beyond_a_node_with_pipeline_stages() -> None:
+    req = {"mode": "inference", "model": L70, "engine": "vllm", "gpu": "h100-sxm",
+           "fit_gpus": ["h100-sxm", "t4"]}
+    r = vramcalc.estimate_or_raise(req)
+    needed = {g["gpu"]: (g["gpus_needed"], g["layout"]) for g in r["fit"]["gpus"]}
+    # 8 T4s (128 GB) cannot hold 70B in bf16: two nodes of 8 in pipeline can
+    assert needed == {"h100-sxm": (2, {"tensor": 2}),
+                      "t4": (16, {"tensor": 8, "pipeline": 2})}
+    assert not fits(req, "t4", {"tensor": 8})
+    assert fits(req, "t4", {"tensor": 8, "pipeline": 2})
+    big = row({"mode": "inference", "model": {"preset": "meta-llama/Llama-3.1-405B"},
+               "engine": "vllm", "gpu": "h100-sxm", "fit_gpus": ["h100-sxm"]}, "h100-sxm")
+    assert (big["gpus_needed"], big["layout"]) == (16, {"tensor": 8, "pipeline": 2})
+
+
+def test_vllm_must_hold_the_batch() -> None:
+    req = {"mode": "inference", "model": L8, "engine": "vllm", "gpu": "rtx-4090",
+           "fit_gpus": ["rtx-4090"], "batch_size": 32}
+    got = row(req, "rtx-4090")
+    assert got["fits"] and got["max_batch_size"] < 32
+    # one 4090 starts vLLM but its KV cache holds 11 requests of 4,096 tokens; two hold 50
+    assert got["gpus_needed"] == 2 and got["layout"] == {"tensor": 2}
+    assert row(dict(req, parallel={"tensor": 2}), "rtx-4090")["max_batch_size"] >= 32
+
+
+def test_training_scales_out_with_zero_3_at_the_same_micro_batch() -> None:
+    req = {"mode": "training", "model": L8, "fit_gpus": ["rtx-4090"],
+           "gradient_checkpointing": "full"}
+    got = row(req, "rtx-4090")
+    n = got["gpus_needed"]
+    assert got["layout"] == {"data": n, "tensor": 1, "pipeline": 1, "zero_stage": 3}
+    assert fits(req, "rtx-4090", {"data": n, "zero_stage": 3})
+    assert not fits(req, "rtx-4090", {"data": n // 2, "zero_stage": 3})
+
+
+def test_megatron_offers_tensor_parallel_and_keeps_its_zero_stage() -> None:
+    req = {"mode": "training", "model": L8, "framework": "megatron", "fit_gpus": ["rtx-4090"]}
+    got = row(req, "rtx-4090")
+    assert got["layout"]["zero_stage"] == 1
+    assert got["gpus_needed"] == got["layout"]["data"] * got["layout"]["tensor"]
+
+
+def test_unsloth_has_one_gpu() -> None:
+    req = {"mode": "training", "model": L70, "framework": "unsloth", "fit_gpus": ["rtx-4090"]}
+    got = row(req, "rtx-4090")
+    assert not got["fits"] and got["gpus_needed"] is None and got["layout"] is None
+
+
+def test_a_row_that_fits_keeps_the_requests_own_layout() -> None:
+    req = {"mode": "inference", "model": L8, "parallel": {"tensor": 2},
+           "fit_gpus": ["h100-sxm"]}
+    assert row(req, "h100-sxm")["gpus_needed"] == 2
+    assert row(req, "h100-sxm")["layout"] == {"tensor": 2}
+
+
+@pytest.mark.parametrize("gpu", ["m4-max-64gb", "rtx-4090"])
+def test_llama_cpp_and_apple_gpus_are_one_gpu(gpu: str) -> None:
+    big = row({"mode": "inference", "model": L70, "fit_gpus": [gpu]}, gpu)
+    assert gpu == "rtx-4090" or (big["gpus_needed"], big["layout"]) == (None, None)
+    small = row({"mode": "inference", "model": L8, "engine": "llama.cpp", "fit_gpus": [gpu]},
+                gpu)
+    assert (small["gpus_needed"], small["layout"]) == (1, {"tensor": 1})
+    llama = row({"mode": "inference", "model": L70, "engine": "llama.cpp",
+                 "weight_format": "F16", "fit_gpus": [gpu]}, gpu)
+    assert (llama["gpus_needed"], llama["layout"]) == (None, None)
+
+
+def test_the_work_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    inner = api._without_layouts
+
+    def counted(req: Any) -> dict[str, Any]:
+        calls.append(req)
+        return inner(req)
+
+    monkeypatch.setattr(api, "_without_layouts", counted)
+    vramcalc.estimate({"mode": "training", "model": {"preset": "meta-llama/Llama-3.1-405B"},
+                       "framework": "megatron"})
+    assert 0 < len(calls) <= layouts.MAX_ESTIMATES
+    # each asks only for the rows still open
+    assert all(len(c["fit_gpus"]) < len(vramcalc.catalog()["gpus"]) for c in calls[1:])
+
+
+def test_sweeps_and_fit_changes_go_without(monkeypatch: pytest.MonkeyPatch) -> None:
+    called = []
+    monkeypatch.setattr(layouts, "annotate", lambda *a: called.append(a) or a[2])
+    vramcalc.sweep({"mode": "inference", "model": L70, "gpu": "rtx-4090"}, "batch_size", [1, 2])
+    vramcalc.fit_changes({"mode": "inference", "model": L70, "gpu": "rtx-4090"},
+                         max_evaluations=3)
+    assert called == []
