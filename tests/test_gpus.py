@@ -238,3 +238,24 @@ def test_the_selected_gpu_always_has_a_row() -> None:
     r = vramcalc.estimate_or_raise(inference(gpu="l40", fit_gpus=["rtx-4090"]))
     assert [row["gpu"] for row in r["fit"]["gpus"]] == ["rtx-4090", "l40"]
     assert r["request"]["fit_gpus"] == ["rtx-4090"]
+
+
+def test_the_cuda_context_measured_on_a_gpu_is_its_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the H200's PyTorch context, measured (tests/data/calibration): 768 MiB
+    import dataclasses
+
+    from vramcalc import catalogs, estimate
+
+    gpus = catalogs.gpus()
+    assert gpus["h200"].cuda_context_bytes == 768 << 20
+    assert gpus["rtx-4090"].cuda_context_bytes is None  # not measured: the default
+    # a GPU measured at 400 MiB: transformers and training take it, vLLM keeps its own
+    monkeypatch.setitem(gpus, "rtx-4090", dataclasses.replace(gpus["rtx-4090"],
+                                                              cuda_context_bytes=400 << 20))
+    base = {"model": {"preset": "Qwen/Qwen3-0.6B"}, "gpu": "rtx-4090", "fit_gpus": []}
+    for mode in ("inference", "training"):
+        r = estimate({**base, "mode": mode})
+        assert r["request"]["overheads"]["cuda_context_bytes"] == 400 << 20
+    r = estimate({**base, "mode": "inference", "engine": "vllm"})
+    assert r["request"]["overheads"]["cuda_context_bytes"] == 625 << 20

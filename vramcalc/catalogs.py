@@ -49,6 +49,8 @@ class GPU:
     source: str
     compute_capability: str | None = None  # CUDA's "major.minor" (NVIDIA only)
     cuda_memory_bytes: int | None = None  # the total CUDA reports, where measured or logged
+    # what a PyTorch process holds on this GPU before its tensors, where measured
+    cuda_context_bytes: int | None = None
 
     @property
     def bf16(self) -> bool:
@@ -103,7 +105,8 @@ def gpus() -> dict[str, GPU]:
                      bandwidth_gb_s=e["bandwidth_gb_s"], bf16_tflops=e["bf16_tflops"],
                      fp16_tflops=e["fp16_tflops"], source=e["source"],
                      compute_capability=e.get("compute_capability"),
-                     cuda_memory_bytes=e.get("cuda_memory_bytes"))
+                     cuda_memory_bytes=e.get("cuda_memory_bytes"),
+                     cuda_context_bytes=e.get("cuda_context_bytes"))
         for e in load("gpus.json")["gpus"]
     }
 

@@ -268,6 +268,16 @@ def _parse_ollama_model(f: Fields, m: Fields, tag: Any) -> tuple[ModelRef, Model
 APPLE_CONTEXT_BYTES = 0
 
 
+def measured_context(device: GPU | None, default: int) -> int:
+    """The CUDA context measured on the selected GPU (the catalog's cuda_context_bytes), else
+    `default`. Only the H200's is measured so far; other GPUs and drivers differ (a bare
+    context, before any kernel: 256 MiB on an RTX 3090 with CUDA 12.8, invoke-ai/InvokeAI
+    #9413; 426 MiB on an RTX 6000 Ada with CUDA 13.0, unslothai/unsloth-zoo#1053)."""
+    if device is not None and device.cuda_context_bytes is not None:
+        return device.cuda_context_bytes
+    return default
+
+
 def parse_overheads(f: Fields, *, context: int, reserve: float,
                     device: GPU | None = None) -> Overheads:
     """`overheads`, with the engine's or the mode's defaults; on an Apple GPU the CUDA

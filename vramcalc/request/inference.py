@@ -14,7 +14,14 @@ from .. import catalogs, checkpoint
 from ..catalogs import request_limit
 from ..errors import show
 from ..jsonable import FLATTEN, HIDDEN, ID, OMIT_NONE, as_json
-from .common import COMMON_KEYS, Common, Overheads, check_tensor_parallel, parse_overheads
+from .common import (
+    COMMON_KEYS,
+    Common,
+    Overheads,
+    check_tensor_parallel,
+    measured_context,
+    parse_overheads,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -198,7 +205,11 @@ def parse_inference(
         engine=engine,
         attention=f.choice("attention", ATTENTION, default="sdpa"),
         parallel=InferenceParallel(tensor=tp, pipeline=pp if pp > 1 else None),
-        overheads=parse_overheads(f, context=profile.CUDA_CONTEXT_BYTES,
+        # a PyTorch process's context as measured on the GPU; the serving engines keep their
+        # own figures, taken from their logs
+        overheads=parse_overheads(f, context=measured_context(common.device,
+                                                              profile.CUDA_CONTEXT_BYTES)
+                                  if profile.NAME == "transformers" else profile.CUDA_CONTEXT_BYTES,
                                   reserve=profile.ALLOCATOR_RESERVE_FRACTION,
                                   device=common.device),
         options=options,

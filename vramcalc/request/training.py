@@ -10,7 +10,14 @@ from .. import activations, catalogs, lora, optimizers, parallel
 from ..catalogs import request_limit
 from ..jsonable import FLATTEN, ID, OMIT_NONE, as_json
 from ..sizes import MiB
-from .common import COMMON_KEYS, Common, Overheads, check_tensor_parallel, parse_overheads
+from .common import (
+    COMMON_KEYS,
+    Common,
+    Overheads,
+    check_tensor_parallel,
+    measured_context,
+    parse_overheads,
+)
 
 if TYPE_CHECKING:
     from ..architecture import ModelSpec
@@ -154,7 +161,8 @@ def parse_training(f: Fields, common: Common) -> TrainingRequest:
         attention=picked["attention"], loss=picked["loss"],
         optimizer_in_backward=picked["optimizer_in_backward"],
         lora=lora_spec, qlora=qlora_spec, parallel=par,
-        overheads=parse_overheads(f, context=DEFAULT_CUDA_CONTEXT_BYTES,
+        overheads=parse_overheads(f, context=measured_context(common.device,
+                                                              DEFAULT_CUDA_CONTEXT_BYTES),
                                   reserve=DEFAULT_RESERVE_FRACTION, device=common.device),
     )
 
