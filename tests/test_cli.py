@@ -343,3 +343,20 @@ def test_pipeline_stages_for_vllm(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and json.loads(out)["request"]["parallel"] == {"tensor": 8, "pipeline": 2}
     _, out, _ = run(args, capsys)
     assert out.splitlines()[-1].endswith("  16 (TP 8, PP 2)")
+
+
+def test_sglang_and_ollama_flags_reach_their_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["estimate", "-m", "Qwen/Qwen3-8B", "--engine", "sglang", "--gpu", "h100-sxm",
+                 "--context-length", "32768", "--mem-fraction-static", "0.8",
+                 "--disable-radix-cache", "--json"]) == 0
+    sglang = json.loads(capsys.readouterr().out)["request"]["sglang"]
+    assert (sglang["context_length"], sglang["mem_fraction_static"],
+            sglang["disable_radix_cache"]) == (32768, 0.8, True)
+    assert main(["estimate", "--ollama", "llama3.1:8b", "--engine", "ollama", "--gpu",
+                 "rtx-4090", "--num-ctx", "8192", "--num-parallel", "2", "--kv-cache-type",
+                 "q8_0", "--flash-attention", "on", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)["request"]
+    assert answer["model"] == {"ollama": "llama3.1:8b"}
+    assert {k: answer["ollama"][k] for k in ("num_ctx", "num_parallel", "kv_cache_type",
+                                             "flash_attention")} == {
+        "num_ctx": 8192, "num_parallel": 2, "kv_cache_type": "q8_0", "flash_attention": True}

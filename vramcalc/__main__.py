@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     model.add_argument("--config", type=Path, help="path to a model's config.json")
     model.add_argument("--hf", metavar="MODEL_ID",
                        help="fetch config.json from the Hugging Face Hub, e.g. Qwen/Qwen3-8B")
+    model.add_argument("--ollama", metavar="NAME",
+                       help="an Ollama model name, e.g. llama3.1:8b (its preset and tag file)")
     est.add_argument("--token", help="Hugging Face token for gated models (default: $HF_TOKEN, "
                      "else the token file of `hf auth login`; a flag shows in `ps`)")
     est.add_argument("--revision", default="main", help="Hub branch, tag or commit (--hf)")
@@ -117,6 +119,22 @@ def _parser() -> argparse.ArgumentParser:
     lc.add_argument("--cache-type-k", "-ctk")
     lc.add_argument("--cache-type-v", "-ctv")
     lc.add_argument("--flash-attn", "-fa", choices=("on", "off"))
+    sg = est.add_argument_group("sglang engine (sglang.launch_server flags)")
+    sg.add_argument("--mem-fraction-static", type=float)
+    sg.add_argument("--context-length", type=int, dest="sglang_context_length")
+    sg.add_argument("--max-running-requests", type=int)
+    sg.add_argument("--max-total-tokens", type=int)
+    sg.add_argument("--chunked-prefill-size", type=int)
+    sg.add_argument("--cuda-graph-max-bs", type=int)
+    sg.add_argument("--disable-cuda-graph", action="store_true", default=None)
+    sg.add_argument("--page-size", type=int)
+    sg.add_argument("--disable-radix-cache", action="store_true", default=None)
+    ol = est.add_argument_group("ollama engine (model options, OLLAMA_* variables)")
+    ol.add_argument("--num-ctx", type=int)
+    ol.add_argument("--num-parallel", type=int, help="OLLAMA_NUM_PARALLEL")
+    ol.add_argument("--kv-cache-type", help="OLLAMA_KV_CACHE_TYPE: f16, q8_0, q4_0")
+    ol.add_argument("--flash-attention", choices=("on", "off"), help="OLLAMA_FLASH_ATTENTION")
+    ol.add_argument("--num-gpu", type=int, help="layers on the GPU (-1: as many as fit)")
     tr = est.add_argument_group("training (any of these implies --mode training)")
     tr.add_argument("--method", help="full, lora, qlora")
     tr.add_argument("--framework", help="hf_trainer (default), torchtune, unsloth, deepspeed, "
@@ -224,6 +242,8 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
         stored = _hub_checkpoint_bytes(args)
         if stored is not None:
             request["model"]["checkpoint_bytes"] = stored
+    elif args.ollama:
+        request["model"] = {"ollama": args.ollama}
     elif "model" not in request:
         request["model"] = {"preset": "meta-llama/Llama-3.1-8B"}
     training = mode == "training"
@@ -262,6 +282,19 @@ def _request_from_args(args: argparse.Namespace) -> dict[str, Any]:
                       ("cache_type_k", args.cache_type_k), ("cache_type_v", args.cache_type_v),
                       ("flash_attn", None if args.flash_attn is None
                        else args.flash_attn == "on")),
+        "sglang": (("mem_fraction_static", args.mem_fraction_static),
+                   ("context_length", args.sglang_context_length),
+                   ("max_running_requests", args.max_running_requests),
+                   ("max_total_tokens", args.max_total_tokens),
+                   ("chunked_prefill_size", args.chunked_prefill_size),
+                   ("cuda_graph_max_bs", args.cuda_graph_max_bs),
+                   ("disable_cuda_graph", args.disable_cuda_graph),
+                   ("page_size", args.page_size),
+                   ("disable_radix_cache", args.disable_radix_cache)),
+        "ollama": (("num_ctx", args.num_ctx), ("num_parallel", args.num_parallel),
+                   ("kv_cache_type", args.kv_cache_type),
+                   ("flash_attention", None if args.flash_attention is None
+                    else args.flash_attention == "on"), ("num_gpu", args.num_gpu)),
     }
     for section, pairs in options.items():
         for key, value in pairs:
