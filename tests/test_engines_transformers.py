@@ -121,8 +121,9 @@ def test_a_multimodal_model_loads_its_vision_tower_and_images_add_tokens() -> No
             "context_length": 8192, "fit_gpus": [], "transformers": {"cache": "static"}}
     text = vramcalc.estimate(base)
     assert text["parameters"]["vision"] == 421_290_864
-    weights = next(c["bytes"] for c in text["components"] if c["name"] == "weights")
-    assert weights >= 2 * (text["parameters"]["total"] + 421_290_864)
+    parts = {c["name"]: c["bytes"] for c in text["components"]}
+    assert parts["vision_tower"] == 2 * 421_290_864
+    assert parts["weights"] >= 2 * text["parameters"]["total"]
     with_images = vramcalc.estimate({**base, "images": {"count": 4}})
     assert with_images["request"]["images"] == {"count": 4, "height": 896, "width": 896}
     kv_text = next(c["bytes"] for c in text["components"] if c["name"] == "kv_cache")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import kv_cache
-from ..components import Warning
+from ..components import Component, Warning
 
 if TYPE_CHECKING:
     from ..catalogs import GPU
@@ -27,6 +27,16 @@ def vision_bytes(req: InferenceRequest) -> int:
         return 0
     width = 4 if req.weight_format.id in ("fp32", "F32") else 2
     return vision.parameters * width
+
+
+def vision_component(bytes_: int) -> tuple[Component, ...]:
+    """The vision tower as its own component (none for a text-only model)."""
+    if not bytes_:
+        return ()
+    return (Component(
+        name="vision_tower", label="Vision tower (encoder + projector)", bytes=bytes_,
+        kind="tensor", formula="vision parameters · 2 B (kept 16-bit, also in quantized "
+        "checkpoints)", source="the config's vision_config, counted as transformers builds it"),)
 
 
 def image_warnings(req: InferenceRequest) -> tuple[Warning, ...]:

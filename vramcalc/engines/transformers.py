@@ -43,6 +43,7 @@ from .common import (
     kv_bytes_per_token,
     speed,
     vision_bytes,
+    vision_component,
 )
 
 if TYPE_CHECKING:
@@ -295,11 +296,12 @@ def estimate(req: InferenceRequest, p: InferencePlan) -> tuple[Phase, list[Phase
     spec = req.common.spec
     b, s = req.batch_size, req.context_length
     fmt, kv = req.weight_format, req.kv_cache_dtype
-    weights = Component(
-        name="weights", label="Weights", bytes=p.weights, kind="tensor",
+    vision = vision_bytes(req)
+    weights = (Component(
+        name="weights", label="Weights", bytes=p.weights - vision, kind="tensor",
         formula=_weights_formula(fmt, spec),
         source=fmt.source,
-    )
+    ), *vision_component(vision))
     phases: list[Phase] = []
     for name, kv_bytes, state, act, logits in p.phases(b, s):
         allocated = p.weights + kv_bytes + state + act + logits
@@ -311,7 +313,7 @@ def estimate(req: InferenceRequest, p: InferencePlan) -> tuple[Phase, list[Phase
             source="transformers v5 cache_utils.py (LinearAttentionLayer: the convolution "
             "window and the recurrent state per sequence)"),) if p.state_per_sequence else ()
         phases.append(Phase(name=name, components=(
-            weights, *recurrent,
+            *weights, *recurrent,
             Component(
                 name="kv_cache", label="KV cache", bytes=kv_bytes, kind="tensor",
                 formula=_kv_formula(spec, kv.bits, b, p.prompt(s) if name == "prefill" else s,

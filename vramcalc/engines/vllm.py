@@ -22,6 +22,7 @@ from .common import (
     kv_bytes_per_token,
     speed,
     vision_bytes,
+    vision_component,
 )
 from .transformers import layer_elements
 
@@ -608,14 +609,18 @@ def phase(req: InferenceRequest, plan: Plan, b: Budget) -> Phase:
         f"⌈max_model_len / block⌉ blocks × page size per layer, summed over layers, + the "
         f"null block (needed: {b.needed_one:,} B; the budget leaves {b.kv_pool:,} B)"
     )
+    # the vision tower sits on the first pipeline stage (split over tensor parallelism)
+    vision = cdiv(vision_bytes(req), plan.tp) if plan.stage is None or plan.stage[0] == 0 \
+        else 0
     components = (
-        Component(name="weights", label="Weights", bytes=b.weights, kind="tensor",
+        Component(name="weights", label="Weights", bytes=b.weights - vision, kind="tensor",
                   formula=f"{req.weight_format.id} weights / TP {plan.tp}" + (
                       f", layers {plan.stage[0]}-{plan.stage[1] - 1} of pipeline stage"
                       if plan.stage is not None else "") + (
                       f"; MXFP4 experts as vLLM's {b.mxfp4_backend} MoE kernel lays them out "
                       "(padded, fp32 biases)" if b.mxfp4_backend else ""),
                   source=req.weight_format.source + f"; {_SRC} 'Model loading took'"),
+        *vision_component(vision),
         Component(name="activations", label="Activation reserve (profiling peak)",
                   bytes=b.activation, kind="tensor",
                   formula=(f"max(forward of {b.max_num_batched_tokens:,} tokens: "
