@@ -369,6 +369,24 @@ class Builder:
                   "output_bias" if role == "output" else "ffn_bias")
             self.groups.setdefault((bias_role, out_f * experts, 0, 0, 1), []).append(layer)
 
+    def attention(
+        self, i: int, hidden: int, q_width: int, kv_width: int, *, bias: bool = False,
+        out_bias: bool | None = None, fused: bool = False, gated_query: bool = False,
+    ) -> None:
+        """The q/k/v projections and the output projection of layer `i`: q and the output's
+        input `q_width` wide (heads x head_dim), k and v `kv_width` (kv_heads x head_dim).
+        Separate q/k/v as modeling_llama.py LlamaAttention, or one `fused` qkv tensor (GPT-2
+        c_attn, GPT-NeoX query_key_value, Phi-3 qkv_proj). `out_bias` is the output's bias
+        where it differs from q/k/v's (Qwen2 biases q/k/v only); `gated_query` doubles q_proj
+        for the output gate (Qwen3-Next)."""
+        if fused:
+            self.layer("attn_qkv", i, hidden, q_width + 2 * kv_width, bias=bias)
+        else:
+            self.layer("attn_q", i, hidden, 2 * q_width if gated_query else q_width, bias=bias)
+            self.layer("attn_k", i, hidden, kv_width, bias=bias)
+            self.layer("attn_v", i, hidden, kv_width, bias=bias)
+        self.layer("attn_output", i, q_width, hidden, bias=bias if out_bias is None else out_bias)
+
     def vector(self, role: str, layer: int, size: int) -> None:
         self.groups.setdefault((role, size, 0, 0, 1), []).append(layer)
 

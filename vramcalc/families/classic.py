@@ -46,8 +46,7 @@ def read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
     b.single("pos_embd", positions * hidden)
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)  # ln_1 weight + bias
-        b.layer("attn_qkv", i, hidden, hidden + 2 * kv_heads * head_dim, bias=True)
-        b.layer("attn_output", i, hidden, hidden, bias=True)
+        b.attention(i, hidden, hidden, kv_heads * head_dim, bias=True, fused=True)
         b.vector("norm", i, 2 * hidden)  # ln_2
         b.layer("ffn_up", i, hidden, width, bias=True)
         b.layer("ffn_down", i, width, hidden, bias=True)
@@ -79,8 +78,7 @@ def read_gpt_neox(fields: Fields, family: str) -> ModelSpec | None:
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)
         b.vector("norm", i, 2 * hidden)
-        b.layer("attn_qkv", i, hidden, 3 * hidden, bias=bias)
-        b.layer("attn_output", i, hidden, hidden, bias=bias)
+        b.attention(i, hidden, hidden, hidden, bias=bias, fused=True)
         b.layer("ffn_up", i, hidden, width, bias=True)
         b.layer("ffn_down", i, width, hidden, bias=True)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
@@ -123,6 +121,7 @@ def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
     b = Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
+        # not Builder.attention: dense is hidden x hidden whatever heads x head_dim is
         b.layer("attn_qkv", i, hidden, (heads + 2 * kv_heads) * head_dim, bias=bias)
         b.layer("attn_output", i, hidden, hidden, bias=bias)
         b.layer("ffn_up", i, hidden, width, bias=bias)
@@ -172,8 +171,7 @@ def read_opt(fields: Fields, family: str) -> ModelSpec | None:
         b.single("token_embd", embed * hidden, embed, hidden)
         b.single("token_embd", hidden * embed, hidden, embed)
     for i in range(layers):
-        for role in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            b.layer(role, i, hidden, hidden, bias=bias)
+        b.attention(i, hidden, hidden, hidden, bias=bias)  # each hidden x hidden
         b.layer("ffn_up", i, hidden, width, bias=bias)
         b.layer("ffn_down", i, width, hidden, bias=bias)
         if norm:
@@ -206,8 +204,7 @@ def read_bloom(fields: Fields, family: str) -> ModelSpec | None:
     b.single("norm", 2 * hidden)  # word_embeddings_layernorm
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)
-        b.layer("attn_qkv", i, hidden, 3 * hidden, bias=True)
-        b.layer("attn_output", i, hidden, hidden, bias=True)
+        b.attention(i, hidden, hidden, hidden, bias=True, fused=True)
         b.vector("norm", i, 2 * hidden)
         b.layer("ffn_up", i, hidden, width, bias=True)
         b.layer("ffn_down", i, width, hidden, bias=True)
@@ -237,8 +234,7 @@ def read_gptj(fields: Fields, family: str) -> ModelSpec | None:
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)
-        for role in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            b.layer(role, i, hidden, hidden)
+        b.attention(i, hidden, hidden, hidden)  # each hidden x hidden
         b.layer("ffn_up", i, hidden, width, bias=True)
         b.layer("ffn_down", i, width, hidden, bias=True)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
@@ -276,8 +272,7 @@ def read_mpt(fields: Fields, family: str) -> ModelSpec | None:
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
         b.vector("norm", i, hidden)
-        b.layer("attn_qkv", i, hidden, 3 * hidden)
-        b.layer("attn_output", i, hidden, hidden)
+        b.attention(i, hidden, hidden, hidden, fused=True)
         b.vector("norm", i, hidden)
         b.layer("ffn_up", i, hidden, width)
         b.layer("ffn_down", i, width, hidden)
@@ -311,10 +306,7 @@ def read_phi(fields: Fields, family: str) -> ModelSpec | None:
     b = Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
-        b.layer("attn_q", i, hidden, heads * head_dim, bias=True)
-        b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=True)
-        b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=True)
-        b.layer("attn_output", i, heads * head_dim, hidden, bias=True)
+        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=True)
         if qk_norm:
             b.vector("norm", i, 2 * head_dim)
             b.vector("norm", i, 2 * head_dim)
@@ -347,10 +339,7 @@ def read_starcoder2(fields: Fields, family: str) -> ModelSpec | None:
     b = Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
-        b.layer("attn_q", i, hidden, heads * head_dim, bias=bias)
-        b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=bias)
-        b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=bias)
-        b.layer("attn_output", i, heads * head_dim, hidden, bias=bias)
+        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=bias)
         b.layer("ffn_up", i, hidden, width, bias=bias)
         b.layer("ffn_down", i, width, hidden, bias=bias)
         b.vector("norm", i, 2 * hidden)
@@ -386,8 +375,7 @@ def read_qwen(fields: Fields, family: str) -> ModelSpec | None:
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
         b.vector("norm", i, hidden)
-        b.layer("attn_qkv", i, hidden, 3 * proj, bias=True)
-        b.layer("attn_output", i, proj, hidden, bias=bias)
+        b.attention(i, hidden, proj, proj, bias=True, out_bias=bias, fused=True)
         b.vector("norm", i, hidden)
         dense_mlp(b, i, hidden, width, bias=bias)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
@@ -428,8 +416,7 @@ def read_chatglm(fields: Fields, family: str) -> ModelSpec | None:
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
         b.vector("norm", i, norm)
-        b.layer("attn_qkv", i, hidden, proj + 2 * groups * head_dim, bias=qkv_bias)
-        b.layer("attn_output", i, proj, hidden, bias=bias)
+        b.attention(i, hidden, proj, groups * head_dim, bias=qkv_bias, out_bias=bias, fused=True)
         b.vector("norm", i, norm)
         b.layer("ffn_gate_up", i, hidden, 2 * width, bias=bias)
         b.layer("ffn_down", i, width, hidden, bias=bias)
@@ -460,10 +447,7 @@ def read_exaone(fields: Fields, family: str) -> ModelSpec | None:
     b = Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
-        b.layer("attn_q", i, hidden, heads * head_dim)
-        b.layer("attn_k", i, hidden, kv_heads * head_dim)
-        b.layer("attn_v", i, hidden, kv_heads * head_dim)
-        b.layer("attn_output", i, heads * head_dim, hidden)
+        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim)
         dense_mlp(b, i, hidden, width)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)

@@ -164,14 +164,6 @@ def read_mamba2(fields: Fields, family: str) -> ModelSpec | None:
     )
 
 
-def _attention(b: Builder, i: int, hidden: int, heads: int, kv_heads: int, head_dim: int,
-               *, bias: bool = False, out_role: str = "attn_output") -> None:
-    b.layer("attn_q", i, hidden, heads * head_dim, bias=bias)
-    b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=bias)
-    b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=bias)
-    b.layer(out_role, i, heads * head_dim, hidden, bias=bias)
-
-
 def _full(kv_heads: int, head_dim: int) -> AttentionLayer:
     return AttentionLayer(kind="full", k_width=kv_heads * head_dim, v_width=kv_heads * head_dim)
 
@@ -214,7 +206,7 @@ def read_jamba(fields: Fields, family: str) -> ModelSpec | None:
     moe_layers = [i for i in range(layers) if i % expert_period == expert_offset]
     for i in range(layers):
         if i % attn_period == attn_offset:
-            _attention(b, i, hidden, heads, kv_heads, head_dim)
+            b.attention(i, hidden, heads * head_dim, kv_heads * head_dim)
             attention.append(_full(kv_heads, head_dim))
             recurrent.append(None)
         else:
@@ -320,7 +312,7 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
         recurrent.append(mixer.add(b, i, hidden) if block == "mamba" else None)
         widths.append(width if block == "mlp" else 0)
         if block == "attention":
-            _attention(b, i, hidden, heads, kv_heads, head_dim, bias=attn_bias)
+            b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=attn_bias)
         elif block == "mlp":  # up_proj, down_proj (ReLU², not gated)
             b.layer("ffn_up", i, hidden, width, bias=mlp_bias)
             b.layer("ffn_down", i, width, hidden, bias=mlp_bias)
@@ -374,7 +366,7 @@ def read_falcon_h1(fields: Fields, family: str) -> ModelSpec | None:
         dense_mlp(b, i, hidden, width, bias=mlp_bias)
         state = mixer.add(b, i, hidden)
         recurrent.append(state)
-        _attention(b, i, hidden, heads, kv_heads, head_dim, bias=attn_bias)
+        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=attn_bias)
         b.vector("norm", i, hidden)  # input_layernorm
         b.vector("norm", i, hidden)  # pre_ff_layernorm
     if out_bias != mixer.proj_bias:
@@ -438,7 +430,7 @@ def read_granitemoehybrid(fields: Fields, family: str) -> ModelSpec | None:
             recurrent.append(mixer.add(b, i, hidden))
             attention.append(_no_kv())
         else:
-            _attention(b, i, hidden, heads, kv_heads, head_dim, bias=attn_bias)
+            b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=attn_bias)
             recurrent.append(None)
             attention.append(_full(kv_heads, head_dim))
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
@@ -489,7 +481,7 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
     recurrent: list[RecurrentLayer | None] = []
     for i in range(layers):
         if attn[i]:
-            _attention(b, i, hidden, heads, kv_heads, head_dim)
+            b.attention(i, hidden, heads * head_dim, kv_heads * head_dim)
             b.vector("norm", i, head_dim)
             b.vector("norm", i, head_dim)
             attention.append(_full(kv_heads, head_dim))
@@ -573,10 +565,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
                 state_heads=value_heads, state_head_dim=value_dim, state_size=key_dim,
                 state_dtype="fp32"))
         else:
-            b.layer("attn_q", i, hidden, 2 * heads * head_dim)  # query and output gate
-            b.layer("attn_k", i, hidden, kv_heads * head_dim)
-            b.layer("attn_v", i, hidden, kv_heads * head_dim)
-            b.layer("attn_output", i, heads * head_dim, hidden)
+            b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, gated_query=True)
             b.vector("norm", i, head_dim)
             b.vector("norm", i, head_dim)
             attention.append(_full(kv_heads, head_dim))

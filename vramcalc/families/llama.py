@@ -88,10 +88,8 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     kinds = layer_kinds(c, family, layers)
     moe_layers: set[int] = set(moe_fields.layers) if moe_fields else set()
     for i in range(layers):
-        b.layer("attn_q", i, hidden, heads * head_dim, bias=qkv_bias)
-        b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=qkv_bias)
-        b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=qkv_bias)
-        b.layer("attn_output", i, heads * head_dim, hidden, bias=out_bias)
+        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=qkv_bias,
+                    out_bias=out_bias)
         if qk_norm == "head":  # q_norm / k_norm over one head (Qwen3, Gemma 3)
             b.vector("norm", i, head_dim)
             b.vector("norm", i, head_dim)
@@ -319,8 +317,7 @@ def read_phi3(fields: Fields, family: str) -> ModelSpec | None:
     b = Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
-        b.layer("attn_qkv", i, hidden, (heads + 2 * kv_heads) * head_dim)
-        b.layer("attn_output", i, heads * head_dim, hidden)
+        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, fused=True)
         b.layer("ffn_gate_up", i, hidden, 2 * width)
         b.layer("ffn_down", i, width, hidden)
         b.vector("norm", i, hidden)
@@ -352,10 +349,7 @@ def read_gpt_oss(fields: Fields, family: str) -> ModelSpec | None:
     b = Builder.new()
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
-        b.layer("attn_q", i, hidden, heads * head_dim, bias=True)
-        b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=True)
-        b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=True)
-        b.layer("attn_output", i, heads * head_dim, hidden, bias=True)
+        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=True)
         b.vector("attn_sinks", i, heads)
         b.layer("ffn_gate_inp", i, hidden, experts, bias=True)
         b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts, bias=True)
