@@ -387,6 +387,22 @@ class Builder:
             self.layer("attn_v", i, hidden, kv_width, bias=bias)
         self.layer("attn_output", i, q_width, hidden, bias=bias if out_bias is None else out_bias)
 
+    def mlp(
+        self, i: int, hidden: int, width: int, *, gated: bool = True, fused: bool = False,
+        suffix: str = "", experts: int = 1, bias: bool = False,
+    ) -> None:
+        """The MLP of layer `i`: gate and up (hidden -> width; one `fused` gate_up tensor as
+        GLM's and Phi-3's gate_up_proj), or up alone in a plain 2-matrix MLP (`gated=False`:
+        GPT-2's c_fc), then down (width -> hidden). `suffix` names experts: "_exps" for
+        `experts` routed experts stacked in each tensor, "_shexp" for a shared expert."""
+        if fused:
+            self.layer(f"ffn_gate_up{suffix}", i, hidden, 2 * width, experts=experts, bias=bias)
+        else:
+            if gated:
+                self.layer(f"ffn_gate{suffix}", i, hidden, width, experts=experts, bias=bias)
+            self.layer(f"ffn_up{suffix}", i, hidden, width, experts=experts, bias=bias)
+        self.layer(f"ffn_down{suffix}", i, width, hidden, experts=experts, bias=bias)
+
     def vector(self, role: str, layer: int, size: int) -> None:
         self.groups.setdefault((role, size, 0, 0, 1), []).append(layer)
 
@@ -548,12 +564,6 @@ def make_spec(
 ACTIVATIONS = ("gelu_new", "gelu", "gelu_fast", "gelu_pytorch_tanh", "gelu_python", "relu",
                "silu", "swish", "quick_gelu", "tanh")
 
-
-
-def dense_mlp(b: Builder, i: int, hidden: int, width: int, *, bias: bool = False) -> None:
-    b.layer("ffn_gate", i, hidden, width, bias=bias)
-    b.layer("ffn_up", i, hidden, width, bias=bias)
-    b.layer("ffn_down", i, width, hidden, bias=bias)
 
 
 

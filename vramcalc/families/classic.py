@@ -10,7 +10,6 @@ from ..modelspec import (
     Builder,
     ModelSpec,
     attention_layers,
-    dense_mlp,
     head_width,
     layer_kinds,
     make_spec,
@@ -48,8 +47,7 @@ def read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, 2 * hidden)  # ln_1 weight + bias
         b.attention(i, hidden, hidden, kv_heads * head_dim, bias=True, fused=True)
         b.vector("norm", i, 2 * hidden)  # ln_2
-        b.layer("ffn_up", i, hidden, width, bias=True)
-        b.layer("ffn_down", i, width, hidden, bias=True)
+        b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
@@ -79,8 +77,7 @@ def read_gpt_neox(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, 2 * hidden)
         b.vector("norm", i, 2 * hidden)
         b.attention(i, hidden, hidden, hidden, bias=bias, fused=True)
-        b.layer("ffn_up", i, hidden, width, bias=True)
-        b.layer("ffn_down", i, width, hidden, bias=True)
+        b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
@@ -124,8 +121,7 @@ def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
         # not Builder.attention: dense is hidden x hidden whatever heads x head_dim is
         b.layer("attn_qkv", i, hidden, (heads + 2 * kv_heads) * head_dim, bias=bias)
         b.layer("attn_output", i, hidden, hidden, bias=bias)
-        b.layer("ffn_up", i, hidden, width, bias=bias)
-        b.layer("ffn_down", i, width, hidden, bias=bias)
+        b.mlp(i, hidden, width, gated=False, bias=bias)
         norms = 2 if (not parallel or num_ln == 2) else 1
         for _ in range(norms):
             b.vector("norm", i, 2 * hidden)
@@ -172,8 +168,7 @@ def read_opt(fields: Fields, family: str) -> ModelSpec | None:
         b.single("token_embd", hidden * embed, hidden, embed)
     for i in range(layers):
         b.attention(i, hidden, hidden, hidden, bias=bias)  # each hidden x hidden
-        b.layer("ffn_up", i, hidden, width, bias=bias)
-        b.layer("ffn_down", i, width, hidden, bias=bias)
+        b.mlp(i, hidden, width, gated=False, bias=bias)
         if norm:
             b.vector("norm", i, norm)
             b.vector("norm", i, norm)
@@ -206,8 +201,7 @@ def read_bloom(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, 2 * hidden)
         b.attention(i, hidden, hidden, hidden, bias=True, fused=True)
         b.vector("norm", i, 2 * hidden)
-        b.layer("ffn_up", i, hidden, width, bias=True)
-        b.layer("ffn_down", i, width, hidden, bias=True)
+        b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
@@ -235,8 +229,7 @@ def read_gptj(fields: Fields, family: str) -> ModelSpec | None:
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)
         b.attention(i, hidden, hidden, hidden)  # each hidden x hidden
-        b.layer("ffn_up", i, hidden, width, bias=True)
-        b.layer("ffn_down", i, width, hidden, bias=True)
+        b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
     b.single("output_bias", vocab)
     return make_spec(
@@ -274,8 +267,7 @@ def read_mpt(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, hidden)
         b.attention(i, hidden, hidden, hidden, fused=True)
         b.vector("norm", i, hidden)
-        b.layer("ffn_up", i, hidden, width)
-        b.layer("ffn_down", i, width, hidden)
+        b.mlp(i, hidden, width, gated=False)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
@@ -310,8 +302,7 @@ def read_phi(fields: Fields, family: str) -> ModelSpec | None:
         if qk_norm:
             b.vector("norm", i, 2 * head_dim)
             b.vector("norm", i, 2 * head_dim)
-        b.layer("ffn_up", i, hidden, width, bias=True)
-        b.layer("ffn_down", i, width, hidden, bias=True)
+        b.mlp(i, hidden, width, gated=False, bias=True)
         b.vector("norm", i, 2 * hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
     b.single("output_bias", vocab)
@@ -340,8 +331,7 @@ def read_starcoder2(fields: Fields, family: str) -> ModelSpec | None:
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=bias)
-        b.layer("ffn_up", i, hidden, width, bias=bias)
-        b.layer("ffn_down", i, width, hidden, bias=bias)
+        b.mlp(i, hidden, width, gated=False, bias=bias)
         b.vector("norm", i, 2 * hidden)
         b.vector("norm", i, 2 * hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
@@ -377,7 +367,7 @@ def read_qwen(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, hidden)
         b.attention(i, hidden, proj, proj, bias=True, out_bias=bias, fused=True)
         b.vector("norm", i, hidden)
-        dense_mlp(b, i, hidden, width, bias=bias)
+        b.mlp(i, hidden, width, bias=bias)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
@@ -418,8 +408,7 @@ def read_chatglm(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, norm)
         b.attention(i, hidden, proj, groups * head_dim, bias=qkv_bias, out_bias=bias, fused=True)
         b.vector("norm", i, norm)
-        b.layer("ffn_gate_up", i, hidden, 2 * width, bias=bias)
-        b.layer("ffn_down", i, width, hidden, bias=bias)
+        b.mlp(i, hidden, width, fused=True, bias=bias)
     b.head(vocab=vocab, hidden=hidden, tie=False, norm=norm if post_norm else 0)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
@@ -448,7 +437,7 @@ def read_exaone(fields: Fields, family: str) -> ModelSpec | None:
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim)
-        dense_mlp(b, i, hidden, width)
+        b.mlp(i, hidden, width)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)

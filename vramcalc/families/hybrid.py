@@ -16,7 +16,6 @@ from ..modelspec import (
     ModelSpec,
     MoESpec,
     RecurrentLayer,
-    dense_mlp,
     make_spec,
     read_heads,
 )
@@ -216,10 +215,9 @@ def read_jamba(fields: Fields, family: str) -> ModelSpec | None:
             attention.append(_no_kv())
         if i in moe_layers:
             b.layer("ffn_gate_inp", i, hidden, experts)
-            b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts)
-            b.layer("ffn_down_exps", i, width, hidden, experts=experts)
+            b.mlp(i, hidden, width, fused=True, suffix="_exps", experts=experts)
         else:
-            dense_mlp(b, i, hidden, width)
+            b.mlp(i, hidden, width)
         b.vector("norm", i, hidden)  # input_layernorm
         b.vector("norm", i, hidden)  # pre_ff_layernorm
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
@@ -314,15 +312,12 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
         if block == "attention":
             b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=attn_bias)
         elif block == "mlp":  # up_proj, down_proj (ReLU², not gated)
-            b.layer("ffn_up", i, hidden, width, bias=mlp_bias)
-            b.layer("ffn_down", i, width, hidden, bias=mlp_bias)
+            b.mlp(i, hidden, width, gated=False, bias=mlp_bias)
         elif block == "moe":  # router (its e_score_correction_bias is a buffer), experts
             b.layer("ffn_gate_inp", i, hidden, experts)
-            b.layer("ffn_up_exps", i, hidden, expert_width, experts=experts)
-            b.layer("ffn_down_exps", i, expert_width, hidden, experts=experts)
+            b.mlp(i, hidden, expert_width, gated=False, suffix="_exps", experts=experts)
             if shared:
-                b.layer("ffn_up_shexp", i, hidden, shared)
-                b.layer("ffn_down_shexp", i, shared, hidden)
+                b.mlp(i, hidden, shared, gated=False, suffix="_shexp")
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
     moe_count = blocks.count("moe")
     return make_spec(
@@ -363,7 +358,7 @@ def read_falcon_h1(fields: Fields, family: str) -> ModelSpec | None:
     b.single("token_embd", vocab * hidden, hidden, vocab)
     recurrent: list[RecurrentLayer | None] = []
     for i in range(layers):
-        dense_mlp(b, i, hidden, width, bias=mlp_bias)
+        b.mlp(i, hidden, width, bias=mlp_bias)
         state = mixer.add(b, i, hidden)
         recurrent.append(state)
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=attn_bias)
@@ -421,11 +416,9 @@ def read_granitemoehybrid(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, hidden)
         if experts:
             b.layer("ffn_gate_inp", i, hidden, experts)
-            b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts)
-            b.layer("ffn_down_exps", i, width, hidden, experts=experts)
+            b.mlp(i, hidden, width, fused=True, suffix="_exps", experts=experts)
         if shared:  # shared_mlp: input_linear (gate and up), output_linear
-            b.layer("ffn_gate_up" if not experts else "ffn_gate_up_shexp", i, hidden, 2 * shared)
-            b.layer("ffn_down" if not experts else "ffn_down_shexp", i, shared, hidden)
+            b.mlp(i, hidden, shared, fused=True, suffix="_shexp" if experts else "")
         if block == "mamba":
             recurrent.append(mixer.add(b, i, hidden))
             attention.append(_no_kv())
@@ -493,7 +486,7 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
             attention.append(_no_kv())
             recurrent.append(RecurrentLayer(kind="short_conv", conv_channels=hidden,
                                             conv_kernel=kernel))
-        dense_mlp(b, i, hidden, width)
+        b.mlp(i, hidden, width)
         b.vector("norm", i, hidden)  # operator_norm
         b.vector("norm", i, hidden)  # ffn_norm
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)  # embedding_norm, at the end
@@ -572,15 +565,12 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
             recurrent.append(None)
         if i in moe_layers:
             b.layer("ffn_gate_inp", i, hidden, experts)
-            b.layer("ffn_gate_up_exps", i, hidden, 2 * expert_width, experts=experts)
-            b.layer("ffn_down_exps", i, expert_width, hidden, experts=experts)
+            b.mlp(i, hidden, expert_width, fused=True, suffix="_exps", experts=experts)
             if shared:
-                b.layer("ffn_gate_shexp", i, hidden, shared)
-                b.layer("ffn_up_shexp", i, hidden, shared)
-                b.layer("ffn_down_shexp", i, shared, hidden)
+                b.mlp(i, hidden, shared, suffix="_shexp")
                 b.layer("ffn_gate_inp_shexp", i, hidden, 1)
         else:
-            dense_mlp(b, i, hidden, width)
+            b.mlp(i, hidden, width)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)

@@ -11,7 +11,6 @@ from ..modelspec import (
     ModelSpec,
     MoESpec,
     attention_layers,
-    dense_mlp,
     layer_indices,
     layer_kinds,
     make_spec,
@@ -99,10 +98,9 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
         if i in moe_layers and moe_fields is not None:
             _moe_block(b, c, family, i, hidden, moe_fields)
         elif family in _FUSED_GATE_UP:
-            b.layer("ffn_gate_up", i, hidden, 2 * dense_width)
-            b.layer("ffn_down", i, dense_width, hidden)
+            b.mlp(i, hidden, dense_width, fused=True)
         else:
-            dense_mlp(b, i, hidden, dense_width, bias=mlp_bias)
+            b.mlp(i, hidden, dense_width, bias=mlp_bias)
         for _ in range(norms_per_layer):
             b.vector("norm", i, norm_width)
     # OLMo's final LayerNorm has no parameters
@@ -284,21 +282,10 @@ def _moe_block(
     b.layer("ffn_gate_inp", i, hidden, experts)  # router
     if family == "ernie4_5_moe":  # a learned e_score_correction_bias per expert
         b.vector("ffn_gate_inp_bias", i, experts)
-    if family == "llama4_text":
-        # experts stored fused: gate_up_proj [E, h, 2f], down_proj [E, f, h]
-        b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts)
-        b.layer("ffn_down_exps", i, width, hidden, experts=experts)
-    else:
-        b.layer("ffn_gate_exps", i, hidden, width, experts=experts)
-        b.layer("ffn_up_exps", i, hidden, width, experts=experts)
-        b.layer("ffn_down_exps", i, width, hidden, experts=experts)
-    if shared and family == "granitemoeshared":  # shared_mlp: input_linear, output_linear
-        b.layer("ffn_gate_up_shexp", i, hidden, 2 * shared)
-        b.layer("ffn_down_shexp", i, shared, hidden)
-    elif shared:
-        b.layer("ffn_gate_shexp", i, hidden, shared)
-        b.layer("ffn_up_shexp", i, hidden, shared)
-        b.layer("ffn_down_shexp", i, shared, hidden)
+    # Llama 4 stores its experts fused: gate_up_proj [E, h, 2f], down_proj [E, f, h]
+    b.mlp(i, hidden, width, fused=family == "llama4_text", suffix="_exps", experts=experts)
+    if shared:  # Granite's shared_mlp is fused: input_linear, output_linear
+        b.mlp(i, hidden, shared, fused=family == "granitemoeshared", suffix="_shexp")
         if family == "qwen2_moe":  # a sigmoid gate on the shared expert's output
             b.layer("ffn_gate_inp_shexp", i, hidden, 1)
 
@@ -318,8 +305,7 @@ def read_phi3(fields: Fields, family: str) -> ModelSpec | None:
     b.single("token_embd", vocab * hidden, hidden, vocab)
     for i in range(layers):
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, fused=True)
-        b.layer("ffn_gate_up", i, hidden, 2 * width)
-        b.layer("ffn_down", i, width, hidden)
+        b.mlp(i, hidden, width, fused=True)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
@@ -352,8 +338,7 @@ def read_gpt_oss(fields: Fields, family: str) -> ModelSpec | None:
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=True)
         b.vector("attn_sinks", i, heads)
         b.layer("ffn_gate_inp", i, hidden, experts, bias=True)
-        b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts, bias=True)
-        b.layer("ffn_down_exps", i, width, hidden, experts=experts, bias=True)
+        b.mlp(i, hidden, width, fused=True, suffix="_exps", experts=experts, bias=True)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)

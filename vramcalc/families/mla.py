@@ -9,7 +9,6 @@ from ..modelspec import (
     ModelSpec,
     MoESpec,
     attention_layers,
-    dense_mlp,
     make_spec,
 )
 
@@ -77,16 +76,11 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
             # router; DeepSeek-V3's e_score_correction_bias (E floats per layer) is a
             # buffer, not a parameter, in transformers 5, and is left out (59 KiB in all)
             b.layer("ffn_gate_inp", i, hidden, experts)
-            b.layer("ffn_gate_exps", i, hidden, expert_width, experts=experts)
-            b.layer("ffn_up_exps", i, hidden, expert_width, experts=experts)
-            b.layer("ffn_down_exps", i, expert_width, hidden, experts=experts)
+            b.mlp(i, hidden, expert_width, suffix="_exps", experts=experts)
             if shared:
-                width = expert_width * shared
-                b.layer("ffn_gate_shexp", i, hidden, width)
-                b.layer("ffn_up_shexp", i, hidden, width)
-                b.layer("ffn_down_shexp", i, width, hidden)
+                b.mlp(i, hidden, expert_width * shared, suffix="_shexp")
         else:
-            dense_mlp(b, i, hidden, dense_width)
+            b.mlp(i, hidden, dense_width)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
     b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
