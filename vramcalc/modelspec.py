@@ -343,14 +343,20 @@ def _attention_name(heads: int, kv_heads: int) -> str:
 
 @dataclass(slots=True)
 class Builder:
-    """Accumulates tensor groups layer by layer."""
+    """Accumulates tensor groups layer by layer, after the token embedding (`vocab` x
+    `width`, the shape an untied lm_head has too)."""
 
+    vocab: int
+    width: int
     groups: dict[tuple[str, int, int, int, int], list[int]]
     globals_: list[TensorGroup]
 
     @classmethod
-    def new(cls) -> Builder:
-        return cls(groups={}, globals_=[])
+    def new(cls, vocab: int, width: int) -> Builder:
+        """A builder that holds the token embedding, `vocab` x `width`."""
+        b = cls(vocab=vocab, width=width, groups={}, globals_=[])
+        b.single("token_embd", vocab * width, width, vocab)
+        return b
 
     def layer(
         self, role: str, layer: int, in_f: int, out_f: int, *, experts: int = 1, bias: bool = False
@@ -411,12 +417,15 @@ class Builder:
             TensorGroup(role=role, numel=numel, in_features=in_f, out_features=out_f)
         )
 
-    def head(self, *, vocab: int, hidden: int, tie: bool, norm: int) -> None:
-        """The final norm (`norm` elements, 0 for none) and the lm_head unless tied."""
+    def head(self, *, tie: bool, norm: int, bias: bool = False) -> None:
+        """The final norm (`norm` elements, 0 for none), the lm_head unless tied, and the
+        lm_head's `bias` (GPT-J, Phi; counted whether or not the head is tied)."""
         if norm:
             self.single("norm", norm)
         if not tie:
-            self.single("output", vocab * hidden, hidden, vocab)
+            self.single("output", self.vocab * self.width, self.width, self.vocab)
+        if bias:
+            self.single("output_bias", self.vocab)
 
     def build(self) -> tuple[TensorGroup, ...]:
         layered = [

@@ -40,15 +40,14 @@ def read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
         return None
     head_dim = head_width(c, hidden, heads)
     kv_heads = 1 if multi_query else heads
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     b.single("pos_embd", positions * hidden)
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)  # ln_1 weight + bias
         b.attention(i, hidden, hidden, kv_heads * head_dim, bias=True, fused=True)
         b.vector("norm", i, 2 * hidden)  # ln_2
         b.mlp(i, hidden, width, gated=False, bias=True)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
+    b.head(tie=tie, norm=2 * hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
@@ -71,14 +70,13 @@ def read_gpt_neox(fields: Fields, family: str) -> ModelSpec | None:
     bias = c.boolean("attention_bias", default=True)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)
         b.vector("norm", i, 2 * hidden)
         b.attention(i, hidden, hidden, hidden, bias=bias, fused=True)
         b.mlp(i, hidden, width, gated=False, bias=True)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
+    b.head(tie=tie, norm=2 * hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
         kv_heads=heads, head_dim=head_width(c, hidden, heads), width=width, tie=tie,
@@ -115,8 +113,7 @@ def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
     else:
         kv_heads = heads
     num_ln = c.optional_integer("num_ln_in_parallel_attn") or (2 if new_arch else 1)
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         # not Builder.attention: dense is hidden x hidden whatever heads x head_dim is
         b.layer("attn_qkv", i, hidden, (heads + 2 * kv_heads) * head_dim, bias=bias)
@@ -125,7 +122,7 @@ def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
         norms = 2 if (not parallel or num_ln == 2) else 1
         for _ in range(norms):
             b.vector("norm", i, 2 * hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
+    b.head(tie=tie, norm=2 * hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
@@ -160,8 +157,7 @@ def read_opt(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     norm = 2 * hidden if affine else 0
-    b = Builder.new()
-    b.single("token_embd", vocab * embed, embed, vocab)
+    b = Builder.new(vocab, embed)
     b.single("pos_embd", (positions + 2) * hidden)  # OPTLearnedPositionalEmbedding: offset 2
     if embed != hidden:  # project_in / project_out, no bias
         b.single("token_embd", embed * hidden, embed, hidden)
@@ -172,7 +168,7 @@ def read_opt(fields: Fields, family: str) -> ModelSpec | None:
         if norm:
             b.vector("norm", i, norm)
             b.vector("norm", i, norm)
-    b.head(vocab=vocab, hidden=embed, tie=tie, norm=norm if final_norm else 0)
+    b.head(tie=tie, norm=norm if final_norm else 0)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
         head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
@@ -194,15 +190,14 @@ def read_bloom(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     width = 4 * hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     b.single("norm", 2 * hidden)  # word_embeddings_layernorm
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)
         b.attention(i, hidden, hidden, hidden, bias=True, fused=True)
         b.vector("norm", i, 2 * hidden)
         b.mlp(i, hidden, width, gated=False, bias=True)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
+    b.head(tie=tie, norm=2 * hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
         head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
@@ -224,14 +219,12 @@ def read_gptj(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)
         b.attention(i, hidden, hidden, hidden)  # each hidden x hidden
         b.mlp(i, hidden, width, gated=False, bias=True)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    b.single("output_bias", vocab)
+    b.head(tie=tie, norm=2 * hidden, bias=True)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
         head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
@@ -261,14 +254,13 @@ def read_mpt(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     width = 4 * hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.vector("norm", i, hidden)
         b.attention(i, hidden, hidden, hidden, fused=True)
         b.vector("norm", i, hidden)
         b.mlp(i, hidden, width, gated=False)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
         head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
@@ -295,8 +287,7 @@ def read_phi(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     head_dim = head_width(c, hidden, heads)
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=True)
         if qk_norm:
@@ -304,8 +295,7 @@ def read_phi(fields: Fields, family: str) -> ModelSpec | None:
             b.vector("norm", i, 2 * head_dim)
         b.mlp(i, hidden, width, gated=False, bias=True)
         b.vector("norm", i, 2 * hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    b.single("output_bias", vocab)
+    b.head(tie=tie, norm=2 * hidden, bias=True)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
@@ -327,14 +317,13 @@ def read_starcoder2(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=True)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=bias)
         b.mlp(i, hidden, width, gated=False, bias=bias)
         b.vector("norm", i, 2 * hidden)
         b.vector("norm", i, 2 * hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
+    b.head(tie=tie, norm=2 * hidden)
     kinds = layer_kinds(c, family, layers)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
@@ -361,14 +350,13 @@ def read_qwen(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     proj = heads * head_dim
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.vector("norm", i, hidden)
         b.attention(i, hidden, proj, proj, bias=True, out_bias=bias, fused=True)
         b.vector("norm", i, hidden)
         b.mlp(i, hidden, width, bias=bias)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
         head_dim=head_dim, width=width, tie=tie, positions=positions,
@@ -402,14 +390,13 @@ def read_chatglm(fields: Fields, family: str) -> ModelSpec | None:
         return None
     proj = heads * head_dim
     norm = hidden if rms else 2 * hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.vector("norm", i, norm)
         b.attention(i, hidden, proj, groups * head_dim, bias=qkv_bias, out_bias=bias, fused=True)
         b.vector("norm", i, norm)
         b.mlp(i, hidden, width, fused=True, bias=bias)
-    b.head(vocab=vocab, hidden=hidden, tie=False, norm=norm if post_norm else 0)
+    b.head(tie=False, norm=norm if post_norm else 0)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
         kv_heads=groups, head_dim=head_dim, width=width, tie=False, positions=positions,
@@ -433,14 +420,13 @@ def read_exaone(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim)
         b.mlp(i, hidden, width)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,

@@ -116,14 +116,13 @@ def read_mamba(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     inner = expand * hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     recurrent: list[RecurrentLayer | None] = []
     for i in range(layers):
         b.vector("norm", i, hidden)
         recurrent.append(_mamba1(b, i, hidden, inner, state, rank, kernel, conv_bias=conv_bias,
                                  proj_bias=proj_bias, dtype="model"))
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=1, kv_heads=1,
         head_dim=1, width=0, tie=tie, positions_default=1 << 20,
@@ -148,13 +147,12 @@ def read_mamba2(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     recurrent: list[RecurrentLayer | None] = []
     for i in range(layers):
         b.vector("norm", i, hidden)
         recurrent.append(mixer.add(b, i, hidden))
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=1, kv_heads=1,
         head_dim=1, width=0, tie=tie, positions_default=1 << 20,
@@ -198,8 +196,7 @@ def read_jamba(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     inner = expand * hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     attention: list[AttentionLayer] = []
     recurrent: list[RecurrentLayer | None] = []
     moe_layers = [i for i in range(layers) if i % expert_period == expert_offset]
@@ -220,7 +217,7 @@ def read_jamba(fields: Fields, family: str) -> ModelSpec | None:
             b.mlp(i, hidden, width)
         b.vector("norm", i, hidden)  # input_layernorm
         b.vector("norm", i, hidden)  # pre_ff_layernorm
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, positions_default=262144,
@@ -299,8 +296,7 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     attention: list[AttentionLayer] = []
     recurrent: list[RecurrentLayer | None] = []
     widths: list[int] = []
@@ -318,7 +314,7 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
             b.mlp(i, hidden, expert_width, gated=False, suffix="_exps", experts=experts)
             if shared:
                 b.mlp(i, hidden, shared, gated=False, suffix="_shexp")
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     moe_count = blocks.count("moe")
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
@@ -354,8 +350,7 @@ def read_falcon_h1(fields: Fields, family: str) -> ModelSpec | None:
         c.add("mamba_d_ssm", f"must equal mamba_n_heads x mamba_d_head ({mixer.inner})")
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     recurrent: list[RecurrentLayer | None] = []
     for i in range(layers):
         b.mlp(i, hidden, width, bias=mlp_bias)
@@ -367,7 +362,7 @@ def read_falcon_h1(fields: Fields, family: str) -> ModelSpec | None:
     if out_bias != mixer.proj_bias:
         c.add("projectors_bias", "must equal mamba_proj_bias")
         return None
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
@@ -407,8 +402,7 @@ def read_granitemoehybrid(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     attention: list[AttentionLayer] = []
     recurrent: list[RecurrentLayer | None] = []
     for i, block in enumerate(blocks):
@@ -426,7 +420,7 @@ def read_granitemoehybrid(fields: Fields, family: str) -> ModelSpec | None:
             b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=attn_bias)
             recurrent.append(None)
             attention.append(_full(kv_heads, head_dim))
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, width=0 if experts else shared, tie=tie,
@@ -468,8 +462,7 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
         attn = [i in full for i in range(layers)]
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     attention: list[AttentionLayer] = []
     recurrent: list[RecurrentLayer | None] = []
     for i in range(layers):
@@ -489,7 +482,7 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
         b.mlp(i, hidden, width)
         b.vector("norm", i, hidden)  # operator_norm
         b.vector("norm", i, hidden)  # ffn_norm
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)  # embedding_norm, at the end
+    b.head(tie=tie, norm=hidden)  # embedding_norm, at the end
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
@@ -540,8 +533,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
         return None
     k_all, v_all = key_heads * key_dim, value_heads * value_dim
     conv = 2 * k_all + v_all  # q, k, v pass through the depthwise conv
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     attention: list[AttentionLayer] = []
     recurrent: list[RecurrentLayer | None] = []
     for i, kind in enumerate(types):
@@ -573,7 +565,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
             b.mlp(i, hidden, width)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     notes: tuple[str, ...] = ()
     if c.optional_integer("num_nextn_predict_layers", minimum=0) or c.optional_integer(
             "mtp_num_hidden_layers", minimum=0):

@@ -82,8 +82,7 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     if family in _PARALLEL_KEYS and c.boolean(_PARALLEL_KEYS[family], default=False):
         norm_kind, norms_per_layer = "parallel", 1
     norm_width = 2 * hidden if family in _LAYERNORM_BIAS else hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     kinds = layer_kinds(c, family, layers)
     moe_layers: set[int] = set(moe_fields.layers) if moe_fields else set()
     for i in range(layers):
@@ -104,9 +103,7 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
         for _ in range(norms_per_layer):
             b.vector("norm", i, norm_width)
     # OLMo's final LayerNorm has no parameters
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=0 if family == "olmo" else norm_width)
-    if head_bias:
-        b.single("output_bias", vocab)
+    b.head(tie=tie, norm=0 if family == "olmo" else norm_width, bias=head_bias)
     notes: tuple[str, ...] = ()
     if family == "llama4_text":
         notes = ("Llama 4 uses chunked local attention on 3 of every 4 layers",)
@@ -301,14 +298,13 @@ def read_phi3(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, fused=True)
         b.mlp(i, hidden, width, fused=True)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     kinds = layer_kinds(c, family, layers)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
@@ -332,8 +328,7 @@ def read_gpt_oss(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=True)
         b.vector("attn_sinks", i, heads)
@@ -341,7 +336,7 @@ def read_gpt_oss(fields: Fields, family: str) -> ModelSpec | None:
         b.mlp(i, hidden, width, fused=True, suffix="_exps", experts=experts, bias=True)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     kinds = layer_kinds(c, family, layers)
     return make_spec(
         c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,

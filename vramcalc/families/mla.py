@@ -51,8 +51,7 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     qk_dim = nope + rope
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     moe_layers = tuple(range(first_dense, layers))
     for i in range(layers):
         if q_rank is None:
@@ -83,7 +82,7 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
             b.mlp(i, hidden, dense_width)
         b.vector("norm", i, hidden)
         b.vector("norm", i, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=hidden)
     notes: list[str] = []
     if c.optional_integer("num_nextn_predict_layers", minimum=0):
         notes.append(
