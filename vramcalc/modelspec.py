@@ -341,6 +341,29 @@ def _attention_name(heads: int, kv_heads: int) -> str:
 # Reading config.json
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Sizes:
+    """The sizes a reader reads first and uses throughout: the hidden size, the layer count,
+    the vocabulary and the attention heads (1, 1, 1 for a model without attention)."""
+
+    hidden: int
+    layers: int
+    vocab: int
+    heads: int = 1
+    kv_heads: int = 1
+    head_dim: int = 1
+
+    @property
+    def q_width(self) -> int:
+        """heads x head_dim: the query projection's width (and the output projection's input)."""
+        return self.heads * self.head_dim
+
+    @property
+    def kv_width(self) -> int:
+        """kv_heads x head_dim: the key (and the value) projection's width."""
+        return self.kv_heads * self.head_dim
+
+
 @dataclass(slots=True)
 class Builder:
     """Accumulates tensor groups layer by layer, after the token embedding (`vocab` x
@@ -465,18 +488,34 @@ def head_width(fields: Fields, hidden: int, heads: int) -> int:
     return hidden // heads
 
 
-def read_heads(fields: Fields, hidden: int) -> tuple[int, int, int]:
-    """(query heads, kv heads, head_dim). `head_dim` is explicit in Qwen3, Gemma, Mistral Nemo;
-    otherwise hidden/heads. Missing `num_key_value_heads` means MHA (transformers' default)."""
+def read_sizes(
+    fields: Fields, *, hidden: tuple[str, ...] = ("hidden_size",),
+    layers: tuple[str, ...] = ("num_hidden_layers",), layers_default: int | None = None,
+    heads: bool = True,
+) -> Sizes:
+    """The sizes every reader starts with, read in this order (the order their problems are
+    listed in): the hidden size and the layer count under the keys the family's config names
+    them by (`hidden`, `layers`: the key, then its aliases), `vocab_size`, then the heads
+    (`read_heads`) unless the family reads them later or has none (`heads=False`)."""
+    hidden_size = fields.integer(hidden[0], *hidden[1:])
+    num_layers = fields.integer(layers[0], *layers[1:], default=layers_default)
+    sizes = Sizes(hidden=hidden_size, layers=num_layers, vocab=fields.integer("vocab_size"))
+    return read_heads(fields, sizes) if heads else sizes
+
+
+def read_heads(fields: Fields, sizes: Sizes) -> Sizes:
+    """`sizes` with its query heads, kv heads and head_dim. `head_dim` is explicit in Qwen3,
+    Gemma, Mistral Nemo; otherwise hidden/heads. Missing `num_key_value_heads` means MHA
+    (transformers' default)."""
     heads = fields.integer("num_attention_heads", "n_head")
     kv_heads = fields.integer("num_key_value_heads", default=heads)
-    head_dim = fields.optional_integer("head_dim") or head_width(fields, hidden, heads)
+    head_dim = fields.optional_integer("head_dim") or head_width(fields, sizes.hidden, heads)
     if heads and kv_heads and heads % kv_heads:
         fields.collector.add(
             f"{fields.path}.num_key_value_heads",
             f"must divide num_attention_heads ({heads}), got {kv_heads}",
         )
-    return heads, kv_heads, head_dim
+    return replace(sizes, heads=heads, kv_heads=kv_heads, head_dim=head_dim)
 
 
 def layer_kinds(fields: Fields, family: str, layers: int) -> list[tuple[str, int]]:
@@ -540,9 +579,16 @@ def attention_layers(
     )
 
 
+def full_attention(
+    layers: int, k_width: int, v_width: int, latent: int = 0
+) -> tuple[AttentionLayer, ...]:
+    """Full attention (no window) in every one of `layers` layers."""
+    return attention_layers([("full", 0)] * layers, k_width, v_width, latent)
+
+
 def make_spec(
-    c: Fields, family: str, b: Builder, *, vocab: int, hidden: int, layers: int, heads: int,
-    kv_heads: int, head_dim: int, width: int, tie: bool, attention: tuple[AttentionLayer, ...],
+    c: Fields, family: str, b: Builder, s: Sizes, *, width: int, tie: bool,
+    attention: tuple[AttentionLayer, ...],
     gated_mlp: bool = True, norm: str = "rms", positions: int = 0,
     positions_default: int = 4096, dropout_key: str = "attention_dropout",
     dropout_default: float = 0.0, mla: bool = False, moe: MoESpec | None = None,
@@ -550,18 +596,18 @@ def make_spec(
     recurrent: tuple[RecurrentLayer | None, ...] = (),
     activation: str = "silu", residual_dropout: float = 0.0, embedding_dropout: float = 0.0,
 ) -> ModelSpec:
-    """The ModelSpec every reader ends with. What the readers share is read here, in one
-    order: `max_position_embeddings` (unless the reader read `positions` itself), the
-    checkpoint dtype, then the dropout. `width` is the dense MLP width; every layer has it
-    unless `dense_layer_widths` says otherwise (0 for an MoE layer)."""
+    """The ModelSpec every reader ends with, of the sizes `s`. What the readers share is read
+    here, in one order: `max_position_embeddings` (unless the reader read `positions`
+    itself), the checkpoint dtype, then the dropout. `width` is the dense MLP width; every
+    layer has it unless `dense_layer_widths` says otherwise (0 for an MoE layer)."""
     return ModelSpec(
-        name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
-        num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
+        name="", model_type=family, family=family, vocab_size=s.vocab, hidden_size=s.hidden,
+        num_layers=s.layers, num_heads=s.heads, num_kv_heads=s.kv_heads, head_dim=s.head_dim,
         intermediate_size=width, gated_mlp=gated_mlp, norm=norm, tie_word_embeddings=tie,
         max_position_embeddings=positions
         or c.integer("max_position_embeddings", default=positions_default),
         torch_dtype=checkpoint_dtype(c), tensors=b.build(), attention=attention, mla=mla, moe=moe,
-        dense_layer_widths=(width,) * layers if dense_layer_widths is None
+        dense_layer_widths=(width,) * s.layers if dense_layer_widths is None
         else dense_layer_widths,
         dropout=c.number(dropout_key, default=dropout_default, maximum=1.0), notes=notes,
         recurrent=recurrent, mlp_activation=activation, residual_dropout=residual_dropout,

@@ -9,15 +9,24 @@ from ..modelspec import (
     ACTIVATIONS,
     Builder,
     ModelSpec,
+    Sizes,
     attention_layers,
+    full_attention,
     head_width,
     layer_kinds,
     make_spec,
-    read_heads,
+    read_sizes,
 )
 
 if TYPE_CHECKING:
     from ..errors import Fields
+
+
+def _mha(c: Fields, hidden: int, layers: int, vocab: int, heads: int) -> Sizes:
+    """Multi-head attention with heads of hidden // heads (refused when heads > hidden)."""
+    return Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=heads,
+                 head_dim=head_width(c, hidden, heads))
+
 
 def read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
     """GPT-2: learned positions, LayerNorm with bias, fused c_attn, GELU MLP (modeling_gpt2.py).
@@ -48,12 +57,12 @@ def read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, 2 * hidden)  # ln_2
         b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(tie=tie, norm=2 * hidden)
+    s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=kv_heads,
+              head_dim=head_dim)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions=positions, dropout_key="attn_pdrop", dropout_default=0.1,
-        attention=attention_layers([("full", 0)] * layers, kv_heads * head_dim,
-                                    kv_heads * head_dim),
+        c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
+        positions=positions, dropout_key="attn_pdrop", dropout_default=0.1,
+        attention=full_attention(layers, s.kv_width, s.kv_width),
         activation=activation, residual_dropout=resid, embedding_dropout=embd,
     )
 
@@ -78,10 +87,9 @@ def read_gpt_neox(fields: Fields, family: str) -> ModelSpec | None:
         b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(tie=tie, norm=2 * hidden)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=heads, head_dim=head_width(c, hidden, heads), width=width, tie=tie,
+        c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
         gated_mlp=False, norm="layer", positions_default=2048,
-        attention=attention_layers([("full", 0)] * layers, hidden, hidden),
+        attention=full_attention(layers, hidden, hidden),
     )
 
 
@@ -123,18 +131,13 @@ def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
         for _ in range(norms):
             b.vector("norm", i, 2 * hidden)
     b.head(tie=tie, norm=2 * hidden)
+    s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=kv_heads,
+              head_dim=head_dim)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions_default=2048,
-        attention=attention_layers([("full", 0)] * layers, kv_heads * head_dim,
-                                    kv_heads * head_dim),
+        c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
+        positions_default=2048, attention=full_attention(layers, s.kv_width, s.kv_width),
     )
 
-
-
-def _full(layers: int) -> list[tuple[str, int]]:
-    return [("full", 0)] * layers
 
 
 def read_opt(fields: Fields, family: str) -> ModelSpec | None:
@@ -170,10 +173,10 @@ def read_opt(fields: Fields, family: str) -> ModelSpec | None:
             b.vector("norm", i, norm)
     b.head(tie=tie, norm=norm if final_norm else 0)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
-        head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions=positions, dropout_key="dropout", dropout_default=0.1,
-        attention=attention_layers(_full(layers), hidden, hidden),
+        c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+        gated_mlp=False, norm="layer", positions=positions, dropout_key="dropout",
+        dropout_default=0.1,
+        attention=full_attention(layers, hidden, hidden),
     )
 
 
@@ -199,10 +202,9 @@ def read_bloom(fields: Fields, family: str) -> ModelSpec | None:
         b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(tie=tie, norm=2 * hidden)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
-        head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions_default=2048,
-        attention=attention_layers(_full(layers), hidden, hidden),
+        c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+        gated_mlp=False, norm="layer", positions_default=2048,
+        attention=full_attention(layers, hidden, hidden),
     )
 
 
@@ -226,10 +228,9 @@ def read_gptj(fields: Fields, family: str) -> ModelSpec | None:
         b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(tie=tie, norm=2 * hidden, bias=True)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
-        head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions=positions, dropout_key="attn_pdrop",
-        attention=attention_layers(_full(layers), hidden, hidden),
+        c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+        gated_mlp=False, norm="layer", positions=positions, dropout_key="attn_pdrop",
+        attention=full_attention(layers, hidden, hidden),
     )
 
 
@@ -262,10 +263,9 @@ def read_mpt(fields: Fields, family: str) -> ModelSpec | None:
         b.mlp(i, hidden, width, gated=False)
     b.head(tie=tie, norm=hidden)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
-        head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions=positions,
-        attention=attention_layers(_full(layers), hidden, hidden),
+        c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+        gated_mlp=False, norm="layer", positions=positions,
+        attention=full_attention(layers, hidden, hidden),
     )
 
 
@@ -296,11 +296,11 @@ def read_phi(fields: Fields, family: str) -> ModelSpec | None:
         b.mlp(i, hidden, width, gated=False, bias=True)
         b.vector("norm", i, 2 * hidden)
     b.head(tie=tie, norm=2 * hidden, bias=True)
+    s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=kv_heads,
+              head_dim=head_dim)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions=positions,
-        attention=attention_layers(_full(layers), kv_heads * head_dim, kv_heads * head_dim),
+        c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
+        positions=positions, attention=full_attention(layers, s.kv_width, s.kv_width),
     )
 
 
@@ -308,29 +308,22 @@ def read_starcoder2(fields: Fields, family: str) -> ModelSpec | None:
     """StarCoder2: GQA with biased q/k/v/o (`use_bias`), biased c_fc/c_proj GELU MLP,
     LayerNorms with bias, tied head (modeling_starcoder2.py)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c)
     width = c.integer("intermediate_size")
     bias = c.boolean("use_bias", default=True)
     tie = c.boolean("tie_word_embeddings", default=True)
     if c.failed():
         return None
-    b = Builder.new(vocab, hidden)
-    for i in range(layers):
-        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=bias)
-        b.mlp(i, hidden, width, gated=False, bias=bias)
-        b.vector("norm", i, 2 * hidden)
-        b.vector("norm", i, 2 * hidden)
-    b.head(tie=tie, norm=2 * hidden)
-    kinds = layer_kinds(c, family, layers)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
-        norm="layer", attention=attention_layers(kinds, kv_heads * head_dim,
-                                                 kv_heads * head_dim),
-    )
+    b = Builder.new(s.vocab, s.hidden)
+    for i in range(s.layers):
+        b.attention(i, s.hidden, s.q_width, s.kv_width, bias=bias)
+        b.mlp(i, s.hidden, width, gated=False, bias=bias)
+        b.vector("norm", i, 2 * s.hidden)
+        b.vector("norm", i, 2 * s.hidden)
+    b.head(tie=tie, norm=2 * s.hidden)
+    kinds = layer_kinds(c, family, s.layers)
+    return make_spec(c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
+                     attention=attention_layers(kinds, s.kv_width, s.kv_width))
 
 
 def read_qwen(fields: Fields, family: str) -> ModelSpec | None:
@@ -357,10 +350,11 @@ def read_qwen(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, hidden)
         b.mlp(i, hidden, width, bias=bias)
     b.head(tie=tie, norm=hidden)
+    s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=heads,
+              head_dim=head_dim)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
-        head_dim=head_dim, width=width, tie=tie, positions=positions,
-        attention=attention_layers(_full(layers), proj, proj),
+        c, family, b, s, width=width, tie=tie, positions=positions,
+        attention=full_attention(layers, proj, proj),
         notes=("model_type qwen runs remote code (modeling_qwen.py); counted from that "
                "published file",),
     )
@@ -397,11 +391,11 @@ def read_chatglm(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, norm)
         b.mlp(i, hidden, width, fused=True, bias=bias)
     b.head(tie=False, norm=norm if post_norm else 0)
+    s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=groups,
+              head_dim=head_dim)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=groups, head_dim=head_dim, width=width, tie=False, positions=positions,
-        norm="rms" if rms else "layer",
-        attention=attention_layers(_full(layers), groups * head_dim, groups * head_dim),
+        c, family, b, s, width=width, tie=False, positions=positions,
+        norm="rms" if rms else "layer", attention=full_attention(layers, s.kv_width, s.kv_width),
         notes=("model_type chatglm runs remote code (modeling_chatglm.py); counted from that "
                "published file",),
     )
@@ -412,23 +406,17 @@ def read_exaone(fields: Fields, family: str) -> ModelSpec | None:
     (num_layers; ExaoneConfig's attribute_map), built as LlamaForCausalLM by transformers
     v5 (models/exaone)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_layers", "num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c, layers=("num_layers", "num_hidden_layers"))
     width = c.integer("intermediate_size")
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new(vocab, hidden)
-    for i in range(layers):
-        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim)
-        b.mlp(i, hidden, width)
-        b.vector("norm", i, hidden)
-        b.vector("norm", i, hidden)
-    b.head(tie=tie, norm=hidden)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
-        attention=attention_layers(_full(layers), kv_heads * head_dim, kv_heads * head_dim),
-    )
+    b = Builder.new(s.vocab, s.hidden)
+    for i in range(s.layers):
+        b.attention(i, s.hidden, s.q_width, s.kv_width)
+        b.mlp(i, s.hidden, width)
+        b.vector("norm", i, s.hidden)
+        b.vector("norm", i, s.hidden)
+    b.head(tie=tie, norm=s.hidden)
+    return make_spec(c, family, b, s, width=width, tie=tie,
+                     attention=full_attention(s.layers, s.kv_width, s.kv_width))

@@ -15,6 +15,7 @@ from ..modelspec import (
     layer_kinds,
     make_spec,
     read_heads,
+    read_sizes,
 )
 
 # Family traits of the Llama-style decoders, from each family's modeling_<family>.py (v5).
@@ -54,10 +55,7 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     EXAONE, Hunyuan, InternLM2, MiniCPM, OLMoE, PhiMoE, MiniMax-M2, ...): embeddings,
     per-layer q/k/v/o + MLP or MoE, RMSNorm, lm_head."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c)
     tie = c.boolean("tie_word_embeddings", default=family in _TIED_BY_DEFAULT)
     qkv_bias, out_bias = _attention_biases(c, family)
     mlp_bias = c.boolean("use_bias" if family.startswith("ernie4_5") else "mlp_bias",
@@ -69,11 +67,11 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
         key, kind = _OPTIONAL_QK_NORM[family]
         if c.boolean(key, default=False):
             qk_norm = kind
-    moe_fields = _moe_fields(c, family, layers)
+    moe_fields = _moe_fields(c, family, s.layers)
     if moe_fields is None:
         _refuse_unread_experts(c, family)
     dense_width = 0
-    if moe_fields is None or len(moe_fields.layers) < layers:
+    if moe_fields is None or len(moe_fields.layers) < s.layers:
         key = "intermediate_size_mlp" if family == "llama4_text" else "intermediate_size"
         dense_width = c.integer(key)
     if c.failed():
@@ -81,25 +79,24 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     norm_kind, norms_per_layer = _LAYER_NORMS.get(family, ("pre", 2))
     if family in _PARALLEL_KEYS and c.boolean(_PARALLEL_KEYS[family], default=False):
         norm_kind, norms_per_layer = "parallel", 1
-    norm_width = 2 * hidden if family in _LAYERNORM_BIAS else hidden
-    b = Builder.new(vocab, hidden)
-    kinds = layer_kinds(c, family, layers)
+    norm_width = 2 * s.hidden if family in _LAYERNORM_BIAS else s.hidden
+    b = Builder.new(s.vocab, s.hidden)
+    kinds = layer_kinds(c, family, s.layers)
     moe_layers: set[int] = set(moe_fields.layers) if moe_fields else set()
-    for i in range(layers):
-        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=qkv_bias,
-                    out_bias=out_bias)
+    for i in range(s.layers):
+        b.attention(i, s.hidden, s.q_width, s.kv_width, bias=qkv_bias, out_bias=out_bias)
         if qk_norm == "head":  # q_norm / k_norm over one head (Qwen3, Gemma 3)
-            b.vector("norm", i, head_dim)
-            b.vector("norm", i, head_dim)
+            b.vector("norm", i, s.head_dim)
+            b.vector("norm", i, s.head_dim)
         elif qk_norm == "full":  # over the whole q and k projections (OLMo 2)
-            b.vector("norm", i, heads * head_dim)
-            b.vector("norm", i, kv_heads * head_dim)
+            b.vector("norm", i, s.q_width)
+            b.vector("norm", i, s.kv_width)
         if i in moe_layers and moe_fields is not None:
-            _moe_block(b, c, family, i, hidden, moe_fields)
+            _moe_block(b, c, family, i, s.hidden, moe_fields)
         elif family in _FUSED_GATE_UP:
-            b.mlp(i, hidden, dense_width, fused=True)
+            b.mlp(i, s.hidden, dense_width, fused=True)
         else:
-            b.mlp(i, hidden, dense_width, bias=mlp_bias)
+            b.mlp(i, s.hidden, dense_width, bias=mlp_bias)
         for _ in range(norms_per_layer):
             b.vector("norm", i, norm_width)
     # OLMo's final LayerNorm has no parameters
@@ -108,12 +105,12 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     if family == "llama4_text":
         notes = ("Llama 4 uses chunked local attention on 3 of every 4 layers",)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=dense_width, tie=tie,
+        c, family, b, s, width=dense_width, tie=tie,
         norm={"none": "none"}.get(norm_kind, "layer" if family in _LAYERNORM_BIAS else "rms"),
-        attention=attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
+        attention=attention_layers(kinds, s.kv_width, s.kv_width),
         moe=None if moe_fields is None else moe_fields.spec(),
-        dense_layer_widths=tuple(0 if i in moe_layers else dense_width for i in range(layers)),
+        dense_layer_widths=tuple(0 if i in moe_layers else dense_width
+                                 for i in range(s.layers)),
         notes=notes,
     )
 
@@ -290,27 +287,22 @@ def _moe_block(
 def read_phi3(fields: Fields, family: str) -> ModelSpec | None:
     """Phi-3 / 3.5 / 4: fused qkv_proj and gate_up_proj, no biases (modeling_phi3.py)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
+    s = read_sizes(c, heads=False)
     width = c.integer("intermediate_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_heads(c, s)
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new(vocab, hidden)
-    for i in range(layers):
-        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, fused=True)
-        b.mlp(i, hidden, width, fused=True)
-        b.vector("norm", i, hidden)
-        b.vector("norm", i, hidden)
-    b.head(tie=tie, norm=hidden)
-    kinds = layer_kinds(c, family, layers)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
-        attention=attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
-    )
+    b = Builder.new(s.vocab, s.hidden)
+    for i in range(s.layers):
+        b.attention(i, s.hidden, s.q_width, s.kv_width, fused=True)
+        b.mlp(i, s.hidden, width, fused=True)
+        b.vector("norm", i, s.hidden)
+        b.vector("norm", i, s.hidden)
+    b.head(tie=tie, norm=s.hidden)
+    kinds = layer_kinds(c, family, s.layers)
+    return make_spec(c, family, b, s, width=width, tie=tie,
+                     attention=attention_layers(kinds, s.kv_width, s.kv_width))
 
 
 
@@ -318,32 +310,28 @@ def read_gpt_oss(fields: Fields, family: str) -> ModelSpec | None:
     """gpt-oss: alternating sliding-window (128) and full attention with sinks, biased
     projections, MoE with fused biased experts (modeling_gpt_oss.py)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c)
     experts = c.integer("num_local_experts")
     top_k = c.integer("num_experts_per_tok", "experts_per_token")
     width = c.integer("intermediate_size")
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new(vocab, hidden)
-    for i in range(layers):
-        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=True)
-        b.vector("attn_sinks", i, heads)
-        b.layer("ffn_gate_inp", i, hidden, experts, bias=True)
-        b.mlp(i, hidden, width, fused=True, suffix="_exps", experts=experts, bias=True)
-        b.vector("norm", i, hidden)
-        b.vector("norm", i, hidden)
-    b.head(tie=tie, norm=hidden)
-    kinds = layer_kinds(c, family, layers)
+    b = Builder.new(s.vocab, s.hidden)
+    for i in range(s.layers):
+        b.attention(i, s.hidden, s.q_width, s.kv_width, bias=True)
+        b.vector("attn_sinks", i, s.heads)
+        b.layer("ffn_gate_inp", i, s.hidden, experts, bias=True)
+        b.mlp(i, s.hidden, width, fused=True, suffix="_exps", experts=experts, bias=True)
+        b.vector("norm", i, s.hidden)
+        b.vector("norm", i, s.hidden)
+    b.head(tie=tie, norm=s.hidden)
+    kinds = layer_kinds(c, family, s.layers)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=0, tie=tie, positions_default=131072,
-        attention=attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
+        c, family, b, s, width=0, tie=tie, positions_default=131072,
+        attention=attention_layers(kinds, s.kv_width, s.kv_width),
         moe=MoESpec(num_experts=experts, experts_per_token=top_k,
                     expert_intermediate_size=width, shared_intermediate_size=0,
-                    moe_layers=layers),
+                    moe_layers=s.layers),
     )
 
