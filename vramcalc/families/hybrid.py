@@ -23,6 +23,8 @@ from ..modelspec import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..errors import Fields
 
 
@@ -39,6 +41,7 @@ class _Mamba2:
     proj_bias: bool
     gated_norm: bool  # the RMSNorm over `inner` before out_proj
     state_dtype: str
+    stated_inner: int | None = None  # heads x head_dim as the config restates it (Falcon-H1)
 
     @property
     def inner(self) -> int:
@@ -64,6 +67,59 @@ class _Mamba2:
                               conv_kernel=self.kernel, state_heads=self.heads,
                               state_head_dim=self.head_dim, state_size=self.state,
                               state_dtype=self.state_dtype)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Mamba2Keys:
+    """The keys a config class gives a Mamba-2 mixer's sizes under, and the defaults of the
+    three whose default differs between classes (None: required). Every class defaults to one
+    group, a kernel of 4, a conv bias and no projection bias."""
+
+    heads: str
+    head_dim: str
+    groups: str
+    state: str
+    kernel: str
+    conv_bias: str
+    proj_bias: str
+    heads_default: int | None = None
+    head_dim_default: int | None = None
+    state_default: int | None = None
+    gated_norm: str = ""  # the key that switches the gated RMSNorm ("": always there)
+    inner: str = ""  # a key restating heads x head_dim ("": none)
+
+    def read(self, c: Fields) -> _Mamba2:
+        """The mixer's sizes, read in one order (the order their problems are listed in)."""
+        heads = c.integer(self.heads, default=self.heads_default)
+        stated_inner = c.optional_integer(self.inner) if self.inner else None
+        return _Mamba2(
+            heads=heads, head_dim=c.integer(self.head_dim, default=self.head_dim_default),
+            groups=c.integer(self.groups, default=1),
+            state=c.integer(self.state, default=self.state_default),
+            kernel=c.integer(self.kernel, default=4),
+            conv_bias=c.boolean(self.conv_bias, default=True),
+            proj_bias=c.boolean(self.proj_bias, default=False),
+            gated_norm=c.boolean(self.gated_norm, default=False) if self.gated_norm else True,
+            state_dtype=_cache_dtype(c), stated_inner=stated_inner)
+
+
+# Mamba2Config, NemotronHConfig, FalconH1Config and GraniteMoeHybridConfig (v5)
+_MAMBA2_KEYS = _Mamba2Keys(
+    heads="num_heads", head_dim="head_dim", groups="n_groups", state="state_size",
+    kernel="conv_kernel", conv_bias="use_conv_bias", proj_bias="use_bias", head_dim_default=64,
+    state_default=128)
+_NEMOTRON_H_KEYS = _Mamba2Keys(
+    heads="mamba_num_heads", head_dim="mamba_head_dim", groups="n_groups",
+    state="ssm_state_size", kernel="conv_kernel", conv_bias="use_conv_bias",
+    proj_bias="mamba_proj_bias")
+_FALCON_H1_KEYS = _Mamba2Keys(
+    heads="mamba_n_heads", head_dim="mamba_d_head", groups="mamba_n_groups",
+    state="mamba_d_state", kernel="mamba_d_conv", conv_bias="mamba_conv_bias",
+    proj_bias="mamba_proj_bias", gated_norm="mamba_rms_norm", inner="mamba_d_ssm")
+_GRANITE_KEYS = _Mamba2Keys(
+    heads="mamba_n_heads", head_dim="mamba_d_head", groups="mamba_n_groups",
+    state="mamba_d_state", kernel="mamba_d_conv", conv_bias="mamba_conv_bias",
+    proj_bias="mamba_proj_bias", heads_default=128, head_dim_default=64, state_default=256)
 
 
 def _cache_dtype(c: Fields) -> str:
@@ -114,42 +170,35 @@ def read_mamba(fields: Fields, family: str) -> ModelSpec | None:
     proj_bias = c.boolean("use_bias", default=False)
     tie = c.boolean("tie_word_embeddings", default=True)
     rank = _dt_rank(c, "time_step_rank", s.hidden)
-    if c.failed():
-        return None
     inner = expand * s.hidden
-    b = Builder.new(s.vocab, s.hidden)
-    recurrent: list[RecurrentLayer | None] = []
-    for i in range(s.layers):
-        b.vector("norm", i, s.hidden)
-        recurrent.append(_mamba1(b, i, s.hidden, inner, state, rank, kernel, conv_bias=conv_bias,
-                                 proj_bias=proj_bias, dtype="model"))
-    b.head(tie=tie, norm=s.hidden)
-    return make_spec(
-        c, family, b, s, width=0, tie=tie, positions_default=1 << 20,
-        attention=tuple(_no_kv() for _ in range(s.layers)), dense_layer_widths=(0,) * s.layers,
-        recurrent=tuple(recurrent),
-    )
+    return _recurrent_stack(
+        c, family, s, tie,
+        lambda b, i, hidden: _mamba1(b, i, hidden, inner, state, rank, kernel,
+                                     conv_bias=conv_bias, proj_bias=proj_bias, dtype="model"))
 
 
 def read_mamba2(fields: Fields, family: str) -> ModelSpec | None:
     """Mamba-2 (Mamba2ForCausalLM): embeddings, one RMSNorm + Mamba-2 mixer per layer."""
     c = fields
     s = read_sizes(c, heads=False)
-    mixer = _Mamba2(
-        heads=c.integer("num_heads"), head_dim=c.integer("head_dim", default=64),
-        groups=c.integer("n_groups", default=1), state=c.integer("state_size", default=128),
-        kernel=c.integer("conv_kernel", default=4),
-        conv_bias=c.boolean("use_conv_bias", default=True),
-        proj_bias=c.boolean("use_bias", default=False), gated_norm=True,
-        state_dtype=_cache_dtype(c))
+    mixer = _MAMBA2_KEYS.read(c)
     tie = c.boolean("tie_word_embeddings", default=False)
+    return _recurrent_stack(c, family, s, tie, mixer.add)
+
+
+def _recurrent_stack(
+    c: Fields, family: str, s: Sizes, tie: bool,
+    mixer: Callable[[Builder, int, int], RecurrentLayer],
+) -> ModelSpec | None:
+    """A model of recurrent layers only (Mamba, Mamba-2): the embeddings, one RMSNorm and one
+    `mixer` (layer, hidden) per layer, the final norm and the head; None when a read failed."""
     if c.failed():
         return None
     b = Builder.new(s.vocab, s.hidden)
     recurrent: list[RecurrentLayer | None] = []
     for i in range(s.layers):
         b.vector("norm", i, s.hidden)
-        recurrent.append(mixer.add(b, i, s.hidden))
+        recurrent.append(mixer(b, i, s.hidden))
     b.head(tie=tie, norm=s.hidden)
     return make_spec(
         c, family, b, s, width=0, tie=tie, positions_default=1 << 20,
@@ -267,13 +316,7 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
     attn_bias = c.boolean("attention_bias", default=False)
     mlp_bias = c.boolean("mlp_bias", default=False)
     width = c.integer("intermediate_size") if "mlp" in blocks else 0
-    mixer = _Mamba2(
-        heads=c.integer("mamba_num_heads"), head_dim=c.integer("mamba_head_dim"),
-        groups=c.integer("n_groups", default=1), state=c.integer("ssm_state_size"),
-        kernel=c.integer("conv_kernel", default=4),
-        conv_bias=c.boolean("use_conv_bias", default=True),
-        proj_bias=c.boolean("mamba_proj_bias", default=False), gated_norm=True,
-        state_dtype=_cache_dtype(c))
+    mixer = _NEMOTRON_H_KEYS.read(c)
     experts = top_k = expert_width = shared = 0
     if "moe" in blocks:
         experts = c.integer("n_routed_experts")
@@ -321,18 +364,10 @@ def read_falcon_h1(fields: Fields, family: str) -> ModelSpec | None:
     width = c.integer("intermediate_size")
     attn_bias = c.boolean("attention_bias", default=False)
     mlp_bias = c.boolean("mlp_bias", default=False)
-    ssm_heads = c.integer("mamba_n_heads")
-    d_ssm = c.optional_integer("mamba_d_ssm")
-    ssm_head_dim = c.integer("mamba_d_head")
-    mixer = _Mamba2(
-        heads=ssm_heads, head_dim=ssm_head_dim, groups=c.integer("mamba_n_groups", default=1),
-        state=c.integer("mamba_d_state"), kernel=c.integer("mamba_d_conv", default=4),
-        conv_bias=c.boolean("mamba_conv_bias", default=True),
-        proj_bias=c.boolean("mamba_proj_bias", default=False),
-        gated_norm=c.boolean("mamba_rms_norm", default=False), state_dtype=_cache_dtype(c))
+    mixer = _FALCON_H1_KEYS.read(c)
     out_bias = c.boolean("projectors_bias", default=False)
     tie = c.boolean("tie_word_embeddings", default=False)
-    if d_ssm is not None and d_ssm != mixer.inner:
+    if mixer.stated_inner is not None and mixer.stated_inner != mixer.inner:
         c.add("mamba_d_ssm", f"must equal mamba_n_heads x mamba_d_head ({mixer.inner})")
     if c.failed():
         return None
@@ -372,15 +407,7 @@ def read_granitemoehybrid(fields: Fields, family: str) -> ModelSpec | None:
     top_k = c.integer("num_experts_per_tok", default=0, minimum=0)
     width = c.integer("intermediate_size") if experts else 0
     shared = c.integer("shared_intermediate_size", default=0, minimum=0)
-    mixer = _Mamba2(
-        heads=c.integer("mamba_n_heads", default=128), head_dim=c.integer("mamba_d_head",
-                                                                          default=64),
-        groups=c.integer("mamba_n_groups", default=1), state=c.integer("mamba_d_state",
-                                                                       default=256),
-        kernel=c.integer("mamba_d_conv", default=4),
-        conv_bias=c.boolean("mamba_conv_bias", default=True),
-        proj_bias=c.boolean("mamba_proj_bias", default=False), gated_norm=True,
-        state_dtype=_cache_dtype(c))
+    mixer = _GRANITE_KEYS.read(c)
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
