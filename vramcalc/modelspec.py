@@ -622,6 +622,37 @@ ACTIVATIONS = ("gelu_new", "gelu", "gelu_fast", "gelu_pytorch_tanh", "gelu_pytho
 
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MoEFields:
+    """What an MoE config says about its experts, read before the layers are."""
+
+    experts: int
+    top_k: int
+    expert_width: int
+    shared_width: int  # 0 without a shared expert
+    layers: tuple[int, ...]  # indices of the MoE layers
+
+    def spec(self) -> MoESpec:
+        return MoESpec(num_experts=self.experts, experts_per_token=self.top_k,
+                       expert_intermediate_size=self.expert_width,
+                       shared_intermediate_size=self.shared_width, moe_layers=len(self.layers))
+
+
+def deepseek_moe(c: Fields, layers: int, *, layer_freq: bool = False) -> MoEFields:
+    """DeepSeek's MoE (DeepSeek-V2/V3, and GLM-4-MoE, dots.llm1 that copy it): dense
+    `first_k_dense_replace` layers, then routed experts and `n_shared_experts` shared ones,
+    each `moe_intermediate_size` wide. DeepSeekMoE 16B routes only every `moe_layer_freq`-th
+    of those layers (`layer_freq`)."""
+    experts = c.integer("n_routed_experts")
+    top_k = c.integer("num_experts_per_tok")
+    width = c.integer("moe_intermediate_size")
+    shared = c.integer("n_shared_experts", default=0, minimum=0) * width
+    first = c.integer("first_k_dense_replace", default=0, minimum=0)
+    freq = c.integer("moe_layer_freq", default=1) if layer_freq else 1
+    return MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
+                     layers=tuple(i for i in range(first, layers) if i % freq == 0))
+
+
 def layer_indices(c: Fields, key: str, layers: int) -> tuple[int, ...]:
     """A list of distinct layer indices in [0, layers) (Llama 4's moe_layers, Qwen MoE's
     mlp_only_layers)."""

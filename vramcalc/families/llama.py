@@ -3,14 +3,14 @@ the families that copy it), Phi-3's fused variant and gpt-oss."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import Fields
 from ..modelspec import (
     Builder,
     ModelSpec,
+    MoEFields,
     MoESpec,
     attention_layers,
+    deepseek_moe,
     layer_indices,
     layer_kinds,
     make_spec,
@@ -151,29 +151,10 @@ def _attention_biases(c: Fields, family: str) -> tuple[bool, bool]:
     return bias, bias
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _MoEFields:
-    """What a Llama-like MoE config says about its experts, read before the layers are."""
-
-    experts: int
-    top_k: int
-    expert_width: int
-    shared_width: int  # 0 without a shared expert
-    layers: tuple[int, ...]  # indices of the MoE layers
-
-    def spec(self) -> MoESpec:
-        return MoESpec(num_experts=self.experts, experts_per_token=self.top_k,
-                       expert_intermediate_size=self.expert_width,
-                       shared_intermediate_size=self.shared_width, moe_layers=len(self.layers))
-
-
-def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
+def _moe_fields(c: Fields, family: str, layers: int) -> MoEFields | None:
     """The experts of Mixtral, Qwen MoE and Llama 4; None for a dense family."""
     if family == "mixtral":
-        experts = c.integer("num_local_experts")
-        top_k = c.integer("num_experts_per_tok")
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=c.integer("intermediate_size"),
-                          shared_width=0, layers=tuple(range(layers)))
+        return _mixtral_moe(c, "num_local_experts", layers)
     if family in ("qwen2_moe", "qwen3_moe"):
         # Qwen3-VL-MoE's text config names them num_local_experts
         experts = c.integer("num_experts", "num_local_experts")
@@ -183,8 +164,8 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
         only = set(layer_indices(c, "mlp_only_layers", layers))
         which = tuple(i for i in range(layers) if i not in only and (i + 1) % step == 0)
         shared = c.integer("shared_expert_intermediate_size") if family == "qwen2_moe" else 0
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
-                          layers=which)
+        return MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
+                         layers=which)
     if family == "llama4_text":
         experts = c.integer("num_local_experts")
         top_k = c.integer("num_experts_per_tok", default=1)
@@ -194,8 +175,8 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
         else:
             which = tuple(range(step - 1, layers, step))
         width = c.integer("intermediate_size")
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=width,
-                          layers=which)
+        return MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=width,
+                         layers=which)
     if family in ("olmoe", "phimoe", "granitemoe", "granitemoeshared", "minimax_m2",
                   "hunyuan_v1_moe"):
         # every layer is MoE, experts as wide as intermediate_size (modeling_olmoe.py,
@@ -209,8 +190,8 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
             shared = c.integer("shared_intermediate_size", default=0, minimum=0)
         if family == "hunyuan_v1_moe":
             shared = width  # shared_mlp: one dense MLP of intermediate_size
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
-                          layers=tuple(range(layers)))
+        return MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
+                         layers=tuple(range(layers)))
     if family == "ernie4_5_moe":
         # MoE from moe_layer_start_index to moe_layer_end_index every moe_layer_interval
         # layers (modeling_ernie4_5_moe.py Ernie4_5_MoeDecoderLayer)
@@ -224,36 +205,27 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
             end = layers - 1
         step = c.integer("moe_layer_interval", default=1)
         which = tuple(i for i in range(layers) if (i + 1) % step == 0 and start <= i <= end)
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
-                          layers=which)
+        return MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
+                         layers=which)
     if family == "minicpm" and (c.get("num_experts") or 0) > 1:
         # MiniCPM-MoE-8x2B (modeling_minicpm.py, remote code): Mixtral-style experts
-        experts = c.integer("num_experts")
-        top_k = c.integer("num_experts_per_tok")
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=c.integer("intermediate_size"),
-                          shared_width=0, layers=tuple(range(layers)))
+        return _mixtral_moe(c, "num_experts", layers)
     if family == "deepseek":
-        # DeepSeekMoE 16B (model_type deepseek, modeling_deepseek.py, remote code): dense
-        # first_k_dense_replace layers, then every moe_layer_freq-th layer routed + shared
-        experts = c.integer("n_routed_experts")
-        top_k = c.integer("num_experts_per_tok")
-        width = c.integer("moe_intermediate_size")
-        shared = c.integer("n_shared_experts", default=0, minimum=0) * width
-        first = c.integer("first_k_dense_replace", default=0, minimum=0)
-        freq = c.integer("moe_layer_freq", default=1)
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
-                          layers=tuple(i for i in range(first, layers) if i % freq == 0))
+        # DeepSeekMoE 16B (model_type deepseek, modeling_deepseek.py, remote code): routed
+        # + shared experts in every moe_layer_freq-th layer after the dense ones
+        return deepseek_moe(c, layers, layer_freq=True)
     if family in ("glm4_moe", "dots1"):
-        # DeepSeek-V3's MoE under GQA attention: dense first_k_dense_replace layers, then
-        # routed + n_shared_experts shared experts (modeling_glm4_moe.py, modeling_dots1.py)
-        experts = c.integer("n_routed_experts")
-        top_k = c.integer("num_experts_per_tok")
-        width = c.integer("moe_intermediate_size")
-        shared = c.integer("n_shared_experts", default=0, minimum=0) * width
-        first = c.integer("first_k_dense_replace", default=0, minimum=0)
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
-                          layers=tuple(range(first, layers)))
+        # DeepSeek-V3's MoE under GQA attention (modeling_glm4_moe.py, modeling_dots1.py)
+        return deepseek_moe(c, layers)
     return None
+
+
+def _mixtral_moe(c: Fields, experts_key: str, layers: int) -> MoEFields:
+    """Mixtral's experts: in every layer, as wide as intermediate_size, none shared."""
+    experts = c.integer(experts_key)
+    top_k = c.integer("num_experts_per_tok")
+    return MoEFields(experts=experts, top_k=top_k, expert_width=c.integer("intermediate_size"),
+                     shared_width=0, layers=tuple(range(layers)))
 
 
 def _per_layer_int(c: Fields, key: str, alias: str) -> int:
@@ -270,7 +242,7 @@ def _per_layer_int(c: Fields, key: str, alias: str) -> int:
 
 
 def _moe_block(
-    b: Builder, c: Fields, family: str, i: int, hidden: int, moe: _MoEFields
+    b: Builder, c: Fields, family: str, i: int, hidden: int, moe: MoEFields
 ) -> None:
     experts, width, shared = moe.experts, moe.expert_width, moe.shared_width
     b.layer("ffn_gate_inp", i, hidden, experts)  # router

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..modelspec import (
     Builder,
     ModelSpec,
-    MoESpec,
+    deepseek_moe,
     full_attention,
     make_spec,
     read_sizes,
@@ -31,14 +31,7 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
     nope = c.integer("qk_nope_head_dim")
     v_dim = c.integer("v_head_dim")
     dense_only = family == "minicpm3"  # MiniCPM3: MLA with a dense MLP in every layer
-    experts = top_k = expert_width = shared = 1
-    first_dense = s.layers
-    if not dense_only:
-        experts = c.integer("n_routed_experts")
-        top_k = c.integer("num_experts_per_tok")
-        expert_width = c.integer("moe_intermediate_size")
-        shared = c.integer("n_shared_experts", default=0, minimum=0)
-        first_dense = c.integer("first_k_dense_replace", default=0, minimum=0)
+    moe = None if dense_only else deepseek_moe(c, s.layers)
     bias = c.boolean("attention_bias", default=False)
     tie = c.boolean("tie_word_embeddings", default=dense_only)
     index_heads = index_dim = 0
@@ -52,7 +45,7 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
         return None
     qk_dim = nope + rope
     b = Builder.new(s.vocab, s.hidden)
-    moe_layers = tuple(range(first_dense, s.layers))
+    moe_layers: set[int] = set(moe.layers) if moe is not None else set()
     for i in range(s.layers):
         if q_rank is None:
             b.layer("attn_q", i, s.hidden, heads * qk_dim)
@@ -71,13 +64,13 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
             b.layer("attn_indexer", i, s.hidden, index_dim)
             b.vector("norm", i, 2 * index_dim)
             b.layer("attn_indexer", i, s.hidden, index_heads)
-        if i >= first_dense:
+        if moe is not None and i in moe_layers:
             # router; DeepSeek-V3's e_score_correction_bias (E floats per layer) is a
             # buffer, not a parameter, in transformers 5, and is left out (59 KiB in all)
-            b.layer("ffn_gate_inp", i, s.hidden, experts)
-            b.mlp(i, s.hidden, expert_width, suffix="_exps", experts=experts)
-            if shared:
-                b.mlp(i, s.hidden, expert_width * shared, suffix="_shexp")
+            b.layer("ffn_gate_inp", i, s.hidden, moe.experts)
+            b.mlp(i, s.hidden, moe.expert_width, suffix="_exps", experts=moe.experts)
+            if moe.shared_width:
+                b.mlp(i, s.hidden, moe.shared_width, suffix="_shexp")
         else:
             b.mlp(i, s.hidden, dense_width)
         b.vector("norm", i, s.hidden)
@@ -94,10 +87,8 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
         width=dense_width, tie=tie,
         attention=full_attention(s.layers, heads * qk_dim, heads * v_dim, latent=kv_rank + rope),
         mla=True,
-        moe=None if dense_only else MoESpec(
-            num_experts=experts, experts_per_token=top_k, expert_intermediate_size=expert_width,
-            shared_intermediate_size=expert_width * shared, moe_layers=len(moe_layers)),
-        dense_layer_widths=tuple(dense_width if i < first_dense else 0 for i in range(s.layers)),
+        moe=moe.spec() if moe is not None else None,
+        dense_layer_widths=tuple(0 if i in moe_layers else dense_width for i in range(s.layers)),
         notes=tuple(notes),
     )
 
