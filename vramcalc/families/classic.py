@@ -19,6 +19,8 @@ from ..modelspec import (
 )
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..errors import Fields
 
 
@@ -26,6 +28,16 @@ def _mha(c: Fields, hidden: int, layers: int, vocab: int, heads: int) -> Sizes:
     """Multi-head attention with heads of hidden // heads (refused when heads > hidden)."""
     return Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=heads,
                  head_dim=head_width(c, hidden, heads))
+
+
+def _gpt_spec(
+    c: Fields, family: str, b: Builder, s: Sizes, *, width: int, tie: bool, kv_width: int,
+    **options: Any,
+) -> ModelSpec:
+    """The ModelSpec of a GPT-2-era decoder: LayerNorms, a plain 2-matrix MLP and full
+    attention with K and V `kv_width` wide in every layer; `options` go to make_spec."""
+    return make_spec(c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
+                     attention=full_attention(s.layers, kv_width, kv_width), **options)
 
 
 def read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
@@ -59,11 +71,10 @@ def read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
     b.head(tie=tie, norm=2 * hidden)
     s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim)
-    return make_spec(
-        c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
-        positions=positions, dropout_key="attn_pdrop", dropout_default=0.1,
-        attention=full_attention(layers, s.kv_width, s.kv_width),
-        activation=activation, residual_dropout=resid, embedding_dropout=embd,
+    return _gpt_spec(
+        c, family, b, s, width=width, tie=tie, kv_width=s.kv_width, positions=positions,
+        dropout_key="attn_pdrop", dropout_default=0.1, activation=activation,
+        residual_dropout=resid, embedding_dropout=embd,
     )
 
 
@@ -86,11 +97,8 @@ def read_gpt_neox(fields: Fields, family: str) -> ModelSpec | None:
         b.attention(i, hidden, hidden, hidden, bias=bias, fused=True)
         b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(tie=tie, norm=2 * hidden)
-    return make_spec(
-        c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
-        gated_mlp=False, norm="layer", positions_default=2048,
-        attention=full_attention(layers, hidden, hidden),
-    )
+    return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+                     kv_width=hidden, positions_default=2048)
 
 
 def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
@@ -133,10 +141,8 @@ def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
     b.head(tie=tie, norm=2 * hidden)
     s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim)
-    return make_spec(
-        c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
-        positions_default=2048, attention=full_attention(layers, s.kv_width, s.kv_width),
-    )
+    return _gpt_spec(c, family, b, s, width=width, tie=tie, kv_width=s.kv_width,
+                     positions_default=2048)
 
 
 
@@ -172,12 +178,9 @@ def read_opt(fields: Fields, family: str) -> ModelSpec | None:
             b.vector("norm", i, norm)
             b.vector("norm", i, norm)
     b.head(tie=tie, norm=norm if final_norm else 0)
-    return make_spec(
-        c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
-        gated_mlp=False, norm="layer", positions=positions, dropout_key="dropout",
-        dropout_default=0.1,
-        attention=full_attention(layers, hidden, hidden),
-    )
+    return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+                     kv_width=hidden, positions=positions, dropout_key="dropout",
+                     dropout_default=0.1)
 
 
 def read_bloom(fields: Fields, family: str) -> ModelSpec | None:
@@ -201,11 +204,8 @@ def read_bloom(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, 2 * hidden)
         b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(tie=tie, norm=2 * hidden)
-    return make_spec(
-        c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
-        gated_mlp=False, norm="layer", positions_default=2048,
-        attention=full_attention(layers, hidden, hidden),
-    )
+    return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+                     kv_width=hidden, positions_default=2048)
 
 
 def read_gptj(fields: Fields, family: str) -> ModelSpec | None:
@@ -227,11 +227,8 @@ def read_gptj(fields: Fields, family: str) -> ModelSpec | None:
         b.attention(i, hidden, hidden, hidden)  # each hidden x hidden
         b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(tie=tie, norm=2 * hidden, bias=True)
-    return make_spec(
-        c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
-        gated_mlp=False, norm="layer", positions=positions, dropout_key="attn_pdrop",
-        attention=full_attention(layers, hidden, hidden),
-    )
+    return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+                     kv_width=hidden, positions=positions, dropout_key="attn_pdrop")
 
 
 def read_mpt(fields: Fields, family: str) -> ModelSpec | None:
@@ -262,11 +259,8 @@ def read_mpt(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("norm", i, hidden)
         b.mlp(i, hidden, width, gated=False)
     b.head(tie=tie, norm=hidden)
-    return make_spec(
-        c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
-        gated_mlp=False, norm="layer", positions=positions,
-        attention=full_attention(layers, hidden, hidden),
-    )
+    return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+                     kv_width=hidden, positions=positions)
 
 
 def read_phi(fields: Fields, family: str) -> ModelSpec | None:
@@ -298,10 +292,8 @@ def read_phi(fields: Fields, family: str) -> ModelSpec | None:
     b.head(tie=tie, norm=2 * hidden, bias=True)
     s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim)
-    return make_spec(
-        c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
-        positions=positions, attention=full_attention(layers, s.kv_width, s.kv_width),
-    )
+    return _gpt_spec(c, family, b, s, width=width, tie=tie, kv_width=s.kv_width,
+                     positions=positions)
 
 
 def read_starcoder2(fields: Fields, family: str) -> ModelSpec | None:
