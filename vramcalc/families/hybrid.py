@@ -7,7 +7,7 @@ have both. Module layouts follow transformers v5 (models/<family>/modeling_<fami
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..modelspec import (
@@ -153,8 +153,25 @@ def _dt_rank(c: Fields, key: str, hidden: int) -> int:
     return c.integer(key)
 
 
-def _no_kv() -> AttentionLayer:
-    return AttentionLayer(kind="none")
+@dataclass(frozen=True, slots=True)
+class _Mixers:
+    """Each layer's token mixer as the estimators see it, layer by layer: its KV cache
+    (`attention`) and its recurrent state (`recurrent`, None for an attention layer)."""
+
+    s: Sizes
+    attention: list[AttentionLayer] = field(default_factory=list)
+    recurrent: list[RecurrentLayer | None] = field(default_factory=list)
+
+    def add_attention(self) -> None:
+        """An attention layer: full attention over the model's kv heads, no state."""
+        self.attention.append(
+            AttentionLayer(kind="full", k_width=self.s.kv_width, v_width=self.s.kv_width))
+        self.recurrent.append(None)
+
+    def add_recurrent(self, state: RecurrentLayer | None) -> None:
+        """A layer without a KV cache: its recurrent `state` (None for an MLP-only layer)."""
+        self.attention.append(AttentionLayer(kind="none"))
+        self.recurrent.append(state)
 
 
 def read_mamba(fields: Fields, family: str) -> ModelSpec | None:
@@ -195,20 +212,16 @@ def _recurrent_stack(
     if c.failed():
         return None
     b = Builder.new(s.vocab, s.hidden)
-    recurrent: list[RecurrentLayer | None] = []
+    mixers = _Mixers(s)
     for i in range(s.layers):
         b.vector("norm", i, s.hidden)
-        recurrent.append(mixer(b, i, s.hidden))
+        mixers.add_recurrent(mixer(b, i, s.hidden))
     b.head(tie=tie, norm=s.hidden)
     return make_spec(
         c, family, b, s, width=0, tie=tie, positions_default=1 << 20,
-        attention=tuple(_no_kv() for _ in range(s.layers)), dense_layer_widths=(0,) * s.layers,
-        recurrent=tuple(recurrent),
+        attention=tuple(mixers.attention), dense_layer_widths=(0,) * s.layers,
+        recurrent=tuple(mixers.recurrent),
     )
-
-
-def _full(s: Sizes) -> AttentionLayer:
-    return AttentionLayer(kind="full", k_width=s.kv_width, v_width=s.kv_width)
 
 
 def _moe_spec(experts: int, top_k: int, width: int, shared: int, layers: int) -> MoESpec:
@@ -240,19 +253,16 @@ def read_jamba(fields: Fields, family: str) -> ModelSpec | None:
         return None
     inner = expand * s.hidden
     b = Builder.new(s.vocab, s.hidden)
-    attention: list[AttentionLayer] = []
-    recurrent: list[RecurrentLayer | None] = []
+    mixers = _Mixers(s)
     moe_layers = [i for i in range(s.layers) if i % expert_period == expert_offset]
     for i in range(s.layers):
         if i % attn_period == attn_offset:
             b.attention(i, s.hidden, s.q_width, s.kv_width)
-            attention.append(_full(s))
-            recurrent.append(None)
+            mixers.add_attention()
         else:
-            recurrent.append(_mamba1(b, i, s.hidden, inner, state, rank, kernel,
-                                     conv_bias=conv_bias, proj_bias=proj_bias, dtype="model"))
+            mixers.add_recurrent(_mamba1(b, i, s.hidden, inner, state, rank, kernel,
+                                         conv_bias=conv_bias, proj_bias=proj_bias, dtype="model"))
             b.vector("norm", i, rank + 2 * state)  # dt_layernorm, b_layernorm, c_layernorm
-            attention.append(_no_kv())
         if i in moe_layers:
             b.layer("ffn_gate_inp", i, s.hidden, experts)
             b.mlp(i, s.hidden, width, fused=True, suffix="_exps", experts=experts)
@@ -263,7 +273,7 @@ def read_jamba(fields: Fields, family: str) -> ModelSpec | None:
     b.head(tie=tie, norm=s.hidden)
     return make_spec(
         c, family, b, s, width=width, tie=tie, positions_default=262144,
-        attention=tuple(attention), recurrent=tuple(recurrent),
+        attention=tuple(mixers.attention), recurrent=tuple(mixers.recurrent),
         moe=_moe_spec(experts, top_k, width, 0, len(moe_layers)) if moe_layers else None,
         dense_layer_widths=tuple(0 if i in moe_layers else width for i in range(s.layers)),
     )
@@ -330,13 +340,14 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     b = Builder.new(s.vocab, s.hidden)
-    attention: list[AttentionLayer] = []
-    recurrent: list[RecurrentLayer | None] = []
+    mixers = _Mixers(s)
     widths: list[int] = []
     for i, block in enumerate(blocks):
         b.vector("norm", i, s.hidden)
-        attention.append(_full(s) if block == "attention" else _no_kv())
-        recurrent.append(mixer.add(b, i, s.hidden) if block == "mamba" else None)
+        if block == "attention":
+            mixers.add_attention()
+        else:
+            mixers.add_recurrent(mixer.add(b, i, s.hidden) if block == "mamba" else None)
         widths.append(width if block == "mlp" else 0)
         if block == "attention":
             b.attention(i, s.hidden, s.q_width, s.kv_width, bias=attn_bias)
@@ -351,7 +362,8 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
     moe_count = blocks.count("moe")
     return make_spec(
         c, family, b, s, width=width, tie=tie, gated_mlp=False,
-        attention=tuple(attention), recurrent=tuple(recurrent), dense_layer_widths=tuple(widths),
+        attention=tuple(mixers.attention), recurrent=tuple(mixers.recurrent),
+        dense_layer_widths=tuple(widths),
         moe=_moe_spec(experts, top_k, expert_width, shared, moe_count) if moe_count else None,
     )
 
@@ -412,8 +424,7 @@ def read_granitemoehybrid(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     b = Builder.new(s.vocab, s.hidden)
-    attention: list[AttentionLayer] = []
-    recurrent: list[RecurrentLayer | None] = []
+    mixers = _Mixers(s)
     for i, block in enumerate(blocks):
         b.vector("norm", i, s.hidden)
         b.vector("norm", i, s.hidden)
@@ -423,17 +434,15 @@ def read_granitemoehybrid(fields: Fields, family: str) -> ModelSpec | None:
         if shared:  # shared_mlp: input_linear (gate and up), output_linear
             b.mlp(i, s.hidden, shared, fused=True, suffix="_shexp" if experts else "")
         if block == "mamba":
-            recurrent.append(mixer.add(b, i, s.hidden))
-            attention.append(_no_kv())
+            mixers.add_recurrent(mixer.add(b, i, s.hidden))
         else:
             b.attention(i, s.hidden, s.q_width, s.kv_width, bias=attn_bias)
-            recurrent.append(None)
-            attention.append(_full(s))
+            mixers.add_attention()
     b.head(tie=tie, norm=s.hidden)
     return make_spec(
         c, family, b, s, width=0 if experts else shared, tie=tie,
-        attention=tuple(attention),
-        recurrent=tuple(recurrent) if any(recurrent) else (),
+        attention=tuple(mixers.attention),
+        recurrent=tuple(mixers.recurrent) if any(mixers.recurrent) else (),
         moe=_moe_spec(experts, top_k, width, shared, s.layers) if experts else None,
         dense_layer_widths=(0 if experts else shared,) * s.layers,
     )
@@ -468,29 +477,26 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     b = Builder.new(s.vocab, s.hidden)
-    attention: list[AttentionLayer] = []
-    recurrent: list[RecurrentLayer | None] = []
+    mixers = _Mixers(s)
     for i in range(s.layers):
         if attn[i]:
             b.attention(i, s.hidden, s.q_width, s.kv_width)
             b.vector("norm", i, s.head_dim)
             b.vector("norm", i, s.head_dim)
-            attention.append(_full(s))
-            recurrent.append(None)
+            mixers.add_attention()
         else:  # Lfm2ShortConv: in_proj (B, C, x), depthwise conv, out_proj
             b.layer("ssm_in", i, s.hidden, 3 * s.hidden, bias=conv_bias)
             b.vector("ssm_conv", i, s.hidden * kernel + (s.hidden if conv_bias else 0))
             b.layer("ssm_out", i, s.hidden, s.hidden, bias=conv_bias)
-            attention.append(_no_kv())
-            recurrent.append(RecurrentLayer(kind="short_conv", conv_channels=s.hidden,
-                                            conv_kernel=kernel))
+            mixers.add_recurrent(RecurrentLayer(kind="short_conv", conv_channels=s.hidden,
+                                                conv_kernel=kernel))
         b.mlp(i, s.hidden, width)
         b.vector("norm", i, s.hidden)  # operator_norm
         b.vector("norm", i, s.hidden)  # ffn_norm
     b.head(tie=tie, norm=s.hidden)  # embedding_norm, at the end
     return make_spec(
         c, family, b, s, width=width, tie=tie,
-        attention=tuple(attention), recurrent=tuple(recurrent),
+        attention=tuple(mixers.attention), recurrent=tuple(mixers.recurrent),
     )
 
 
@@ -535,8 +541,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
     k_all, v_all = key_heads * key_dim, value_heads * value_dim
     conv = 2 * k_all + v_all  # q, k, v pass through the depthwise conv
     b = Builder.new(s.vocab, s.hidden)
-    attention: list[AttentionLayer] = []
-    recurrent: list[RecurrentLayer | None] = []
+    mixers = _Mixers(s)
     for i, kind in enumerate(types):
         if kind == "linear_attention":
             # in_proj_qkvz + in_proj_ba (Qwen3-Next) = in_proj_qkv, _z, _b, _a (Qwen3.5)
@@ -545,8 +550,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
             b.vector("ssm_param", i, 2 * value_heads)  # dt_bias, A_log
             b.vector("norm", i, value_dim)  # gated RMSNorm over one value head
             b.layer("ssm_out", i, v_all, s.hidden)
-            attention.append(_no_kv())
-            recurrent.append(RecurrentLayer(
+            mixers.add_recurrent(RecurrentLayer(
                 kind="gated_deltanet", conv_channels=conv, conv_kernel=kernel,
                 state_heads=value_heads, state_head_dim=value_dim, state_size=key_dim,
                 state_dtype="fp32"))
@@ -554,8 +558,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
             b.attention(i, s.hidden, s.q_width, s.kv_width, gated_query=True)
             b.vector("norm", i, s.head_dim)
             b.vector("norm", i, s.head_dim)
-            attention.append(_full(s))
-            recurrent.append(None)
+            mixers.add_attention()
         if i in moe_layers:
             b.layer("ffn_gate_inp", i, s.hidden, experts)
             b.mlp(i, s.hidden, expert_width, fused=True, suffix="_exps", experts=experts)
@@ -574,7 +577,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
                  "(transformers does not load it)",)
     return make_spec(
         c, family, b, s, width=width, tie=tie, positions_default=32768,
-        attention=tuple(attention), recurrent=tuple(recurrent),
+        attention=tuple(mixers.attention), recurrent=tuple(mixers.recurrent),
         moe=_moe_spec(experts, top_k, expert_width, shared, len(moe_layers)) if moe else None,
         dense_layer_widths=tuple(0 if i in moe_layers else width for i in range(s.layers)),
         notes=notes,
