@@ -435,6 +435,12 @@ class Builder:
     def vector(self, role: str, layer: int, size: int) -> None:
         self.groups.setdefault((role, size, 0, 0, 1), []).append(layer)
 
+    def norms(self, i: int, width: int, count: int = 2) -> None:
+        """`count` norms in layer `i` of `width` elements each (an RMSNorm's weight, or a
+        LayerNorm's weight and bias: 2 x its size)."""
+        for _ in range(count):
+            self.vector("norm", i, width)
+
     def single(self, role: str, numel: int, in_f: int = 0, out_f: int = 0) -> None:
         self.globals_.append(
             TensorGroup(role=role, numel=numel, in_features=in_f, out_features=out_f)

@@ -92,8 +92,7 @@ def read_gpt_neox(fields: Fields, family: str) -> ModelSpec | None:
         return None
     b = Builder.new(vocab, hidden)
     for i in range(layers):
-        b.vector("norm", i, 2 * hidden)
-        b.vector("norm", i, 2 * hidden)
+        b.norms(i, 2 * hidden)
         b.attention(i, hidden, hidden, hidden, bias=bias, fused=True)
         b.mlp(i, hidden, width, gated=False, bias=True)
     b.head(tie=tie, norm=2 * hidden)
@@ -135,9 +134,7 @@ def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
         b.layer("attn_qkv", i, hidden, (heads + 2 * kv_heads) * head_dim, bias=bias)
         b.layer("attn_output", i, hidden, hidden, bias=bias)
         b.mlp(i, hidden, width, gated=False, bias=bias)
-        norms = 2 if (not parallel or num_ln == 2) else 1
-        for _ in range(norms):
-            b.vector("norm", i, 2 * hidden)
+        b.norms(i, 2 * hidden, 2 if (not parallel or num_ln == 2) else 1)
     b.head(tie=tie, norm=2 * hidden)
     s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim)
@@ -175,8 +172,7 @@ def read_opt(fields: Fields, family: str) -> ModelSpec | None:
         b.attention(i, hidden, hidden, hidden, bias=bias)  # each hidden x hidden
         b.mlp(i, hidden, width, gated=False, bias=bias)
         if norm:
-            b.vector("norm", i, norm)
-            b.vector("norm", i, norm)
+            b.norms(i, norm)
     b.head(tie=tie, norm=norm if final_norm else 0)
     return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
                      kv_width=hidden, positions=positions, dropout_key="dropout",
@@ -285,8 +281,7 @@ def read_phi(fields: Fields, family: str) -> ModelSpec | None:
     for i in range(layers):
         b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=True)
         if qk_norm:
-            b.vector("norm", i, 2 * head_dim)
-            b.vector("norm", i, 2 * head_dim)
+            b.norms(i, 2 * head_dim)
         b.mlp(i, hidden, width, gated=False, bias=True)
         b.vector("norm", i, 2 * hidden)
     b.head(tie=tie, norm=2 * hidden, bias=True)
@@ -310,8 +305,7 @@ def read_starcoder2(fields: Fields, family: str) -> ModelSpec | None:
     for i in range(s.layers):
         b.attention(i, s.hidden, s.q_width, s.kv_width, bias=bias)
         b.mlp(i, s.hidden, width, gated=False, bias=bias)
-        b.vector("norm", i, 2 * s.hidden)
-        b.vector("norm", i, 2 * s.hidden)
+        b.norms(i, 2 * s.hidden)
     b.head(tie=tie, norm=2 * s.hidden)
     kinds = layer_kinds(c, family, s.layers)
     return make_spec(c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
@@ -407,8 +401,7 @@ def read_exaone(fields: Fields, family: str) -> ModelSpec | None:
     for i in range(s.layers):
         b.attention(i, s.hidden, s.q_width, s.kv_width)
         b.mlp(i, s.hidden, width)
-        b.vector("norm", i, s.hidden)
-        b.vector("norm", i, s.hidden)
+        b.norms(i, s.hidden)
     b.head(tie=tie, norm=s.hidden)
     return make_spec(c, family, b, s, width=width, tie=tie,
                      attention=full_attention(s.layers, s.kv_width, s.kv_width))

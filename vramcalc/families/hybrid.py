@@ -268,8 +268,7 @@ def read_jamba(fields: Fields, family: str) -> ModelSpec | None:
             b.mlp(i, s.hidden, width, fused=True, suffix="_exps", experts=experts)
         else:
             b.mlp(i, s.hidden, width)
-        b.vector("norm", i, s.hidden)  # input_layernorm
-        b.vector("norm", i, s.hidden)  # pre_ff_layernorm
+        b.norms(i, s.hidden)  # input_layernorm, pre_ff_layernorm
     b.head(tie=tie, norm=s.hidden)
     return make_spec(
         c, family, b, s, width=width, tie=tie, positions_default=262144,
@@ -390,8 +389,7 @@ def read_falcon_h1(fields: Fields, family: str) -> ModelSpec | None:
         state = mixer.add(b, i, s.hidden)
         recurrent.append(state)
         b.attention(i, s.hidden, s.q_width, s.kv_width, bias=attn_bias)
-        b.vector("norm", i, s.hidden)  # input_layernorm
-        b.vector("norm", i, s.hidden)  # pre_ff_layernorm
+        b.norms(i, s.hidden)  # input_layernorm, pre_ff_layernorm
     if out_bias != mixer.proj_bias:
         c.add("projectors_bias", "must equal mamba_proj_bias")
         return None
@@ -426,8 +424,7 @@ def read_granitemoehybrid(fields: Fields, family: str) -> ModelSpec | None:
     b = Builder.new(s.vocab, s.hidden)
     mixers = _Mixers(s)
     for i, block in enumerate(blocks):
-        b.vector("norm", i, s.hidden)
-        b.vector("norm", i, s.hidden)
+        b.norms(i, s.hidden)
         if experts:
             b.layer("ffn_gate_inp", i, s.hidden, experts)
             b.mlp(i, s.hidden, width, fused=True, suffix="_exps", experts=experts)
@@ -481,8 +478,7 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
     for i in range(s.layers):
         if attn[i]:
             b.attention(i, s.hidden, s.q_width, s.kv_width)
-            b.vector("norm", i, s.head_dim)
-            b.vector("norm", i, s.head_dim)
+            b.norms(i, s.head_dim)  # q_layernorm, k_layernorm
             mixers.add_attention()
         else:  # Lfm2ShortConv: in_proj (B, C, x), depthwise conv, out_proj
             b.layer("ssm_in", i, s.hidden, 3 * s.hidden, bias=conv_bias)
@@ -491,8 +487,7 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
             mixers.add_recurrent(RecurrentLayer(kind="short_conv", conv_channels=s.hidden,
                                                 conv_kernel=kernel))
         b.mlp(i, s.hidden, width)
-        b.vector("norm", i, s.hidden)  # operator_norm
-        b.vector("norm", i, s.hidden)  # ffn_norm
+        b.norms(i, s.hidden)  # operator_norm, ffn_norm
     b.head(tie=tie, norm=s.hidden)  # embedding_norm, at the end
     return make_spec(
         c, family, b, s, width=width, tie=tie,
@@ -556,8 +551,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
                 state_dtype="fp32"))
         else:
             b.attention(i, s.hidden, s.q_width, s.kv_width, gated_query=True)
-            b.vector("norm", i, s.head_dim)
-            b.vector("norm", i, s.head_dim)
+            b.norms(i, s.head_dim)  # q_norm, k_norm
             mixers.add_attention()
         if i in moe_layers:
             b.layer("ffn_gate_inp", i, s.hidden, experts)
@@ -567,8 +561,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
                 b.layer("ffn_gate_inp_shexp", i, s.hidden, 1)
         else:
             b.mlp(i, s.hidden, width)
-        b.vector("norm", i, s.hidden)
-        b.vector("norm", i, s.hidden)
+        b.norms(i, s.hidden)
     b.head(tie=tie, norm=s.hidden)
     notes: tuple[str, ...] = ()
     if c.optional_integer("num_nextn_predict_layers", minimum=0) or c.optional_integer(

@@ -86,8 +86,7 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     for i in range(s.layers):
         b.attention(i, s.hidden, s.q_width, s.kv_width, bias=qkv_bias, out_bias=out_bias)
         if qk_norm == "head":  # q_norm / k_norm over one head (Qwen3, Gemma 3)
-            b.vector("norm", i, s.head_dim)
-            b.vector("norm", i, s.head_dim)
+            b.norms(i, s.head_dim)
         elif qk_norm == "full":  # over the whole q and k projections (OLMo 2)
             b.vector("norm", i, s.q_width)
             b.vector("norm", i, s.kv_width)
@@ -97,8 +96,7 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
             b.mlp(i, s.hidden, dense_width, fused=True)
         else:
             b.mlp(i, s.hidden, dense_width, bias=mlp_bias)
-        for _ in range(norms_per_layer):
-            b.vector("norm", i, norm_width)
+        b.norms(i, norm_width, norms_per_layer)
     # OLMo's final LayerNorm has no parameters
     b.head(tie=tie, norm=0 if family == "olmo" else norm_width, bias=head_bias)
     notes: tuple[str, ...] = ()
@@ -269,8 +267,7 @@ def read_phi3(fields: Fields, family: str) -> ModelSpec | None:
     for i in range(s.layers):
         b.attention(i, s.hidden, s.q_width, s.kv_width, fused=True)
         b.mlp(i, s.hidden, width, fused=True)
-        b.vector("norm", i, s.hidden)
-        b.vector("norm", i, s.hidden)
+        b.norms(i, s.hidden)
     b.head(tie=tie, norm=s.hidden)
     kinds = layer_kinds(c, family, s.layers)
     return make_spec(c, family, b, s, width=width, tie=tie,
@@ -295,8 +292,7 @@ def read_gpt_oss(fields: Fields, family: str) -> ModelSpec | None:
         b.vector("attn_sinks", i, s.heads)
         b.layer("ffn_gate_inp", i, s.hidden, experts, bias=True)
         b.mlp(i, s.hidden, width, fused=True, suffix="_exps", experts=experts, bias=True)
-        b.vector("norm", i, s.hidden)
-        b.vector("norm", i, s.hidden)
+        b.norms(i, s.hidden)
     b.head(tie=tie, norm=s.hidden)
     kinds = layer_kinds(c, family, s.layers)
     return make_spec(

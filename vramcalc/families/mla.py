@@ -73,8 +73,7 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
                 b.mlp(i, s.hidden, moe.shared_width, suffix="_shexp")
         else:
             b.mlp(i, s.hidden, dense_width)
-        b.vector("norm", i, s.hidden)
-        b.vector("norm", i, s.hidden)
+        b.norms(i, s.hidden)
     b.head(tie=tie, norm=s.hidden)
     notes: list[str] = []
     if c.optional_integer("num_nextn_predict_layers", minimum=0):
