@@ -1,7 +1,7 @@
 """The shape of a model as vramcalc describes it: tensor groups, per-layer attention and
 recurrent state, experts, a vision tower; and the small helpers every family reader shares
-(the tensor builder, heads, layer kinds). The readers live in `vramcalc/families/`;
-`architecture.from_config` chooses one.
+(its sizes and heads, the tensor builder and its blocks, layer kinds, MoE layouts). The
+readers live in `vramcalc/families/`; `architecture.from_config` chooses one.
 """
 
 from __future__ import annotations
@@ -367,18 +367,18 @@ class Sizes:
 @dataclass(slots=True)
 class Builder:
     """Accumulates tensor groups layer by layer, after the token embedding (`vocab` x
-    `width`, the shape an untied lm_head has too)."""
+    `embed_width`, the shape an untied lm_head has too)."""
 
     vocab: int
-    width: int
+    embed_width: int
     groups: dict[tuple[str, int, int, int, int], list[int]]
     globals_: list[TensorGroup]
 
     @classmethod
-    def new(cls, vocab: int, width: int) -> Builder:
-        """A builder that holds the token embedding, `vocab` x `width`."""
-        b = cls(vocab=vocab, width=width, groups={}, globals_=[])
-        b.single("token_embd", vocab * width, width, vocab)
+    def new(cls, vocab: int, embed_width: int) -> Builder:
+        """A builder that holds the token embedding, `vocab` x `embed_width`."""
+        b = cls(vocab=vocab, embed_width=embed_width, groups={}, globals_=[])
+        b.single("token_embd", vocab * embed_width, embed_width, vocab)
         return b
 
     def layer(
@@ -452,7 +452,7 @@ class Builder:
         if norm:
             self.single("norm", norm)
         if not tie:
-            self.single("output", self.vocab * self.width, self.width, self.vocab)
+            self.single("output", self.vocab * self.embed_width, self.embed_width, self.vocab)
         if bias:
             self.single("output_bias", self.vocab)
 
@@ -469,7 +469,6 @@ class Builder:
             for (role, numel, in_f, out_f, experts), layers in self.groups.items()
         ]
         return (*self.globals_, *layered)
-
 
 
 def with_changes(spec: ModelSpec, **changes: Any) -> ModelSpec:
@@ -624,8 +623,6 @@ def make_spec(
 # transformers' ACT2FN names (activations.py) a GPT-2-style config may give
 ACTIVATIONS = ("gelu_new", "gelu", "gelu_fast", "gelu_pytorch_tanh", "gelu_python", "relu",
                "silu", "swish", "quick_gelu", "tanh")
-
-
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -142,7 +142,6 @@ def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
                      positions_default=2048)
 
 
-
 def read_opt(fields: Fields, family: str) -> ModelSpec | None:
     """OPT: learned positions (offset by 2), biased q/k/v/out and fc1/fc2, LayerNorms; OPT-350m
     projects a narrower embedding in and out (`word_embed_proj_dim`) and has no final norm

@@ -274,7 +274,6 @@ def read_phi3(fields: Fields, family: str) -> ModelSpec | None:
                      attention=attention_layers(kinds, s.kv_width, s.kv_width))
 
 
-
 def read_gpt_oss(fields: Fields, family: str) -> ModelSpec | None:
     """gpt-oss: alternating sliding-window (128) and full attention with sinks, biased
     projections, MoE with fused biased experts (modeling_gpt_oss.py)."""

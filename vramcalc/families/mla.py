@@ -17,6 +17,7 @@ from ..modelspec import (
 if TYPE_CHECKING:
     from ..errors import Fields
 
+
 def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
     """DeepSeek-V2/V3 (and R1, Kimi K2): multi-head latent attention, first dense layers,
     routed + shared experts (modeling_deepseek_v3.py). Multi-token-prediction layers
