@@ -258,7 +258,7 @@ def read_phi3(fields: Fields, family: str) -> ModelSpec | None:
     """Phi-3 / 3.5 / 4: fused qkv_proj and gate_up_proj, no biases (modeling_phi3.py)."""
     c = fields
     s = read_sizes(c, heads=False)
-    width = c.integer("intermediate_size")
+    width = c.integer("intermediate_size")  # read before the heads: problems keep their order
     s = read_heads(c, s)
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
