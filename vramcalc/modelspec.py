@@ -1,7 +1,7 @@
 """The shape of a model as vramcalc describes it: tensor groups, per-layer attention and
 recurrent state, experts, a vision tower; and the small helpers every family reader shares
-(the tensor builder, heads, layer kinds). The readers live in `vramcalc/families/`;
-`architecture.from_config` chooses one.
+(its sizes and heads, the tensor builder and its blocks, layer kinds, MoE layouts). The
+readers live in `vramcalc/families/`; `architecture.from_config` chooses one.
 """
 
 from __future__ import annotations
@@ -341,16 +341,45 @@ def _attention_name(heads: int, kv_heads: int) -> str:
 # Reading config.json
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Sizes:
+    """The sizes a reader reads first and uses throughout: the hidden size, the layer count,
+    the vocabulary and the attention heads (1, 1, 1 for a model without attention)."""
+
+    hidden: int
+    layers: int
+    vocab: int
+    heads: int = 1
+    kv_heads: int = 1
+    head_dim: int = 1
+
+    @property
+    def q_width(self) -> int:
+        """heads x head_dim: the query projection's width (and the output projection's input)."""
+        return self.heads * self.head_dim
+
+    @property
+    def kv_width(self) -> int:
+        """kv_heads x head_dim: the key (and the value) projection's width."""
+        return self.kv_heads * self.head_dim
+
+
 @dataclass(slots=True)
 class Builder:
-    """Accumulates tensor groups layer by layer."""
+    """Accumulates tensor groups layer by layer, after the token embedding (`vocab` x
+    `embed_width`, the shape an untied lm_head has too)."""
 
+    vocab: int
+    embed_width: int
     groups: dict[tuple[str, int, int, int, int], list[int]]
     globals_: list[TensorGroup]
 
     @classmethod
-    def new(cls) -> Builder:
-        return cls(groups={}, globals_=[])
+    def new(cls, vocab: int, embed_width: int) -> Builder:
+        """A builder that holds the token embedding, `vocab` x `embed_width`."""
+        b = cls(vocab=vocab, embed_width=embed_width, groups={}, globals_=[])
+        b.single("token_embd", vocab * embed_width, embed_width, vocab)
+        return b
 
     def layer(
         self, role: str, layer: int, in_f: int, out_f: int, *, experts: int = 1, bias: bool = False
@@ -369,20 +398,63 @@ class Builder:
                   "output_bias" if role == "output" else "ffn_bias")
             self.groups.setdefault((bias_role, out_f * experts, 0, 0, 1), []).append(layer)
 
+    def attention(
+        self, i: int, hidden: int, q_width: int, kv_width: int, *, bias: bool = False,
+        out_bias: bool | None = None, fused: bool = False, gated_query: bool = False,
+    ) -> None:
+        """The q/k/v projections and the output projection of layer `i`: q and the output's
+        input `q_width` wide (heads x head_dim), k and v `kv_width` (kv_heads x head_dim).
+        Separate q/k/v as modeling_llama.py LlamaAttention, or one `fused` qkv tensor (GPT-2
+        c_attn, GPT-NeoX query_key_value, Phi-3 qkv_proj). `out_bias` is the output's bias
+        where it differs from q/k/v's (Qwen2 biases q/k/v only); `gated_query` doubles q_proj
+        for the output gate (Qwen3-Next)."""
+        if fused:
+            self.layer("attn_qkv", i, hidden, q_width + 2 * kv_width, bias=bias)
+        else:
+            self.layer("attn_q", i, hidden, 2 * q_width if gated_query else q_width, bias=bias)
+            self.layer("attn_k", i, hidden, kv_width, bias=bias)
+            self.layer("attn_v", i, hidden, kv_width, bias=bias)
+        self.layer("attn_output", i, q_width, hidden, bias=bias if out_bias is None else out_bias)
+
+    def mlp(
+        self, i: int, hidden: int, width: int, *, gated: bool = True, fused: bool = False,
+        suffix: str = "", experts: int = 1, bias: bool = False,
+    ) -> None:
+        """The MLP of layer `i`: gate and up (hidden -> width; one `fused` gate_up tensor as
+        GLM's and Phi-3's gate_up_proj), or up alone in a plain 2-matrix MLP (`gated=False`:
+        GPT-2's c_fc), then down (width -> hidden). `suffix` names experts: "_exps" for
+        `experts` routed experts stacked in each tensor, "_shexp" for a shared expert."""
+        if fused:
+            self.layer(f"ffn_gate_up{suffix}", i, hidden, 2 * width, experts=experts, bias=bias)
+        else:
+            if gated:
+                self.layer(f"ffn_gate{suffix}", i, hidden, width, experts=experts, bias=bias)
+            self.layer(f"ffn_up{suffix}", i, hidden, width, experts=experts, bias=bias)
+        self.layer(f"ffn_down{suffix}", i, width, hidden, experts=experts, bias=bias)
+
     def vector(self, role: str, layer: int, size: int) -> None:
         self.groups.setdefault((role, size, 0, 0, 1), []).append(layer)
+
+    def norms(self, i: int, width: int, count: int = 2) -> None:
+        """`count` norms in layer `i` of `width` elements each (an RMSNorm's weight, or a
+        LayerNorm's weight and bias: 2 x its size)."""
+        for _ in range(count):
+            self.vector("norm", i, width)
 
     def single(self, role: str, numel: int, in_f: int = 0, out_f: int = 0) -> None:
         self.globals_.append(
             TensorGroup(role=role, numel=numel, in_features=in_f, out_features=out_f)
         )
 
-    def head(self, *, vocab: int, hidden: int, tie: bool, norm: int) -> None:
-        """The final norm (`norm` elements, 0 for none) and the lm_head unless tied."""
+    def head(self, *, tie: bool, norm: int, bias: bool = False) -> None:
+        """The final norm (`norm` elements, 0 for none), the lm_head unless tied, and the
+        lm_head's `bias` (GPT-J, Phi; counted whether or not the head is tied)."""
         if norm:
             self.single("norm", norm)
         if not tie:
-            self.single("output", vocab * hidden, hidden, vocab)
+            self.single("output", self.vocab * self.embed_width, self.embed_width, self.vocab)
+        if bias:
+            self.single("output_bias", self.vocab)
 
     def build(self) -> tuple[TensorGroup, ...]:
         layered = [
@@ -397,7 +469,6 @@ class Builder:
             for (role, numel, in_f, out_f, experts), layers in self.groups.items()
         ]
         return (*self.globals_, *layered)
-
 
 
 def with_changes(spec: ModelSpec, **changes: Any) -> ModelSpec:
@@ -422,18 +493,34 @@ def head_width(fields: Fields, hidden: int, heads: int) -> int:
     return hidden // heads
 
 
-def read_heads(fields: Fields, hidden: int) -> tuple[int, int, int]:
-    """(query heads, kv heads, head_dim). `head_dim` is explicit in Qwen3, Gemma, Mistral Nemo;
-    otherwise hidden/heads. Missing `num_key_value_heads` means MHA (transformers' default)."""
+def read_sizes(
+    fields: Fields, *, hidden: tuple[str, ...] = ("hidden_size",),
+    layers: tuple[str, ...] = ("num_hidden_layers",), layers_default: int | None = None,
+    heads: bool = True,
+) -> Sizes:
+    """The sizes every reader starts with, read in this order (the order their problems are
+    listed in): the hidden size and the layer count under the keys the family's config names
+    them by (`hidden`, `layers`: the key, then its aliases), `vocab_size`, then the heads
+    (`read_heads`) unless the family reads them later or has none (`heads=False`)."""
+    hidden_size = fields.integer(hidden[0], *hidden[1:])
+    num_layers = fields.integer(layers[0], *layers[1:], default=layers_default)
+    sizes = Sizes(hidden=hidden_size, layers=num_layers, vocab=fields.integer("vocab_size"))
+    return read_heads(fields, sizes) if heads else sizes
+
+
+def read_heads(fields: Fields, sizes: Sizes) -> Sizes:
+    """`sizes` with its query heads, kv heads and head_dim. `head_dim` is explicit in Qwen3,
+    Gemma, Mistral Nemo; otherwise hidden/heads. Missing `num_key_value_heads` means MHA
+    (transformers' default)."""
     heads = fields.integer("num_attention_heads", "n_head")
     kv_heads = fields.integer("num_key_value_heads", default=heads)
-    head_dim = fields.optional_integer("head_dim") or head_width(fields, hidden, heads)
+    head_dim = fields.optional_integer("head_dim") or head_width(fields, sizes.hidden, heads)
     if heads and kv_heads and heads % kv_heads:
         fields.collector.add(
             f"{fields.path}.num_key_value_heads",
             f"must divide num_attention_heads ({heads}), got {kv_heads}",
         )
-    return heads, kv_heads, head_dim
+    return replace(sizes, heads=heads, kv_heads=kv_heads, head_dim=head_dim)
 
 
 def layer_kinds(fields: Fields, family: str, layers: int) -> list[tuple[str, int]]:
@@ -497,9 +584,16 @@ def attention_layers(
     )
 
 
+def full_attention(
+    layers: int, k_width: int, v_width: int, latent: int = 0
+) -> tuple[AttentionLayer, ...]:
+    """Full attention (no window) in every one of `layers` layers."""
+    return attention_layers([("full", 0)] * layers, k_width, v_width, latent)
+
+
 def make_spec(
-    c: Fields, family: str, b: Builder, *, vocab: int, hidden: int, layers: int, heads: int,
-    kv_heads: int, head_dim: int, width: int, tie: bool, attention: tuple[AttentionLayer, ...],
+    c: Fields, family: str, b: Builder, s: Sizes, *, width: int, tie: bool,
+    attention: tuple[AttentionLayer, ...],
     gated_mlp: bool = True, norm: str = "rms", positions: int = 0,
     positions_default: int = 4096, dropout_key: str = "attention_dropout",
     dropout_default: float = 0.0, mla: bool = False, moe: MoESpec | None = None,
@@ -507,18 +601,18 @@ def make_spec(
     recurrent: tuple[RecurrentLayer | None, ...] = (),
     activation: str = "silu", residual_dropout: float = 0.0, embedding_dropout: float = 0.0,
 ) -> ModelSpec:
-    """The ModelSpec every reader ends with. What the readers share is read here, in one
-    order: `max_position_embeddings` (unless the reader read `positions` itself), the
-    checkpoint dtype, then the dropout. `width` is the dense MLP width; every layer has it
-    unless `dense_layer_widths` says otherwise (0 for an MoE layer)."""
+    """The ModelSpec every reader ends with, of the sizes `s`. What the readers share is read
+    here, in one order: `max_position_embeddings` (unless the reader read `positions`
+    itself), the checkpoint dtype, then the dropout. `width` is the dense MLP width; every
+    layer has it unless `dense_layer_widths` says otherwise (0 for an MoE layer)."""
     return ModelSpec(
-        name="", model_type=family, family=family, vocab_size=vocab, hidden_size=hidden,
-        num_layers=layers, num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim,
+        name="", model_type=family, family=family, vocab_size=s.vocab, hidden_size=s.hidden,
+        num_layers=s.layers, num_heads=s.heads, num_kv_heads=s.kv_heads, head_dim=s.head_dim,
         intermediate_size=width, gated_mlp=gated_mlp, norm=norm, tie_word_embeddings=tie,
         max_position_embeddings=positions
         or c.integer("max_position_embeddings", default=positions_default),
         torch_dtype=checkpoint_dtype(c), tensors=b.build(), attention=attention, mla=mla, moe=moe,
-        dense_layer_widths=(width,) * layers if dense_layer_widths is None
+        dense_layer_widths=(width,) * s.layers if dense_layer_widths is None
         else dense_layer_widths,
         dropout=c.number(dropout_key, default=dropout_default, maximum=1.0), notes=notes,
         recurrent=recurrent, mlp_activation=activation, residual_dropout=residual_dropout,
@@ -531,12 +625,35 @@ ACTIVATIONS = ("gelu_new", "gelu", "gelu_fast", "gelu_pytorch_tanh", "gelu_pytho
                "silu", "swish", "quick_gelu", "tanh")
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MoEFields:
+    """What an MoE config says about its experts, read before the layers are."""
 
-def dense_mlp(b: Builder, i: int, hidden: int, width: int, *, bias: bool = False) -> None:
-    b.layer("ffn_gate", i, hidden, width, bias=bias)
-    b.layer("ffn_up", i, hidden, width, bias=bias)
-    b.layer("ffn_down", i, width, hidden, bias=bias)
+    experts: int
+    top_k: int
+    expert_width: int
+    shared_width: int  # 0 without a shared expert
+    layers: tuple[int, ...]  # indices of the MoE layers
 
+    def spec(self) -> MoESpec:
+        return MoESpec(num_experts=self.experts, experts_per_token=self.top_k,
+                       expert_intermediate_size=self.expert_width,
+                       shared_intermediate_size=self.shared_width, moe_layers=len(self.layers))
+
+
+def deepseek_moe(c: Fields, layers: int, *, layer_freq: bool = False) -> MoEFields:
+    """DeepSeek's MoE (DeepSeek-V2/V3, and GLM-4-MoE, dots.llm1 that copy it): dense
+    `first_k_dense_replace` layers, then routed experts and `n_shared_experts` shared ones,
+    each `moe_intermediate_size` wide. DeepSeekMoE 16B routes only every `moe_layer_freq`-th
+    of those layers (`layer_freq`)."""
+    experts = c.integer("n_routed_experts")
+    top_k = c.integer("num_experts_per_tok")
+    width = c.integer("moe_intermediate_size")
+    shared = c.integer("n_shared_experts", default=0, minimum=0) * width
+    first = c.integer("first_k_dense_replace", default=0, minimum=0)
+    freq = c.integer("moe_layer_freq", default=1) if layer_freq else 1
+    return MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
+                     layers=tuple(i for i in range(first, layers) if i % freq == 0))
 
 
 def layer_indices(c: Fields, key: str, layers: int) -> tuple[int, ...]:

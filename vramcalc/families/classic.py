@@ -9,16 +9,36 @@ from ..modelspec import (
     ACTIVATIONS,
     Builder,
     ModelSpec,
+    Sizes,
     attention_layers,
-    dense_mlp,
+    full_attention,
     head_width,
     layer_kinds,
     make_spec,
-    read_heads,
+    read_sizes,
 )
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..errors import Fields
+
+
+def _mha(c: Fields, hidden: int, layers: int, vocab: int, heads: int) -> Sizes:
+    """Multi-head attention with heads of hidden // heads (refused when heads > hidden)."""
+    return Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=heads,
+                 head_dim=head_width(c, hidden, heads))
+
+
+def _gpt_spec(
+    c: Fields, family: str, b: Builder, s: Sizes, *, width: int, tie: bool, kv_width: int,
+    **options: Any,
+) -> ModelSpec:
+    """The ModelSpec of a GPT-2-era decoder: LayerNorms, a plain 2-matrix MLP and full
+    attention with K and V `kv_width` wide in every layer; `options` go to make_spec."""
+    return make_spec(c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
+                     attention=full_attention(s.layers, kv_width, kv_width), **options)
+
 
 def read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
     """GPT-2: learned positions, LayerNorm with bias, fused c_attn, GELU MLP (modeling_gpt2.py).
@@ -41,24 +61,20 @@ def read_gpt2(fields: Fields, family: str) -> ModelSpec | None:
         return None
     head_dim = head_width(c, hidden, heads)
     kv_heads = 1 if multi_query else heads
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     b.single("pos_embd", positions * hidden)
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)  # ln_1 weight + bias
-        b.layer("attn_qkv", i, hidden, hidden + 2 * kv_heads * head_dim, bias=True)
-        b.layer("attn_output", i, hidden, hidden, bias=True)
+        b.attention(i, hidden, hidden, kv_heads * head_dim, bias=True, fused=True)
         b.vector("norm", i, 2 * hidden)  # ln_2
-        b.layer("ffn_up", i, hidden, width, bias=True)
-        b.layer("ffn_down", i, width, hidden, bias=True)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions=positions, dropout_key="attn_pdrop", dropout_default=0.1,
-        attention=attention_layers([("full", 0)] * layers, kv_heads * head_dim,
-                                    kv_heads * head_dim),
-        activation=activation, residual_dropout=resid, embedding_dropout=embd,
+        b.mlp(i, hidden, width, gated=False, bias=True)
+    b.head(tie=tie, norm=2 * hidden)
+    s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=kv_heads,
+              head_dim=head_dim)
+    return _gpt_spec(
+        c, family, b, s, width=width, tie=tie, kv_width=s.kv_width, positions=positions,
+        dropout_key="attn_pdrop", dropout_default=0.1, activation=activation,
+        residual_dropout=resid, embedding_dropout=embd,
     )
 
 
@@ -74,22 +90,14 @@ def read_gpt_neox(fields: Fields, family: str) -> ModelSpec | None:
     bias = c.boolean("attention_bias", default=True)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
-        b.vector("norm", i, 2 * hidden)
-        b.vector("norm", i, 2 * hidden)
-        b.layer("attn_qkv", i, hidden, 3 * hidden, bias=bias)
-        b.layer("attn_output", i, hidden, hidden, bias=bias)
-        b.layer("ffn_up", i, hidden, width, bias=True)
-        b.layer("ffn_down", i, width, hidden, bias=True)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=heads, head_dim=head_width(c, hidden, heads), width=width, tie=tie,
-        gated_mlp=False, norm="layer", positions_default=2048,
-        attention=attention_layers([("full", 0)] * layers, hidden, hidden),
-    )
+        b.norms(i, 2 * hidden)
+        b.attention(i, hidden, hidden, hidden, bias=bias, fused=True)
+        b.mlp(i, hidden, width, gated=False, bias=True)
+    b.head(tie=tie, norm=2 * hidden)
+    return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+                     kv_width=hidden, positions_default=2048)
 
 
 def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
@@ -120,29 +128,18 @@ def read_falcon(fields: Fields, family: str) -> ModelSpec | None:
     else:
         kv_heads = heads
     num_ln = c.optional_integer("num_ln_in_parallel_attn") or (2 if new_arch else 1)
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
+        # not Builder.attention: dense is hidden x hidden whatever heads x head_dim is
         b.layer("attn_qkv", i, hidden, (heads + 2 * kv_heads) * head_dim, bias=bias)
         b.layer("attn_output", i, hidden, hidden, bias=bias)
-        b.layer("ffn_up", i, hidden, width, bias=bias)
-        b.layer("ffn_down", i, width, hidden, bias=bias)
-        norms = 2 if (not parallel or num_ln == 2) else 1
-        for _ in range(norms):
-            b.vector("norm", i, 2 * hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions_default=2048,
-        attention=attention_layers([("full", 0)] * layers, kv_heads * head_dim,
-                                    kv_heads * head_dim),
-    )
-
-
-
-def _full(layers: int) -> list[tuple[str, int]]:
-    return [("full", 0)] * layers
+        b.mlp(i, hidden, width, gated=False, bias=bias)
+        b.norms(i, 2 * hidden, 2 if (not parallel or num_ln == 2) else 1)
+    b.head(tie=tie, norm=2 * hidden)
+    s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=kv_heads,
+              head_dim=head_dim)
+    return _gpt_spec(c, family, b, s, width=width, tie=tie, kv_width=s.kv_width,
+                     positions_default=2048)
 
 
 def read_opt(fields: Fields, family: str) -> ModelSpec | None:
@@ -165,27 +162,20 @@ def read_opt(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     norm = 2 * hidden if affine else 0
-    b = Builder.new()
-    b.single("token_embd", vocab * embed, embed, vocab)
+    b = Builder.new(vocab, embed)
     b.single("pos_embd", (positions + 2) * hidden)  # OPTLearnedPositionalEmbedding: offset 2
     if embed != hidden:  # project_in / project_out, no bias
         b.single("token_embd", embed * hidden, embed, hidden)
         b.single("token_embd", hidden * embed, hidden, embed)
     for i in range(layers):
-        for role in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            b.layer(role, i, hidden, hidden, bias=bias)
-        b.layer("ffn_up", i, hidden, width, bias=bias)
-        b.layer("ffn_down", i, width, hidden, bias=bias)
+        b.attention(i, hidden, hidden, hidden, bias=bias)  # each hidden x hidden
+        b.mlp(i, hidden, width, gated=False, bias=bias)
         if norm:
-            b.vector("norm", i, norm)
-            b.vector("norm", i, norm)
-    b.head(vocab=vocab, hidden=embed, tie=tie, norm=norm if final_norm else 0)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
-        head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions=positions, dropout_key="dropout", dropout_default=0.1,
-        attention=attention_layers(_full(layers), hidden, hidden),
-    )
+            b.norms(i, norm)
+    b.head(tie=tie, norm=norm if final_norm else 0)
+    return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+                     kv_width=hidden, positions=positions, dropout_key="dropout",
+                     dropout_default=0.1)
 
 
 def read_bloom(fields: Fields, family: str) -> ModelSpec | None:
@@ -201,23 +191,16 @@ def read_bloom(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     width = 4 * hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     b.single("norm", 2 * hidden)  # word_embeddings_layernorm
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)
-        b.layer("attn_qkv", i, hidden, 3 * hidden, bias=True)
-        b.layer("attn_output", i, hidden, hidden, bias=True)
+        b.attention(i, hidden, hidden, hidden, bias=True, fused=True)
         b.vector("norm", i, 2 * hidden)
-        b.layer("ffn_up", i, hidden, width, bias=True)
-        b.layer("ffn_down", i, width, hidden, bias=True)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
-        head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions_default=2048,
-        attention=attention_layers(_full(layers), hidden, hidden),
-    )
+        b.mlp(i, hidden, width, gated=False, bias=True)
+    b.head(tie=tie, norm=2 * hidden)
+    return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+                     kv_width=hidden, positions_default=2048)
 
 
 def read_gptj(fields: Fields, family: str) -> ModelSpec | None:
@@ -233,22 +216,14 @@ def read_gptj(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.vector("norm", i, 2 * hidden)
-        for role in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            b.layer(role, i, hidden, hidden)
-        b.layer("ffn_up", i, hidden, width, bias=True)
-        b.layer("ffn_down", i, width, hidden, bias=True)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    b.single("output_bias", vocab)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
-        head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions=positions, dropout_key="attn_pdrop",
-        attention=attention_layers(_full(layers), hidden, hidden),
-    )
+        b.attention(i, hidden, hidden, hidden)  # each hidden x hidden
+        b.mlp(i, hidden, width, gated=False, bias=True)
+    b.head(tie=tie, norm=2 * hidden, bias=True)
+    return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+                     kv_width=hidden, positions=positions, dropout_key="attn_pdrop")
 
 
 def read_mpt(fields: Fields, family: str) -> ModelSpec | None:
@@ -272,22 +247,15 @@ def read_mpt(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     width = 4 * hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.vector("norm", i, hidden)
-        b.layer("attn_qkv", i, hidden, 3 * hidden)
-        b.layer("attn_output", i, hidden, hidden)
+        b.attention(i, hidden, hidden, hidden, fused=True)
         b.vector("norm", i, hidden)
-        b.layer("ffn_up", i, hidden, width)
-        b.layer("ffn_down", i, width, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
-        head_dim=head_width(c, hidden, heads), width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions=positions,
-        attention=attention_layers(_full(layers), hidden, hidden),
-    )
+        b.mlp(i, hidden, width, gated=False)
+    b.head(tie=tie, norm=hidden)
+    return _gpt_spec(c, family, b, _mha(c, hidden, layers, vocab, heads), width=width, tie=tie,
+                     kv_width=hidden, positions=positions)
 
 
 def read_phi(fields: Fields, family: str) -> ModelSpec | None:
@@ -308,61 +276,39 @@ def read_phi(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     head_dim = head_width(c, hidden, heads)
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
-        b.layer("attn_q", i, hidden, heads * head_dim, bias=True)
-        b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=True)
-        b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=True)
-        b.layer("attn_output", i, heads * head_dim, hidden, bias=True)
+        b.attention(i, hidden, heads * head_dim, kv_heads * head_dim, bias=True)
         if qk_norm:
-            b.vector("norm", i, 2 * head_dim)
-            b.vector("norm", i, 2 * head_dim)
-        b.layer("ffn_up", i, hidden, width, bias=True)
-        b.layer("ffn_down", i, width, hidden, bias=True)
+            b.norms(i, 2 * head_dim)
+        b.mlp(i, hidden, width, gated=False, bias=True)
         b.vector("norm", i, 2 * hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    b.single("output_bias", vocab)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
-        norm="layer", positions=positions,
-        attention=attention_layers(_full(layers), kv_heads * head_dim, kv_heads * head_dim),
-    )
+    b.head(tie=tie, norm=2 * hidden, bias=True)
+    s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=kv_heads,
+              head_dim=head_dim)
+    return _gpt_spec(c, family, b, s, width=width, tie=tie, kv_width=s.kv_width,
+                     positions=positions)
 
 
 def read_starcoder2(fields: Fields, family: str) -> ModelSpec | None:
     """StarCoder2: GQA with biased q/k/v/o (`use_bias`), biased c_fc/c_proj GELU MLP,
     LayerNorms with bias, tied head (modeling_starcoder2.py)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c)
     width = c.integer("intermediate_size")
     bias = c.boolean("use_bias", default=True)
     tie = c.boolean("tie_word_embeddings", default=True)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    for i in range(layers):
-        b.layer("attn_q", i, hidden, heads * head_dim, bias=bias)
-        b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=bias)
-        b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=bias)
-        b.layer("attn_output", i, heads * head_dim, hidden, bias=bias)
-        b.layer("ffn_up", i, hidden, width, bias=bias)
-        b.layer("ffn_down", i, width, hidden, bias=bias)
-        b.vector("norm", i, 2 * hidden)
-        b.vector("norm", i, 2 * hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=2 * hidden)
-    kinds = layer_kinds(c, family, layers)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
-        norm="layer", attention=attention_layers(kinds, kv_heads * head_dim,
-                                                 kv_heads * head_dim),
-    )
+    b = Builder.new(s.vocab, s.hidden)
+    for i in range(s.layers):
+        b.attention(i, s.hidden, s.q_width, s.kv_width, bias=bias)
+        b.mlp(i, s.hidden, width, gated=False, bias=bias)
+        b.norms(i, 2 * s.hidden)
+    b.head(tie=tie, norm=2 * s.hidden)
+    kinds = layer_kinds(c, family, s.layers)
+    return make_spec(c, family, b, s, width=width, tie=tie, gated_mlp=False, norm="layer",
+                     attention=attention_layers(kinds, s.kv_width, s.kv_width))
 
 
 def read_qwen(fields: Fields, family: str) -> ModelSpec | None:
@@ -382,19 +328,18 @@ def read_qwen(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     proj = heads * head_dim
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.vector("norm", i, hidden)
-        b.layer("attn_qkv", i, hidden, 3 * proj, bias=True)
-        b.layer("attn_output", i, proj, hidden, bias=bias)
+        b.attention(i, hidden, proj, proj, bias=True, out_bias=bias, fused=True)
         b.vector("norm", i, hidden)
-        dense_mlp(b, i, hidden, width, bias=bias)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+        b.mlp(i, hidden, width, bias=bias)
+    b.head(tie=tie, norm=hidden)
+    s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=heads,
+              head_dim=head_dim)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
-        head_dim=head_dim, width=width, tie=tie, positions=positions,
-        attention=attention_layers(_full(layers), proj, proj),
+        c, family, b, s, width=width, tie=tie, positions=positions,
+        attention=full_attention(layers, proj, proj),
         notes=("model_type qwen runs remote code (modeling_qwen.py); counted from that "
                "published file",),
     )
@@ -424,21 +369,18 @@ def read_chatglm(fields: Fields, family: str) -> ModelSpec | None:
         return None
     proj = heads * head_dim
     norm = hidden if rms else 2 * hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(vocab, hidden)
     for i in range(layers):
         b.vector("norm", i, norm)
-        b.layer("attn_qkv", i, hidden, proj + 2 * groups * head_dim, bias=qkv_bias)
-        b.layer("attn_output", i, proj, hidden, bias=bias)
+        b.attention(i, hidden, proj, groups * head_dim, bias=qkv_bias, out_bias=bias, fused=True)
         b.vector("norm", i, norm)
-        b.layer("ffn_gate_up", i, hidden, 2 * width, bias=bias)
-        b.layer("ffn_down", i, width, hidden, bias=bias)
-    b.head(vocab=vocab, hidden=hidden, tie=False, norm=norm if post_norm else 0)
+        b.mlp(i, hidden, width, fused=True, bias=bias)
+    b.head(tie=False, norm=norm if post_norm else 0)
+    s = Sizes(hidden=hidden, layers=layers, vocab=vocab, heads=heads, kv_heads=groups,
+              head_dim=head_dim)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=groups, head_dim=head_dim, width=width, tie=False, positions=positions,
-        norm="rms" if rms else "layer",
-        attention=attention_layers(_full(layers), groups * head_dim, groups * head_dim),
+        c, family, b, s, width=width, tie=False, positions=positions,
+        norm="rms" if rms else "layer", attention=full_attention(layers, s.kv_width, s.kv_width),
         notes=("model_type chatglm runs remote code (modeling_chatglm.py); counted from that "
                "published file",),
     )
@@ -449,27 +391,16 @@ def read_exaone(fields: Fields, family: str) -> ModelSpec | None:
     (num_layers; ExaoneConfig's attribute_map), built as LlamaForCausalLM by transformers
     v5 (models/exaone)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_layers", "num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c, layers=("num_layers", "num_hidden_layers"))
     width = c.integer("intermediate_size")
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    for i in range(layers):
-        b.layer("attn_q", i, hidden, heads * head_dim)
-        b.layer("attn_k", i, hidden, kv_heads * head_dim)
-        b.layer("attn_v", i, hidden, kv_heads * head_dim)
-        b.layer("attn_output", i, heads * head_dim, hidden)
-        dense_mlp(b, i, hidden, width)
-        b.vector("norm", i, hidden)
-        b.vector("norm", i, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
-        attention=attention_layers(_full(layers), kv_heads * head_dim, kv_heads * head_dim),
-    )
+    b = Builder.new(s.vocab, s.hidden)
+    for i in range(s.layers):
+        b.attention(i, s.hidden, s.q_width, s.kv_width)
+        b.mlp(i, s.hidden, width)
+        b.norms(i, s.hidden)
+    b.head(tie=tie, norm=s.hidden)
+    return make_spec(c, family, b, s, width=width, tie=tie,
+                     attention=full_attention(s.layers, s.kv_width, s.kv_width))

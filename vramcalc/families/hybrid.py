@@ -7,7 +7,7 @@ have both. Module layouts follow transformers v5 (models/<family>/modeling_<fami
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..modelspec import (
@@ -16,12 +16,15 @@ from ..modelspec import (
     ModelSpec,
     MoESpec,
     RecurrentLayer,
-    dense_mlp,
+    Sizes,
+    full_attention,
     make_spec,
-    read_heads,
+    read_sizes,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..errors import Fields
 
 
@@ -38,6 +41,7 @@ class _Mamba2:
     proj_bias: bool
     gated_norm: bool  # the RMSNorm over `inner` before out_proj
     state_dtype: str
+    stated_inner: int | None = None  # heads x head_dim as the config restates it (Falcon-H1)
 
     @property
     def inner(self) -> int:
@@ -63,6 +67,59 @@ class _Mamba2:
                               conv_kernel=self.kernel, state_heads=self.heads,
                               state_head_dim=self.head_dim, state_size=self.state,
                               state_dtype=self.state_dtype)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Mamba2Keys:
+    """The keys a config class gives a Mamba-2 mixer's sizes under, and the defaults of the
+    three whose default differs between classes (None: required). Every class defaults to one
+    group, a kernel of 4, a conv bias and no projection bias."""
+
+    heads: str
+    head_dim: str
+    groups: str
+    state: str
+    kernel: str
+    conv_bias: str
+    proj_bias: str
+    heads_default: int | None = None
+    head_dim_default: int | None = None
+    state_default: int | None = None
+    gated_norm: str = ""  # the key that switches the gated RMSNorm ("": always there)
+    inner: str = ""  # a key restating heads x head_dim ("": none)
+
+    def read(self, c: Fields) -> _Mamba2:
+        """The mixer's sizes, read in one order (the order their problems are listed in)."""
+        heads = c.integer(self.heads, default=self.heads_default)
+        stated_inner = c.optional_integer(self.inner) if self.inner else None
+        return _Mamba2(
+            heads=heads, head_dim=c.integer(self.head_dim, default=self.head_dim_default),
+            groups=c.integer(self.groups, default=1),
+            state=c.integer(self.state, default=self.state_default),
+            kernel=c.integer(self.kernel, default=4),
+            conv_bias=c.boolean(self.conv_bias, default=True),
+            proj_bias=c.boolean(self.proj_bias, default=False),
+            gated_norm=c.boolean(self.gated_norm, default=False) if self.gated_norm else True,
+            state_dtype=_cache_dtype(c), stated_inner=stated_inner)
+
+
+# Mamba2Config, NemotronHConfig, FalconH1Config and GraniteMoeHybridConfig (v5)
+_MAMBA2_KEYS = _Mamba2Keys(
+    heads="num_heads", head_dim="head_dim", groups="n_groups", state="state_size",
+    kernel="conv_kernel", conv_bias="use_conv_bias", proj_bias="use_bias", head_dim_default=64,
+    state_default=128)
+_NEMOTRON_H_KEYS = _Mamba2Keys(
+    heads="mamba_num_heads", head_dim="mamba_head_dim", groups="n_groups",
+    state="ssm_state_size", kernel="conv_kernel", conv_bias="use_conv_bias",
+    proj_bias="mamba_proj_bias")
+_FALCON_H1_KEYS = _Mamba2Keys(
+    heads="mamba_n_heads", head_dim="mamba_d_head", groups="mamba_n_groups",
+    state="mamba_d_state", kernel="mamba_d_conv", conv_bias="mamba_conv_bias",
+    proj_bias="mamba_proj_bias", gated_norm="mamba_rms_norm", inner="mamba_d_ssm")
+_GRANITE_KEYS = _Mamba2Keys(
+    heads="mamba_n_heads", head_dim="mamba_d_head", groups="mamba_n_groups",
+    state="mamba_d_state", kernel="mamba_d_conv", conv_bias="mamba_conv_bias",
+    proj_bias="mamba_proj_bias", heads_default=128, head_dim_default=64, state_default=256)
 
 
 def _cache_dtype(c: Fields) -> str:
@@ -96,84 +153,75 @@ def _dt_rank(c: Fields, key: str, hidden: int) -> int:
     return c.integer(key)
 
 
-def _no_kv() -> AttentionLayer:
-    return AttentionLayer(kind="none")
+@dataclass(frozen=True, slots=True)
+class _Mixers:
+    """Each layer's token mixer as the estimators see it, layer by layer: its KV cache
+    (`attention`) and its recurrent state (`recurrent`, None for an attention layer)."""
+
+    s: Sizes
+    attention: list[AttentionLayer] = field(default_factory=list)
+    recurrent: list[RecurrentLayer | None] = field(default_factory=list)
+
+    def add_attention(self) -> None:
+        """An attention layer: full attention over the model's kv heads, no state."""
+        self.attention.append(
+            AttentionLayer(kind="full", k_width=self.s.kv_width, v_width=self.s.kv_width))
+        self.recurrent.append(None)
+
+    def add_recurrent(self, state: RecurrentLayer | None) -> None:
+        """A layer without a KV cache: its recurrent `state` (None for an MLP-only layer)."""
+        self.attention.append(AttentionLayer(kind="none"))
+        self.recurrent.append(state)
 
 
 def read_mamba(fields: Fields, family: str) -> ModelSpec | None:
     """Mamba-1 (MambaForCausalLM): embeddings, one RMSNorm + mixer per layer, tied head.
     MambaConfig sets intermediate_size = expand x hidden_size whatever the file says."""
     c = fields
-    hidden = c.integer("hidden_size", "d_model")
-    layers = c.integer("num_hidden_layers", "n_layer")
-    vocab = c.integer("vocab_size")
+    s = read_sizes(c, hidden=("hidden_size", "d_model"), layers=("num_hidden_layers", "n_layer"),
+                   heads=False)
     state = c.integer("state_size", "d_state", default=16)
     kernel = c.integer("conv_kernel", "d_conv", default=4)
     expand = c.integer("expand", default=2)
     conv_bias = c.boolean("use_conv_bias", default=True)
     proj_bias = c.boolean("use_bias", default=False)
     tie = c.boolean("tie_word_embeddings", default=True)
-    rank = _dt_rank(c, "time_step_rank", hidden)
-    if c.failed():
-        return None
-    inner = expand * hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    recurrent: list[RecurrentLayer | None] = []
-    for i in range(layers):
-        b.vector("norm", i, hidden)
-        recurrent.append(_mamba1(b, i, hidden, inner, state, rank, kernel, conv_bias=conv_bias,
-                                 proj_bias=proj_bias, dtype="model"))
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=1, kv_heads=1,
-        head_dim=1, width=0, tie=tie, positions_default=1 << 20,
-        attention=tuple(_no_kv() for _ in range(layers)), dense_layer_widths=(0,) * layers,
-        recurrent=tuple(recurrent),
-    )
+    rank = _dt_rank(c, "time_step_rank", s.hidden)
+    inner = expand * s.hidden
+    return _recurrent_stack(
+        c, family, s, tie,
+        lambda b, i, hidden: _mamba1(b, i, hidden, inner, state, rank, kernel,
+                                     conv_bias=conv_bias, proj_bias=proj_bias, dtype="model"))
 
 
 def read_mamba2(fields: Fields, family: str) -> ModelSpec | None:
     """Mamba-2 (Mamba2ForCausalLM): embeddings, one RMSNorm + Mamba-2 mixer per layer."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    mixer = _Mamba2(
-        heads=c.integer("num_heads"), head_dim=c.integer("head_dim", default=64),
-        groups=c.integer("n_groups", default=1), state=c.integer("state_size", default=128),
-        kernel=c.integer("conv_kernel", default=4),
-        conv_bias=c.boolean("use_conv_bias", default=True),
-        proj_bias=c.boolean("use_bias", default=False), gated_norm=True,
-        state_dtype=_cache_dtype(c))
+    s = read_sizes(c, heads=False)
+    mixer = _MAMBA2_KEYS.read(c)
     tie = c.boolean("tie_word_embeddings", default=False)
+    return _recurrent_stack(c, family, s, tie, mixer.add)
+
+
+def _recurrent_stack(
+    c: Fields, family: str, s: Sizes, tie: bool,
+    mixer: Callable[[Builder, int, int], RecurrentLayer],
+) -> ModelSpec | None:
+    """A model of recurrent layers only (Mamba, Mamba-2): the embeddings, one RMSNorm and one
+    `mixer` (layer, hidden) per layer, the final norm and the head; None when a read failed."""
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    recurrent: list[RecurrentLayer | None] = []
-    for i in range(layers):
-        b.vector("norm", i, hidden)
-        recurrent.append(mixer.add(b, i, hidden))
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b = Builder.new(s.vocab, s.hidden)
+    mixers = _Mixers(s)
+    for i in range(s.layers):
+        b.vector("norm", i, s.hidden)
+        mixers.add_recurrent(mixer(b, i, s.hidden))
+    b.head(tie=tie, norm=s.hidden)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=1, kv_heads=1,
-        head_dim=1, width=0, tie=tie, positions_default=1 << 20,
-        attention=tuple(_no_kv() for _ in range(layers)), dense_layer_widths=(0,) * layers,
-        recurrent=tuple(recurrent),
+        c, family, b, s, width=0, tie=tie, positions_default=1 << 20,
+        attention=tuple(mixers.attention), dense_layer_widths=(0,) * s.layers,
+        recurrent=tuple(mixers.recurrent),
     )
-
-
-def _attention(b: Builder, i: int, hidden: int, heads: int, kv_heads: int, head_dim: int,
-               *, bias: bool = False, out_role: str = "attn_output") -> None:
-    b.layer("attn_q", i, hidden, heads * head_dim, bias=bias)
-    b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=bias)
-    b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=bias)
-    b.layer(out_role, i, heads * head_dim, hidden, bias=bias)
-
-
-def _full(kv_heads: int, head_dim: int) -> AttentionLayer:
-    return AttentionLayer(kind="full", k_width=kv_heads * head_dim, v_width=kv_heads * head_dim)
 
 
 def _moe_spec(experts: int, top_k: int, width: int, shared: int, layers: int) -> MoESpec:
@@ -186,10 +234,7 @@ def read_jamba(fields: Fields, family: str) -> ModelSpec | None:
     `attn_layer_offset`) and MoE every `expert_layer_period` (at `expert_layer_offset`);
     the Mamba mixer normalises dt, B and C (modeling_jamba.py)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c)
     width = c.integer("intermediate_size")
     experts = c.integer("num_experts", default=16)
     top_k = c.integer("num_experts_per_tok", default=2)
@@ -202,41 +247,34 @@ def read_jamba(fields: Fields, family: str) -> ModelSpec | None:
     expand = c.integer("mamba_expand", default=2)
     conv_bias = c.boolean("mamba_conv_bias", default=True)
     proj_bias = c.boolean("mamba_proj_bias", default=False)
-    rank = _dt_rank(c, "mamba_dt_rank", hidden)
+    rank = _dt_rank(c, "mamba_dt_rank", s.hidden)
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    inner = expand * hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    attention: list[AttentionLayer] = []
-    recurrent: list[RecurrentLayer | None] = []
-    moe_layers = [i for i in range(layers) if i % expert_period == expert_offset]
-    for i in range(layers):
+    inner = expand * s.hidden
+    b = Builder.new(s.vocab, s.hidden)
+    mixers = _Mixers(s)
+    moe_layers = [i for i in range(s.layers) if i % expert_period == expert_offset]
+    for i in range(s.layers):
         if i % attn_period == attn_offset:
-            _attention(b, i, hidden, heads, kv_heads, head_dim)
-            attention.append(_full(kv_heads, head_dim))
-            recurrent.append(None)
+            b.attention(i, s.hidden, s.q_width, s.kv_width)
+            mixers.add_attention()
         else:
-            recurrent.append(_mamba1(b, i, hidden, inner, state, rank, kernel,
-                                     conv_bias=conv_bias, proj_bias=proj_bias, dtype="model"))
+            mixers.add_recurrent(_mamba1(b, i, s.hidden, inner, state, rank, kernel,
+                                         conv_bias=conv_bias, proj_bias=proj_bias, dtype="model"))
             b.vector("norm", i, rank + 2 * state)  # dt_layernorm, b_layernorm, c_layernorm
-            attention.append(_no_kv())
         if i in moe_layers:
-            b.layer("ffn_gate_inp", i, hidden, experts)
-            b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts)
-            b.layer("ffn_down_exps", i, width, hidden, experts=experts)
+            b.layer("ffn_gate_inp", i, s.hidden, experts)
+            b.mlp(i, s.hidden, width, fused=True, suffix="_exps", experts=experts)
         else:
-            dense_mlp(b, i, hidden, width)
-        b.vector("norm", i, hidden)  # input_layernorm
-        b.vector("norm", i, hidden)  # pre_ff_layernorm
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+            b.mlp(i, s.hidden, width)
+        b.norms(i, s.hidden)  # input_layernorm, pre_ff_layernorm
+    b.head(tie=tie, norm=s.hidden)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, positions_default=262144,
-        attention=tuple(attention), recurrent=tuple(recurrent),
+        c, family, b, s, width=width, tie=tie, positions_default=262144,
+        attention=tuple(mixers.attention), recurrent=tuple(mixers.recurrent),
         moe=_moe_spec(experts, top_k, width, 0, len(moe_layers)) if moe_layers else None,
-        dense_layer_widths=tuple(0 if i in moe_layers else width for i in range(layers)),
+        dense_layer_widths=tuple(0 if i in moe_layers else width for i in range(s.layers)),
     )
 
 
@@ -277,26 +315,17 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
     MLP, or an MoE of ReLU² experts with a shared expert (modeling_nemotron_h.py); the
     layout is `hybrid_override_pattern` (M * - E) or `layers_block_type`."""
     c = fields
-    hidden = c.integer("hidden_size")
     # transformers v5 writes layers_block_type and derives num_hidden_layers from it
     pattern = c.get("layers_block_type") or c.get("hybrid_override_pattern")
     length = len(pattern) if isinstance(pattern, (list, str)) else 0
     most = 10000  # data/limits.json's bound on num_hidden_layers
-    layers = c.integer("num_hidden_layers", default=length if 0 < length <= most else None)
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
-    blocks = _block_types(c, layers, "layers_block_type", "hybrid_override_pattern",
+    s = read_sizes(c, layers_default=length if 0 < length <= most else None)
+    blocks = _block_types(c, s.layers, "layers_block_type", "hybrid_override_pattern",
                           _NEMOTRON_BLOCKS)
     attn_bias = c.boolean("attention_bias", default=False)
     mlp_bias = c.boolean("mlp_bias", default=False)
     width = c.integer("intermediate_size") if "mlp" in blocks else 0
-    mixer = _Mamba2(
-        heads=c.integer("mamba_num_heads"), head_dim=c.integer("mamba_head_dim"),
-        groups=c.integer("n_groups", default=1), state=c.integer("ssm_state_size"),
-        kernel=c.integer("conv_kernel", default=4),
-        conv_bias=c.boolean("use_conv_bias", default=True),
-        proj_bias=c.boolean("mamba_proj_bias", default=False), gated_norm=True,
-        state_dtype=_cache_dtype(c))
+    mixer = _NEMOTRON_H_KEYS.read(c)
     experts = top_k = expert_width = shared = 0
     if "moe" in blocks:
         experts = c.integer("n_routed_experts")
@@ -309,34 +338,31 @@ def read_nemotron_h(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    attention: list[AttentionLayer] = []
-    recurrent: list[RecurrentLayer | None] = []
+    b = Builder.new(s.vocab, s.hidden)
+    mixers = _Mixers(s)
     widths: list[int] = []
     for i, block in enumerate(blocks):
-        b.vector("norm", i, hidden)
-        attention.append(_full(kv_heads, head_dim) if block == "attention" else _no_kv())
-        recurrent.append(mixer.add(b, i, hidden) if block == "mamba" else None)
+        b.vector("norm", i, s.hidden)
+        if block == "attention":
+            mixers.add_attention()
+        else:
+            mixers.add_recurrent(mixer.add(b, i, s.hidden) if block == "mamba" else None)
         widths.append(width if block == "mlp" else 0)
         if block == "attention":
-            _attention(b, i, hidden, heads, kv_heads, head_dim, bias=attn_bias)
+            b.attention(i, s.hidden, s.q_width, s.kv_width, bias=attn_bias)
         elif block == "mlp":  # up_proj, down_proj (ReLU², not gated)
-            b.layer("ffn_up", i, hidden, width, bias=mlp_bias)
-            b.layer("ffn_down", i, width, hidden, bias=mlp_bias)
+            b.mlp(i, s.hidden, width, gated=False, bias=mlp_bias)
         elif block == "moe":  # router (its e_score_correction_bias is a buffer), experts
-            b.layer("ffn_gate_inp", i, hidden, experts)
-            b.layer("ffn_up_exps", i, hidden, expert_width, experts=experts)
-            b.layer("ffn_down_exps", i, expert_width, hidden, experts=experts)
+            b.layer("ffn_gate_inp", i, s.hidden, experts)
+            b.mlp(i, s.hidden, expert_width, gated=False, suffix="_exps", experts=experts)
             if shared:
-                b.layer("ffn_up_shexp", i, hidden, shared)
-                b.layer("ffn_down_shexp", i, shared, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+                b.mlp(i, s.hidden, shared, gated=False, suffix="_shexp")
+    b.head(tie=tie, norm=s.hidden)
     moe_count = blocks.count("moe")
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, gated_mlp=False,
-        attention=tuple(attention), recurrent=tuple(recurrent), dense_layer_widths=tuple(widths),
+        c, family, b, s, width=width, tie=tie, gated_mlp=False,
+        attention=tuple(mixers.attention), recurrent=tuple(mixers.recurrent),
+        dense_layer_widths=tuple(widths),
         moe=_moe_spec(experts, top_k, expert_width, shared, moe_count) if moe_count else None,
     )
 
@@ -345,46 +371,32 @@ def read_falcon_h1(fields: Fields, family: str) -> ModelSpec | None:
     """Falcon-H1: every layer runs attention and a Mamba-2 mixer in parallel, then a gated
     MLP (modeling_falcon_h1.py); both a KV cache and a recurrent state in every layer."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c)
     width = c.integer("intermediate_size")
     attn_bias = c.boolean("attention_bias", default=False)
     mlp_bias = c.boolean("mlp_bias", default=False)
-    ssm_heads = c.integer("mamba_n_heads")
-    d_ssm = c.optional_integer("mamba_d_ssm")
-    ssm_head_dim = c.integer("mamba_d_head")
-    mixer = _Mamba2(
-        heads=ssm_heads, head_dim=ssm_head_dim, groups=c.integer("mamba_n_groups", default=1),
-        state=c.integer("mamba_d_state"), kernel=c.integer("mamba_d_conv", default=4),
-        conv_bias=c.boolean("mamba_conv_bias", default=True),
-        proj_bias=c.boolean("mamba_proj_bias", default=False),
-        gated_norm=c.boolean("mamba_rms_norm", default=False), state_dtype=_cache_dtype(c))
+    mixer = _FALCON_H1_KEYS.read(c)
     out_bias = c.boolean("projectors_bias", default=False)
     tie = c.boolean("tie_word_embeddings", default=False)
-    if d_ssm is not None and d_ssm != mixer.inner:
+    if mixer.stated_inner is not None and mixer.stated_inner != mixer.inner:
         c.add("mamba_d_ssm", f"must equal mamba_n_heads x mamba_d_head ({mixer.inner})")
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
+    b = Builder.new(s.vocab, s.hidden)
     recurrent: list[RecurrentLayer | None] = []
-    for i in range(layers):
-        dense_mlp(b, i, hidden, width, bias=mlp_bias)
-        state = mixer.add(b, i, hidden)
+    for i in range(s.layers):
+        b.mlp(i, s.hidden, width, bias=mlp_bias)
+        state = mixer.add(b, i, s.hidden)
         recurrent.append(state)
-        _attention(b, i, hidden, heads, kv_heads, head_dim, bias=attn_bias)
-        b.vector("norm", i, hidden)  # input_layernorm
-        b.vector("norm", i, hidden)  # pre_ff_layernorm
+        b.attention(i, s.hidden, s.q_width, s.kv_width, bias=attn_bias)
+        b.norms(i, s.hidden)  # input_layernorm, pre_ff_layernorm
     if out_bias != mixer.proj_bias:
         c.add("projectors_bias", "must equal mamba_proj_bias")
         return None
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+    b.head(tie=tie, norm=s.hidden)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
-        attention=tuple(_full(kv_heads, head_dim) for _ in range(layers)),
+        c, family, b, s, width=width, tie=tie,
+        attention=full_attention(s.layers, s.kv_width, s.kv_width),
         recurrent=tuple(recurrent),
     )
 
@@ -398,57 +410,38 @@ def read_granitemoehybrid(fields: Fields, family: str) -> ModelSpec | None:
     `num_local_experts` > 0, and a shared gated MLP in every layer
     (modeling_granitemoehybrid.py)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
-    blocks = _block_types(c, layers, "layer_types", "layers_block_type", _GRANITE_BLOCKS)
+    s = read_sizes(c)
+    blocks = _block_types(c, s.layers, "layer_types", "layers_block_type", _GRANITE_BLOCKS)
     attn_bias = c.boolean("attention_bias", default=False)
     experts = c.integer("num_local_experts", default=0, minimum=0)
     top_k = c.integer("num_experts_per_tok", default=0, minimum=0)
     width = c.integer("intermediate_size") if experts else 0
     shared = c.integer("shared_intermediate_size", default=0, minimum=0)
-    mixer = _Mamba2(
-        heads=c.integer("mamba_n_heads", default=128), head_dim=c.integer("mamba_d_head",
-                                                                          default=64),
-        groups=c.integer("mamba_n_groups", default=1), state=c.integer("mamba_d_state",
-                                                                       default=256),
-        kernel=c.integer("mamba_d_conv", default=4),
-        conv_bias=c.boolean("mamba_conv_bias", default=True),
-        proj_bias=c.boolean("mamba_proj_bias", default=False), gated_norm=True,
-        state_dtype=_cache_dtype(c))
+    mixer = _GRANITE_KEYS.read(c)
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    attention: list[AttentionLayer] = []
-    recurrent: list[RecurrentLayer | None] = []
+    b = Builder.new(s.vocab, s.hidden)
+    mixers = _Mixers(s)
     for i, block in enumerate(blocks):
-        b.vector("norm", i, hidden)
-        b.vector("norm", i, hidden)
+        b.norms(i, s.hidden)
         if experts:
-            b.layer("ffn_gate_inp", i, hidden, experts)
-            b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts)
-            b.layer("ffn_down_exps", i, width, hidden, experts=experts)
+            b.layer("ffn_gate_inp", i, s.hidden, experts)
+            b.mlp(i, s.hidden, width, fused=True, suffix="_exps", experts=experts)
         if shared:  # shared_mlp: input_linear (gate and up), output_linear
-            b.layer("ffn_gate_up" if not experts else "ffn_gate_up_shexp", i, hidden, 2 * shared)
-            b.layer("ffn_down" if not experts else "ffn_down_shexp", i, shared, hidden)
+            b.mlp(i, s.hidden, shared, fused=True, suffix="_shexp" if experts else "")
         if block == "mamba":
-            recurrent.append(mixer.add(b, i, hidden))
-            attention.append(_no_kv())
+            mixers.add_recurrent(mixer.add(b, i, s.hidden))
         else:
-            _attention(b, i, hidden, heads, kv_heads, head_dim, bias=attn_bias)
-            recurrent.append(None)
-            attention.append(_full(kv_heads, head_dim))
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+            b.attention(i, s.hidden, s.q_width, s.kv_width, bias=attn_bias)
+            mixers.add_attention()
+    b.head(tie=tie, norm=s.hidden)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=0 if experts else shared, tie=tie,
-        attention=tuple(attention),
-        recurrent=tuple(recurrent) if any(recurrent) else (),
-        moe=_moe_spec(experts, top_k, width, shared, layers) if experts else None,
-        dense_layer_widths=(0 if experts else shared,) * layers,
+        c, family, b, s, width=0 if experts else shared, tie=tie,
+        attention=tuple(mixers.attention),
+        recurrent=tuple(mixers.recurrent) if any(mixers.recurrent) else (),
+        moe=_moe_spec(experts, top_k, width, shared, s.layers) if experts else None,
+        dense_layer_widths=(0 if experts else shared,) * s.layers,
     )
 
 
@@ -456,10 +449,7 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
     """LFM2: gated short-convolution layers and GQA attention layers (q/k layernorms), each
     with a SwiGLU MLP whose width LFM2 adjusts (Lfm2MLP), tied head (modeling_lfm2.py)."""
     c = fields
-    hidden = c.integer("hidden_size", "block_dim")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c, hidden=("hidden_size", "block_dim"))
     width = c.integer("intermediate_size", "block_ff_dim")
     kernel = c.integer("conv_L_cache", default=3)
     conv_bias = c.boolean("conv_bias", default=False)
@@ -475,40 +465,33 @@ def read_lfm2(fields: Fields, family: str) -> ModelSpec | None:
             width = int(multiplier * width)
             width = multiple * ((width + multiple - 1) // multiple)
     types = c.get("layer_types")
-    if isinstance(types, list) and len(types) == layers:
+    if isinstance(types, list) and len(types) == s.layers:
         attn = [t == "full_attention" for t in types]
     else:
         idxs = c.get("full_attn_idxs")
         full = set(idxs) if isinstance(idxs, list) else set()
-        attn = [i in full for i in range(layers)]
+        attn = [i in full for i in range(s.layers)]
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    attention: list[AttentionLayer] = []
-    recurrent: list[RecurrentLayer | None] = []
-    for i in range(layers):
+    b = Builder.new(s.vocab, s.hidden)
+    mixers = _Mixers(s)
+    for i in range(s.layers):
         if attn[i]:
-            _attention(b, i, hidden, heads, kv_heads, head_dim)
-            b.vector("norm", i, head_dim)
-            b.vector("norm", i, head_dim)
-            attention.append(_full(kv_heads, head_dim))
-            recurrent.append(None)
+            b.attention(i, s.hidden, s.q_width, s.kv_width)
+            b.norms(i, s.head_dim)  # q_layernorm, k_layernorm
+            mixers.add_attention()
         else:  # Lfm2ShortConv: in_proj (B, C, x), depthwise conv, out_proj
-            b.layer("ssm_in", i, hidden, 3 * hidden, bias=conv_bias)
-            b.vector("ssm_conv", i, hidden * kernel + (hidden if conv_bias else 0))
-            b.layer("ssm_out", i, hidden, hidden, bias=conv_bias)
-            attention.append(_no_kv())
-            recurrent.append(RecurrentLayer(kind="short_conv", conv_channels=hidden,
-                                            conv_kernel=kernel))
-        dense_mlp(b, i, hidden, width)
-        b.vector("norm", i, hidden)  # operator_norm
-        b.vector("norm", i, hidden)  # ffn_norm
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)  # embedding_norm, at the end
+            b.layer("ssm_in", i, s.hidden, 3 * s.hidden, bias=conv_bias)
+            b.vector("ssm_conv", i, s.hidden * kernel + (s.hidden if conv_bias else 0))
+            b.layer("ssm_out", i, s.hidden, s.hidden, bias=conv_bias)
+            mixers.add_recurrent(RecurrentLayer(kind="short_conv", conv_channels=s.hidden,
+                                                conv_kernel=kernel))
+        b.mlp(i, s.hidden, width)
+        b.norms(i, s.hidden)  # operator_norm, ffn_norm
+    b.head(tie=tie, norm=s.hidden)  # embedding_norm, at the end
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
-        attention=tuple(attention), recurrent=tuple(recurrent),
+        c, family, b, s, width=width, tie=tie,
+        attention=tuple(mixers.attention), recurrent=tuple(mixers.recurrent),
     )
 
 
@@ -518,10 +501,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
     output gate) with q/k norms on the rest, MoE with a gated shared expert or a dense MLP
     (modeling_qwen3_next.py, modeling_qwen3_5.py, modeling_qwen3_5_moe.py)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c)
     key_heads = c.integer("linear_num_key_heads")
     value_heads = c.integer("linear_num_value_heads")
     key_dim = c.integer("linear_key_head_dim")
@@ -530,14 +510,14 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
     tie = c.boolean("tie_word_embeddings", default=False)
     types = c.get("layer_types")
     if isinstance(types, list):
-        if len(types) != layers or not set(types) <= {"linear_attention", "full_attention"}:
+        if len(types) != s.layers or not set(types) <= {"linear_attention", "full_attention"}:
             c.add("layer_types", f"must list linear_attention or full_attention for each of "
-                  f"the {layers} layers")
-            types = ["full_attention"] * layers
+                  f"the {s.layers} layers")
+            types = ["full_attention"] * s.layers
     else:
         interval = c.integer("full_attention_interval", default=4)
         types = ["full_attention" if (i + 1) % interval == 0 else "linear_attention"
-                 for i in range(layers)]
+                 for i in range(s.layers)]
     moe = family != "qwen3_5_text" and c.has("num_experts")
     experts = top_k = expert_width = shared = 0
     moe_layers: tuple[int, ...] = ()
@@ -548,63 +528,50 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
         shared = c.integer("shared_expert_intermediate_size", default=0, minimum=0)
         step = c.integer("decoder_sparse_step", default=1)
         only = c.get("mlp_only_layers") or []
-        moe_layers = tuple(i for i in range(layers)
+        moe_layers = tuple(i for i in range(s.layers)
                            if i not in only and (i + 1) % step == 0)
-    width = c.integer("intermediate_size") if len(moe_layers) < layers else 0
+    width = c.integer("intermediate_size") if len(moe_layers) < s.layers else 0
     if c.failed():
         return None
     k_all, v_all = key_heads * key_dim, value_heads * value_dim
     conv = 2 * k_all + v_all  # q, k, v pass through the depthwise conv
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    attention: list[AttentionLayer] = []
-    recurrent: list[RecurrentLayer | None] = []
+    b = Builder.new(s.vocab, s.hidden)
+    mixers = _Mixers(s)
     for i, kind in enumerate(types):
         if kind == "linear_attention":
             # in_proj_qkvz + in_proj_ba (Qwen3-Next) = in_proj_qkv, _z, _b, _a (Qwen3.5)
-            b.layer("ssm_in", i, hidden, conv + v_all + 2 * value_heads)
+            b.layer("ssm_in", i, s.hidden, conv + v_all + 2 * value_heads)
             b.vector("ssm_conv", i, conv * kernel)  # conv1d, no bias
             b.vector("ssm_param", i, 2 * value_heads)  # dt_bias, A_log
             b.vector("norm", i, value_dim)  # gated RMSNorm over one value head
-            b.layer("ssm_out", i, v_all, hidden)
-            attention.append(_no_kv())
-            recurrent.append(RecurrentLayer(
+            b.layer("ssm_out", i, v_all, s.hidden)
+            mixers.add_recurrent(RecurrentLayer(
                 kind="gated_deltanet", conv_channels=conv, conv_kernel=kernel,
                 state_heads=value_heads, state_head_dim=value_dim, state_size=key_dim,
                 state_dtype="fp32"))
         else:
-            b.layer("attn_q", i, hidden, 2 * heads * head_dim)  # query and output gate
-            b.layer("attn_k", i, hidden, kv_heads * head_dim)
-            b.layer("attn_v", i, hidden, kv_heads * head_dim)
-            b.layer("attn_output", i, heads * head_dim, hidden)
-            b.vector("norm", i, head_dim)
-            b.vector("norm", i, head_dim)
-            attention.append(_full(kv_heads, head_dim))
-            recurrent.append(None)
+            b.attention(i, s.hidden, s.q_width, s.kv_width, gated_query=True)
+            b.norms(i, s.head_dim)  # q_norm, k_norm
+            mixers.add_attention()
         if i in moe_layers:
-            b.layer("ffn_gate_inp", i, hidden, experts)
-            b.layer("ffn_gate_up_exps", i, hidden, 2 * expert_width, experts=experts)
-            b.layer("ffn_down_exps", i, expert_width, hidden, experts=experts)
+            b.layer("ffn_gate_inp", i, s.hidden, experts)
+            b.mlp(i, s.hidden, expert_width, fused=True, suffix="_exps", experts=experts)
             if shared:
-                b.layer("ffn_gate_shexp", i, hidden, shared)
-                b.layer("ffn_up_shexp", i, hidden, shared)
-                b.layer("ffn_down_shexp", i, shared, hidden)
-                b.layer("ffn_gate_inp_shexp", i, hidden, 1)
+                b.mlp(i, s.hidden, shared, suffix="_shexp")
+                b.layer("ffn_gate_inp_shexp", i, s.hidden, 1)
         else:
-            dense_mlp(b, i, hidden, width)
-        b.vector("norm", i, hidden)
-        b.vector("norm", i, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+            b.mlp(i, s.hidden, width)
+        b.norms(i, s.hidden)
+    b.head(tie=tie, norm=s.hidden)
     notes: tuple[str, ...] = ()
     if c.optional_integer("num_nextn_predict_layers", minimum=0) or c.optional_integer(
             "mtp_num_hidden_layers", minimum=0):
         notes = ("the multi-token-prediction layer in the checkpoint is not counted "
                  "(transformers does not load it)",)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie, positions_default=32768,
-        attention=tuple(attention), recurrent=tuple(recurrent),
+        c, family, b, s, width=width, tie=tie, positions_default=32768,
+        attention=tuple(mixers.attention), recurrent=tuple(mixers.recurrent),
         moe=_moe_spec(experts, top_k, expert_width, shared, len(moe_layers)) if moe else None,
-        dense_layer_widths=tuple(0 if i in moe_layers else width for i in range(layers)),
+        dense_layer_widths=tuple(0 if i in moe_layers else width for i in range(s.layers)),
         notes=notes,
     )

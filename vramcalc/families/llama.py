@@ -3,19 +3,19 @@ the families that copy it), Phi-3's fused variant and gpt-oss."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import Fields
 from ..modelspec import (
     Builder,
     ModelSpec,
+    MoEFields,
     MoESpec,
     attention_layers,
-    dense_mlp,
+    deepseek_moe,
     layer_indices,
     layer_kinds,
     make_spec,
     read_heads,
+    read_sizes,
 )
 
 # Family traits of the Llama-style decoders, from each family's modeling_<family>.py (v5).
@@ -55,10 +55,7 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     EXAONE, Hunyuan, InternLM2, MiniCPM, OLMoE, PhiMoE, MiniMax-M2, ...): embeddings,
     per-layer q/k/v/o + MLP or MoE, RMSNorm, lm_head."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c)
     tie = c.boolean("tie_word_embeddings", default=family in _TIED_BY_DEFAULT)
     qkv_bias, out_bias = _attention_biases(c, family)
     mlp_bias = c.boolean("use_bias" if family.startswith("ernie4_5") else "mlp_bias",
@@ -70,11 +67,11 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
         key, kind = _OPTIONAL_QK_NORM[family]
         if c.boolean(key, default=False):
             qk_norm = kind
-    moe_fields = _moe_fields(c, family, layers)
+    moe_fields = _moe_fields(c, family, s.layers)
     if moe_fields is None:
         _refuse_unread_experts(c, family)
     dense_width = 0
-    if moe_fields is None or len(moe_fields.layers) < layers:
+    if moe_fields is None or len(moe_fields.layers) < s.layers:
         key = "intermediate_size_mlp" if family == "llama4_text" else "intermediate_size"
         dense_width = c.integer(key)
     if c.failed():
@@ -82,45 +79,36 @@ def read_llama_like(fields: Fields, family: str) -> ModelSpec | None:
     norm_kind, norms_per_layer = _LAYER_NORMS.get(family, ("pre", 2))
     if family in _PARALLEL_KEYS and c.boolean(_PARALLEL_KEYS[family], default=False):
         norm_kind, norms_per_layer = "parallel", 1
-    norm_width = 2 * hidden if family in _LAYERNORM_BIAS else hidden
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    kinds = layer_kinds(c, family, layers)
+    norm_width = 2 * s.hidden if family in _LAYERNORM_BIAS else s.hidden
+    b = Builder.new(s.vocab, s.hidden)
+    kinds = layer_kinds(c, family, s.layers)
     moe_layers: set[int] = set(moe_fields.layers) if moe_fields else set()
-    for i in range(layers):
-        b.layer("attn_q", i, hidden, heads * head_dim, bias=qkv_bias)
-        b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=qkv_bias)
-        b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=qkv_bias)
-        b.layer("attn_output", i, heads * head_dim, hidden, bias=out_bias)
+    for i in range(s.layers):
+        b.attention(i, s.hidden, s.q_width, s.kv_width, bias=qkv_bias, out_bias=out_bias)
         if qk_norm == "head":  # q_norm / k_norm over one head (Qwen3, Gemma 3)
-            b.vector("norm", i, head_dim)
-            b.vector("norm", i, head_dim)
+            b.norms(i, s.head_dim)
         elif qk_norm == "full":  # over the whole q and k projections (OLMo 2)
-            b.vector("norm", i, heads * head_dim)
-            b.vector("norm", i, kv_heads * head_dim)
+            b.vector("norm", i, s.q_width)
+            b.vector("norm", i, s.kv_width)
         if i in moe_layers and moe_fields is not None:
-            _moe_block(b, c, family, i, hidden, moe_fields)
+            _moe_block(b, c, family, i, s.hidden, moe_fields)
         elif family in _FUSED_GATE_UP:
-            b.layer("ffn_gate_up", i, hidden, 2 * dense_width)
-            b.layer("ffn_down", i, dense_width, hidden)
+            b.mlp(i, s.hidden, dense_width, fused=True)
         else:
-            dense_mlp(b, i, hidden, dense_width, bias=mlp_bias)
-        for _ in range(norms_per_layer):
-            b.vector("norm", i, norm_width)
+            b.mlp(i, s.hidden, dense_width, bias=mlp_bias)
+        b.norms(i, norm_width, norms_per_layer)
     # OLMo's final LayerNorm has no parameters
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=0 if family == "olmo" else norm_width)
-    if head_bias:
-        b.single("output_bias", vocab)
+    b.head(tie=tie, norm=0 if family == "olmo" else norm_width, bias=head_bias)
     notes: tuple[str, ...] = ()
     if family == "llama4_text":
         notes = ("Llama 4 uses chunked local attention on 3 of every 4 layers",)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=dense_width, tie=tie,
+        c, family, b, s, width=dense_width, tie=tie,
         norm={"none": "none"}.get(norm_kind, "layer" if family in _LAYERNORM_BIAS else "rms"),
-        attention=attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
+        attention=attention_layers(kinds, s.kv_width, s.kv_width),
         moe=None if moe_fields is None else moe_fields.spec(),
-        dense_layer_widths=tuple(0 if i in moe_layers else dense_width for i in range(layers)),
+        dense_layer_widths=tuple(0 if i in moe_layers else dense_width
+                                 for i in range(s.layers)),
         notes=notes,
     )
 
@@ -161,29 +149,10 @@ def _attention_biases(c: Fields, family: str) -> tuple[bool, bool]:
     return bias, bias
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _MoEFields:
-    """What a Llama-like MoE config says about its experts, read before the layers are."""
-
-    experts: int
-    top_k: int
-    expert_width: int
-    shared_width: int  # 0 without a shared expert
-    layers: tuple[int, ...]  # indices of the MoE layers
-
-    def spec(self) -> MoESpec:
-        return MoESpec(num_experts=self.experts, experts_per_token=self.top_k,
-                       expert_intermediate_size=self.expert_width,
-                       shared_intermediate_size=self.shared_width, moe_layers=len(self.layers))
-
-
-def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
+def _moe_fields(c: Fields, family: str, layers: int) -> MoEFields | None:
     """The experts of Mixtral, Qwen MoE and Llama 4; None for a dense family."""
     if family == "mixtral":
-        experts = c.integer("num_local_experts")
-        top_k = c.integer("num_experts_per_tok")
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=c.integer("intermediate_size"),
-                          shared_width=0, layers=tuple(range(layers)))
+        return _mixtral_moe(c, "num_local_experts", layers)
     if family in ("qwen2_moe", "qwen3_moe"):
         # Qwen3-VL-MoE's text config names them num_local_experts
         experts = c.integer("num_experts", "num_local_experts")
@@ -193,8 +162,8 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
         only = set(layer_indices(c, "mlp_only_layers", layers))
         which = tuple(i for i in range(layers) if i not in only and (i + 1) % step == 0)
         shared = c.integer("shared_expert_intermediate_size") if family == "qwen2_moe" else 0
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
-                          layers=which)
+        return MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
+                         layers=which)
     if family == "llama4_text":
         experts = c.integer("num_local_experts")
         top_k = c.integer("num_experts_per_tok", default=1)
@@ -204,8 +173,8 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
         else:
             which = tuple(range(step - 1, layers, step))
         width = c.integer("intermediate_size")
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=width,
-                          layers=which)
+        return MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=width,
+                         layers=which)
     if family in ("olmoe", "phimoe", "granitemoe", "granitemoeshared", "minimax_m2",
                   "hunyuan_v1_moe"):
         # every layer is MoE, experts as wide as intermediate_size (modeling_olmoe.py,
@@ -219,8 +188,8 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
             shared = c.integer("shared_intermediate_size", default=0, minimum=0)
         if family == "hunyuan_v1_moe":
             shared = width  # shared_mlp: one dense MLP of intermediate_size
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
-                          layers=tuple(range(layers)))
+        return MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
+                         layers=tuple(range(layers)))
     if family == "ernie4_5_moe":
         # MoE from moe_layer_start_index to moe_layer_end_index every moe_layer_interval
         # layers (modeling_ernie4_5_moe.py Ernie4_5_MoeDecoderLayer)
@@ -234,36 +203,27 @@ def _moe_fields(c: Fields, family: str, layers: int) -> _MoEFields | None:
             end = layers - 1
         step = c.integer("moe_layer_interval", default=1)
         which = tuple(i for i in range(layers) if (i + 1) % step == 0 and start <= i <= end)
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
-                          layers=which)
+        return MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
+                         layers=which)
     if family == "minicpm" and (c.get("num_experts") or 0) > 1:
         # MiniCPM-MoE-8x2B (modeling_minicpm.py, remote code): Mixtral-style experts
-        experts = c.integer("num_experts")
-        top_k = c.integer("num_experts_per_tok")
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=c.integer("intermediate_size"),
-                          shared_width=0, layers=tuple(range(layers)))
+        return _mixtral_moe(c, "num_experts", layers)
     if family == "deepseek":
-        # DeepSeekMoE 16B (model_type deepseek, modeling_deepseek.py, remote code): dense
-        # first_k_dense_replace layers, then every moe_layer_freq-th layer routed + shared
-        experts = c.integer("n_routed_experts")
-        top_k = c.integer("num_experts_per_tok")
-        width = c.integer("moe_intermediate_size")
-        shared = c.integer("n_shared_experts", default=0, minimum=0) * width
-        first = c.integer("first_k_dense_replace", default=0, minimum=0)
-        freq = c.integer("moe_layer_freq", default=1)
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
-                          layers=tuple(i for i in range(first, layers) if i % freq == 0))
+        # DeepSeekMoE 16B (model_type deepseek, modeling_deepseek.py, remote code): routed
+        # + shared experts in every moe_layer_freq-th layer after the dense ones
+        return deepseek_moe(c, layers, layer_freq=True)
     if family in ("glm4_moe", "dots1"):
-        # DeepSeek-V3's MoE under GQA attention: dense first_k_dense_replace layers, then
-        # routed + n_shared_experts shared experts (modeling_glm4_moe.py, modeling_dots1.py)
-        experts = c.integer("n_routed_experts")
-        top_k = c.integer("num_experts_per_tok")
-        width = c.integer("moe_intermediate_size")
-        shared = c.integer("n_shared_experts", default=0, minimum=0) * width
-        first = c.integer("first_k_dense_replace", default=0, minimum=0)
-        return _MoEFields(experts=experts, top_k=top_k, expert_width=width, shared_width=shared,
-                          layers=tuple(range(first, layers)))
+        # DeepSeek-V3's MoE under GQA attention (modeling_glm4_moe.py, modeling_dots1.py)
+        return deepseek_moe(c, layers)
     return None
+
+
+def _mixtral_moe(c: Fields, experts_key: str, layers: int) -> MoEFields:
+    """Mixtral's experts: in every layer, as wide as intermediate_size, none shared."""
+    experts = c.integer(experts_key)
+    top_k = c.integer("num_experts_per_tok")
+    return MoEFields(experts=experts, top_k=top_k, expert_width=c.integer("intermediate_size"),
+                     shared_width=0, layers=tuple(range(layers)))
 
 
 def _per_layer_int(c: Fields, key: str, alias: str) -> int:
@@ -280,27 +240,16 @@ def _per_layer_int(c: Fields, key: str, alias: str) -> int:
 
 
 def _moe_block(
-    b: Builder, c: Fields, family: str, i: int, hidden: int, moe: _MoEFields
+    b: Builder, c: Fields, family: str, i: int, hidden: int, moe: MoEFields
 ) -> None:
     experts, width, shared = moe.experts, moe.expert_width, moe.shared_width
     b.layer("ffn_gate_inp", i, hidden, experts)  # router
     if family == "ernie4_5_moe":  # a learned e_score_correction_bias per expert
         b.vector("ffn_gate_inp_bias", i, experts)
-    if family == "llama4_text":
-        # experts stored fused: gate_up_proj [E, h, 2f], down_proj [E, f, h]
-        b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts)
-        b.layer("ffn_down_exps", i, width, hidden, experts=experts)
-    else:
-        b.layer("ffn_gate_exps", i, hidden, width, experts=experts)
-        b.layer("ffn_up_exps", i, hidden, width, experts=experts)
-        b.layer("ffn_down_exps", i, width, hidden, experts=experts)
-    if shared and family == "granitemoeshared":  # shared_mlp: input_linear, output_linear
-        b.layer("ffn_gate_up_shexp", i, hidden, 2 * shared)
-        b.layer("ffn_down_shexp", i, shared, hidden)
-    elif shared:
-        b.layer("ffn_gate_shexp", i, hidden, shared)
-        b.layer("ffn_up_shexp", i, hidden, shared)
-        b.layer("ffn_down_shexp", i, shared, hidden)
+    # Llama 4 stores its experts fused: gate_up_proj [E, h, 2f], down_proj [E, f, h]
+    b.mlp(i, hidden, width, fused=family == "llama4_text", suffix="_exps", experts=experts)
+    if shared:  # Granite's shared_mlp is fused: input_linear, output_linear
+        b.mlp(i, hidden, shared, fused=family == "granitemoeshared", suffix="_shexp")
         if family == "qwen2_moe":  # a sigmoid gate on the shared expert's output
             b.layer("ffn_gate_inp_shexp", i, hidden, 1)
 
@@ -308,68 +257,48 @@ def _moe_block(
 def read_phi3(fields: Fields, family: str) -> ModelSpec | None:
     """Phi-3 / 3.5 / 4: fused qkv_proj and gate_up_proj, no biases (modeling_phi3.py)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    width = c.integer("intermediate_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c, heads=False)
+    width = c.integer("intermediate_size")  # read before the heads: problems keep their order
+    s = read_heads(c, s)
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    for i in range(layers):
-        b.layer("attn_qkv", i, hidden, (heads + 2 * kv_heads) * head_dim)
-        b.layer("attn_output", i, heads * head_dim, hidden)
-        b.layer("ffn_gate_up", i, hidden, 2 * width)
-        b.layer("ffn_down", i, width, hidden)
-        b.vector("norm", i, hidden)
-        b.vector("norm", i, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
-    kinds = layer_kinds(c, family, layers)
-    return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=width, tie=tie,
-        attention=attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
-    )
-
+    b = Builder.new(s.vocab, s.hidden)
+    for i in range(s.layers):
+        b.attention(i, s.hidden, s.q_width, s.kv_width, fused=True)
+        b.mlp(i, s.hidden, width, fused=True)
+        b.norms(i, s.hidden)
+    b.head(tie=tie, norm=s.hidden)
+    kinds = layer_kinds(c, family, s.layers)
+    return make_spec(c, family, b, s, width=width, tie=tie,
+                     attention=attention_layers(kinds, s.kv_width, s.kv_width))
 
 
 def read_gpt_oss(fields: Fields, family: str) -> ModelSpec | None:
     """gpt-oss: alternating sliding-window (128) and full attention with sinks, biased
     projections, MoE with fused biased experts (modeling_gpt_oss.py)."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
-    heads, kv_heads, head_dim = read_heads(c, hidden)
+    s = read_sizes(c)
     experts = c.integer("num_local_experts")
     top_k = c.integer("num_experts_per_tok", "experts_per_token")
     width = c.integer("intermediate_size")
     tie = c.boolean("tie_word_embeddings", default=False)
     if c.failed():
         return None
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    for i in range(layers):
-        b.layer("attn_q", i, hidden, heads * head_dim, bias=True)
-        b.layer("attn_k", i, hidden, kv_heads * head_dim, bias=True)
-        b.layer("attn_v", i, hidden, kv_heads * head_dim, bias=True)
-        b.layer("attn_output", i, heads * head_dim, hidden, bias=True)
-        b.vector("attn_sinks", i, heads)
-        b.layer("ffn_gate_inp", i, hidden, experts, bias=True)
-        b.layer("ffn_gate_up_exps", i, hidden, 2 * width, experts=experts, bias=True)
-        b.layer("ffn_down_exps", i, width, hidden, experts=experts, bias=True)
-        b.vector("norm", i, hidden)
-        b.vector("norm", i, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
-    kinds = layer_kinds(c, family, layers)
+    b = Builder.new(s.vocab, s.hidden)
+    for i in range(s.layers):
+        b.attention(i, s.hidden, s.q_width, s.kv_width, bias=True)
+        b.vector("attn_sinks", i, s.heads)
+        b.layer("ffn_gate_inp", i, s.hidden, experts, bias=True)
+        b.mlp(i, s.hidden, width, fused=True, suffix="_exps", experts=experts, bias=True)
+        b.norms(i, s.hidden)
+    b.head(tie=tie, norm=s.hidden)
+    kinds = layer_kinds(c, family, s.layers)
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=kv_heads, head_dim=head_dim, width=0, tie=tie, positions_default=131072,
-        attention=attention_layers(kinds, kv_heads * head_dim, kv_heads * head_dim),
+        c, family, b, s, width=0, tie=tie, positions_default=131072,
+        attention=attention_layers(kinds, s.kv_width, s.kv_width),
         moe=MoESpec(num_experts=experts, experts_per_token=top_k,
                     expert_intermediate_size=width, shared_intermediate_size=0,
-                    moe_layers=layers),
+                    moe_layers=s.layers),
     )
 

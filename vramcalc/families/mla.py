@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..modelspec import (
     Builder,
     ModelSpec,
-    MoESpec,
-    attention_layers,
-    dense_mlp,
+    deepseek_moe,
+    full_attention,
     make_spec,
+    read_sizes,
 )
 
 if TYPE_CHECKING:
     from ..errors import Fields
+
 
 def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
     """DeepSeek-V2/V3 (and R1, Kimi K2): multi-head latent attention, first dense layers,
     routed + shared experts (modeling_deepseek_v3.py). Multi-token-prediction layers
     (`num_nextn_predict_layers`) are not instantiated by transformers and not counted."""
     c = fields
-    hidden = c.integer("hidden_size")
-    layers = c.integer("num_hidden_layers")
-    vocab = c.integer("vocab_size")
+    s = read_sizes(c, heads=False)
     heads = c.integer("num_attention_heads")
     dense_width = c.integer("intermediate_size")
     q_rank = c.optional_integer("q_lora_rank")
@@ -32,14 +32,7 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
     nope = c.integer("qk_nope_head_dim")
     v_dim = c.integer("v_head_dim")
     dense_only = family == "minicpm3"  # MiniCPM3: MLA with a dense MLP in every layer
-    experts = top_k = expert_width = shared = 1
-    first_dense = layers
-    if not dense_only:
-        experts = c.integer("n_routed_experts")
-        top_k = c.integer("num_experts_per_tok")
-        expert_width = c.integer("moe_intermediate_size")
-        shared = c.integer("n_shared_experts", default=0, minimum=0)
-        first_dense = c.integer("first_k_dense_replace", default=0, minimum=0)
+    moe = None if dense_only else deepseek_moe(c, s.layers)
     bias = c.boolean("attention_bias", default=False)
     tie = c.boolean("tie_word_embeddings", default=dense_only)
     index_heads = index_dim = 0
@@ -52,44 +45,37 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
     if c.failed():
         return None
     qk_dim = nope + rope
-    b = Builder.new()
-    b.single("token_embd", vocab * hidden, hidden, vocab)
-    moe_layers = tuple(range(first_dense, layers))
-    for i in range(layers):
+    b = Builder.new(s.vocab, s.hidden)
+    moe_layers: set[int] = set(moe.layers) if moe is not None else set()
+    for i in range(s.layers):
         if q_rank is None:
-            b.layer("attn_q", i, hidden, heads * qk_dim)
+            b.layer("attn_q", i, s.hidden, heads * qk_dim)
         else:
-            b.layer("attn_q_a", i, hidden, q_rank, bias=bias)
+            b.layer("attn_q_a", i, s.hidden, q_rank, bias=bias)
             b.vector("norm", i, q_rank)
             b.layer("attn_q_b", i, q_rank, heads * qk_dim)
-        b.layer("attn_kv_a", i, hidden, kv_rank + rope, bias=bias)
+        b.layer("attn_kv_a", i, s.hidden, kv_rank + rope, bias=bias)
         b.vector("norm", i, kv_rank)
         b.layer("attn_kv_b", i, kv_rank, heads * (nope + v_dim))
-        b.layer("attn_output", i, heads * v_dim, hidden, bias=bias)
+        b.layer("attn_output", i, heads * v_dim, s.hidden, bias=bias)
         if index_heads and q_rank is not None:
             # modeling_deepseek_v32.py DeepseekV32Indexer: wq_b, wk, k_norm (LayerNorm with
             # bias), weights_proj
             b.layer("attn_indexer", i, q_rank, index_heads * index_dim)
-            b.layer("attn_indexer", i, hidden, index_dim)
+            b.layer("attn_indexer", i, s.hidden, index_dim)
             b.vector("norm", i, 2 * index_dim)
-            b.layer("attn_indexer", i, hidden, index_heads)
-        if i >= first_dense:
+            b.layer("attn_indexer", i, s.hidden, index_heads)
+        if moe is not None and i in moe_layers:
             # router; DeepSeek-V3's e_score_correction_bias (E floats per layer) is a
             # buffer, not a parameter, in transformers 5, and is left out (59 KiB in all)
-            b.layer("ffn_gate_inp", i, hidden, experts)
-            b.layer("ffn_gate_exps", i, hidden, expert_width, experts=experts)
-            b.layer("ffn_up_exps", i, hidden, expert_width, experts=experts)
-            b.layer("ffn_down_exps", i, expert_width, hidden, experts=experts)
-            if shared:
-                width = expert_width * shared
-                b.layer("ffn_gate_shexp", i, hidden, width)
-                b.layer("ffn_up_shexp", i, hidden, width)
-                b.layer("ffn_down_shexp", i, width, hidden)
+            b.layer("ffn_gate_inp", i, s.hidden, moe.experts)
+            b.mlp(i, s.hidden, moe.expert_width, suffix="_exps", experts=moe.experts)
+            if moe.shared_width:
+                b.mlp(i, s.hidden, moe.shared_width, suffix="_shexp")
         else:
-            dense_mlp(b, i, hidden, dense_width)
-        b.vector("norm", i, hidden)
-        b.vector("norm", i, hidden)
-    b.head(vocab=vocab, hidden=hidden, tie=tie, norm=hidden)
+            b.mlp(i, s.hidden, dense_width)
+        b.norms(i, s.hidden)
+    b.head(tie=tie, norm=s.hidden)
     notes: list[str] = []
     if c.optional_integer("num_nextn_predict_layers", minimum=0):
         notes.append(
@@ -97,15 +83,12 @@ def read_deepseek(fields: Fields, family: str) -> ModelSpec | None:
             "(transformers does not load it; engines load it only for speculative decoding)"
         )
     return make_spec(
-        c, family, b, vocab=vocab, hidden=hidden, layers=layers, heads=heads,
-        kv_heads=heads, head_dim=qk_dim, width=dense_width, tie=tie,
-        attention=attention_layers([("full", 0)] * layers, heads * qk_dim, heads * v_dim,
-                                    latent=kv_rank + rope),
+        c, family, b, replace(s, heads=heads, kv_heads=heads, head_dim=qk_dim),
+        width=dense_width, tie=tie,
+        attention=full_attention(s.layers, heads * qk_dim, heads * v_dim, latent=kv_rank + rope),
         mla=True,
-        moe=None if dense_only else MoESpec(
-            num_experts=experts, experts_per_token=top_k, expert_intermediate_size=expert_width,
-            shared_intermediate_size=expert_width * shared, moe_layers=len(moe_layers)),
-        dense_layer_widths=tuple(dense_width if i < first_dense else 0 for i in range(layers)),
+        moe=moe.spec() if moe is not None else None,
+        dense_layer_widths=tuple(0 if i in moe_layers else dense_width for i in range(s.layers)),
         notes=tuple(notes),
     )
 

@@ -11,6 +11,7 @@ and llama4_vision_model (modeling_llama4.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Fields
@@ -27,55 +28,84 @@ def _linear(in_f: int, out_f: int, bias: bool = True) -> int:
     return in_f * out_f + (out_f if bias else 0)
 
 
-def _vit_layer(h: int, i: int, *, bias: bool, norm: int, gated: bool = False) -> int:
-    """One encoder layer: q/k/v/o, an MLP (gated: gate/up/down) and two norms of `norm`."""
-    attn = 4 * _linear(h, h, bias)
-    mlp = 3 * h * i if gated else _linear(h, i, bias) + _linear(i, h, bias)
-    return attn + mlp + 2 * norm
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _ViT:
+    """A ViT encoder's sizes as CLIPVisionConfig, SiglipVisionConfig and Llama4VisionConfig
+    name them: square `image`s cut into `patch` x `patch` patches, `layers` pre-norm blocks
+    of biased attention and a plain biased MLP (`intermediate` wide) under LayerNorms."""
+
+    hidden: int
+    intermediate: int
+    layers: int
+    image: int
+    patch: int
+    channels: int
+
+    @classmethod
+    def read(cls, v: Fields, *, intermediate: int = 3072, layers: int = 12, image: int = 224,
+             patch: int) -> _ViT:
+        """The sizes, under each class's defaults (all three default hidden_size to 768)."""
+        return cls(hidden=v.integer("hidden_size", default=768),
+                   intermediate=v.integer("intermediate_size", default=intermediate),
+                   layers=v.integer("num_hidden_layers", default=layers),
+                   image=v.integer("image_size", default=image),
+                   patch=v.integer("patch_size", default=patch),
+                   channels=v.integer("num_channels", default=3))
+
+    @property
+    def patches(self) -> int:
+        return (self.image // self.patch) ** 2
+
+    @property
+    def patch_conv(self) -> int:
+        """The patch embedding's weight (a conv or unfolded linear, without its bias)."""
+        return self.hidden * self.channels * self.patch * self.patch
+
+    @property
+    def blocks(self) -> int:
+        """The encoder layers: q/k/v/o, a plain MLP and two LayerNorms, all biased."""
+        h, i = self.hidden, self.intermediate
+        return self.layers * (4 * _linear(h, h) + _linear(h, i) + _linear(i, h) + 2 * (2 * h))
+
+    @property
+    def class_token_encoder(self) -> int:
+        """CLIP's encoder (Llama 4's too): a class embedding, the patch conv without bias,
+        positions for every patch and the class token, pre and post LayerNorms, the blocks."""
+        h = self.hidden
+        return h + self.patch_conv + (self.patches + 1) * h + 2 * (2 * h) + self.blocks
+
+    def shape(self, tokens: int) -> dict[str, int]:
+        """What read_vision needs of a tower whose images give a fixed number of `tokens`."""
+        return {"hidden": self.hidden, "layers": self.layers, "patch": self.patch,
+                "image": self.image, "merge": 1, "fixed": tokens}
 
 
 def _clip(v: Fields, outer: Fields, text_hidden: int) -> tuple[int, int, dict[str, int]]:
     """CLIP (LLaVA-1.5): class embedding, patch conv without bias, positions for every patch
     and the class token, pre/post LayerNorms; projector linear_1 (vision -> text) and
     linear_2 (text -> text), biased by `multimodal_projector_bias`."""
-    h = v.integer("hidden_size", default=768)
-    i = v.integer("intermediate_size", default=3072)
-    layers = v.integer("num_hidden_layers", default=12)
-    image = v.integer("image_size", default=224)
-    patch = v.integer("patch_size", default=32)
-    channels = v.integer("num_channels", default=3)
+    t = _ViT.read(v, patch=32)
     bias = outer.boolean("multimodal_projector_bias", default=True)
-    patches = (image // patch) ** 2
-    encoder = h + h * channels * patch * patch + (patches + 1) * h + 2 * (2 * h)
-    encoder += layers * _vit_layer(h, i, bias=True, norm=2 * h)
-    projector = _linear(h, text_hidden, bias) + _linear(text_hidden, text_hidden, bias)
+    projector = _linear(t.hidden, text_hidden, bias) + _linear(text_hidden, text_hidden, bias)
     strategy = outer.get("vision_feature_select_strategy") or "default"
     # "default" drops the class token: one token per patch (LLaVA-1.5: 576)
-    tokens = patches if strategy == "default" else patches + 1
-    return encoder, projector, {"hidden": h, "layers": layers, "patch": patch, "image": image,
-                                "merge": 1, "fixed": tokens}
+    tokens = t.patches if strategy == "default" else t.patches + 1
+    return t.class_token_encoder, projector, t.shape(tokens)
 
 
 def _siglip(v: Fields, outer: Fields, text_hidden: int) -> tuple[int, int, dict[str, int]]:
     """SigLIP (Gemma 3): biased patch conv, positions, post LayerNorm, the attention-pooling
     head when `vision_use_head`; Gemma 3's projector is one (vision x text) matrix and an
     RMSNorm over the vision width. Gemma 3 puts `mm_tokens_per_image` (256) in the text."""
-    h = v.integer("hidden_size", default=768)
-    i = v.integer("intermediate_size", default=3072)
-    layers = v.integer("num_hidden_layers", default=12)
-    image = v.integer("image_size", default=224)
-    patch = v.integer("patch_size", default=16)
-    channels = v.integer("num_channels", default=3)
+    t = _ViT.read(v, patch=16)
+    h, i = t.hidden, t.intermediate
     head = v.boolean("vision_use_head", default=True)
-    patches = (image // patch) ** 2
-    encoder = (h * channels * patch * patch + h) + patches * h + 2 * h
-    encoder += layers * _vit_layer(h, i, bias=True, norm=2 * h)
+    encoder = (t.patch_conv + h) + t.patches * h + 2 * h + t.blocks
     if head:  # probe, nn.MultiheadAttention (in_proj 3h + out_proj), LayerNorm, MLP
         encoder += h + _linear(h, 3 * h) + _linear(h, h) + 2 * h + _linear(h, i) + _linear(i, h)
     projector = h * text_hidden + h
     tokens = outer.integer("mm_tokens_per_image", default=256)
-    return encoder, projector, {"hidden": h, "layers": layers, "patch": patch, "image": image,
-                                "merge": 1, "fixed": tokens}
+    return encoder, projector, t.shape(tokens)
 
 
 def _pixtral(v: Fields, outer: Fields, text_hidden: int) -> tuple[int, int, dict[str, int]]:
@@ -152,24 +182,16 @@ def _llama4(v: Fields, outer: Fields, text_hidden: int) -> tuple[int, int, dict[
     positions, biased attention and MLP with LayerNorms, the pixel-shuffle adapter MLP, then
     the projector linear_1 (vision_output_dim -> text). One 336 or 448 px tile gives
     (image/patch)² x pixel_shuffle_ratio² tokens."""
-    h = v.integer("hidden_size", default=768)
-    i = v.integer("intermediate_size", default=5632)
-    layers = v.integer("num_hidden_layers", default=34)
-    image = v.integer("image_size", default=448)
-    patch = v.integer("patch_size", default=14)
-    channels = v.integer("num_channels", default=3)
+    t = _ViT.read(v, intermediate=5632, layers=34, image=448, patch=14)
     out_dim = v.integer("vision_output_dim", default=7680)
     proj_in = v.integer("projector_input_dim", default=4096)
     proj_out = v.integer("projector_output_dim", default=4096)
     ratio = v.number("pixel_shuffle_ratio", default=0.5)
-    patches = (image // patch) ** 2
-    encoder = h + (patches + 1) * h + channels * patch * patch * h + 2 * (2 * h)
-    encoder += layers * _vit_layer(h, i, bias=True, norm=2 * h)
-    encoder += i * proj_in + proj_in * proj_out  # vision_adapter.mlp fc1, fc2 (no bias)
+    # vision_adapter.mlp fc1, fc2 (no bias)
+    encoder = t.class_token_encoder + t.intermediate * proj_in + proj_in * proj_out
     projector = out_dim * text_hidden
-    tokens = int(patches * ratio * ratio)
-    return encoder, projector, {"hidden": h, "layers": layers, "patch": patch, "image": image,
-                                "merge": 1, "fixed": tokens}
+    tokens = int(t.patches * ratio * ratio)
+    return encoder, projector, t.shape(tokens)
 
 
 _READERS: dict[str, Callable[[Fields, Fields, int], tuple[int, int, dict[str, int]]]] = {
