@@ -136,3 +136,16 @@ def test_the_limits_are_documented_data() -> None:
         for name, entry in limits[group].items():
             assert entry["max"] > 0 and entry["why"], name
     assert catalogs.bound("bytes") == 2**53 - 1
+
+
+@pytest.mark.parametrize("value", [3, True, ["x"], [99]])
+def test_qwen3_next_mlp_only_layers_must_be_layer_indices(value: Any) -> None:
+    import json
+
+    from conftest import DATA
+
+    config = json.loads((DATA / "configs" / "Qwen3-Next-80B-A3B-Instruct.json").read_text(
+        encoding="utf-8"))["config"]
+    req = {"mode": "inference", "model": {"config": {**config, "mlp_only_layers": value}}}
+    assert problems(req) == [("model.config.mlp_only_layers",
+                              "must be a list of layer indices from 0 to 47")]

@@ -18,6 +18,7 @@ from ..modelspec import (
     RecurrentLayer,
     Sizes,
     full_attention,
+    layer_indices,
     make_spec,
     read_sizes,
 )
@@ -527,7 +528,7 @@ def read_qwen3_next(fields: Fields, family: str) -> ModelSpec | None:
         expert_width = c.integer("moe_intermediate_size")
         shared = c.integer("shared_expert_intermediate_size", default=0, minimum=0)
         step = c.integer("decoder_sparse_step", default=1)
-        only = c.get("mlp_only_layers") or []
+        only = set(layer_indices(c, "mlp_only_layers", s.layers))
         moe_layers = tuple(i for i in range(s.layers)
                            if i not in only and (i + 1) % step == 0)
     width = c.integer("intermediate_size") if len(moe_layers) < s.layers else 0
