@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 import vramcalc
 from vramcalc import catalogs
-from vramcalc.advise import CLASSES, MAX_EVALUATIONS, apply
+from vramcalc.advise import CLASSES, MAX_EVALUATIONS
 from vramcalc.engines import vllm as vllm_engine
+from vramcalc.jsonable import with_fields as apply
 
 L8 = {"preset": "meta-llama/Llama-3.1-8B"}
 L70 = {"preset": "meta-llama/Llama-3.1-70B"}

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from . import catalogs
 from ._version import __version__
 from .errors import Problem, RequestError, show
+from .jsonable import with_fields
 from .units import natural_size
 
 if TYPE_CHECKING:
@@ -182,20 +183,6 @@ def _key(fields: Mapping[str, Any]) -> str:
     return json.dumps(sorted(fields.items()), default=str)
 
 
-def apply(request: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """`request` with each dotted field set; objects on the way are copied, not changed."""
-    out = dict(request)
-    for path, value in fields.items():
-        node = out
-        *parents, leaf = path.split(".")
-        for part in parents:
-            child = node.get(part)
-            node[part] = dict(child) if isinstance(child, dict) else {}
-            node = node[part]
-        node[leaf] = value
-    return out
-
-
 class _Runner:
     """Sends candidates through `estimate` on the target GPU, at most `budget` times;
     answers are kept by their fields, so no request is estimated twice."""
@@ -232,7 +219,7 @@ class _Runner:
             return None
         self.count += 1
         # only the target's fit row is needed: the other rows do not change it
-        response = self.estimate(apply(self.raw, {**fields, "fit_gpus": self.fit_gpus}))
+        response = self.estimate(with_fields(self.raw, {**fields, "fit_gpus": self.fit_gpus}))
         outcome = None
         if "error" in response:
             if not changes:
@@ -926,7 +913,7 @@ def _suggestion(ctx: _Context, out: Outcome, *, bigger: bool = False) -> dict[st
         "saved_bytes": ctx.base.total - out.total,
         "headroom_bytes": out.headroom,
         "fits": out.fits,
-        "request": apply(ctx.raw, fields),
+        "request": with_fields(ctx.raw, fields),
     }
 
 

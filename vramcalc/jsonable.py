@@ -11,7 +11,10 @@
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def as_json(value: Any) -> Any:
@@ -36,6 +39,21 @@ def as_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: as_json(v) for k, v in value.items()}
     return value
+
+
+def with_fields(request: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`request` with each dotted field of `fields` set; objects on the way are copied, not
+    changed (a request sent back with some fields changed)."""
+    out = dict(request)
+    for path, value in fields.items():
+        node = out
+        *parents, leaf = path.split(".")
+        for part in parents:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, dict) else {}
+            node = node[part]
+        node[leaf] = value
+    return out
 
 
 HIDDEN: dict[str, Any] = {"echo": False}

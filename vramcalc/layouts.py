@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import catalogs, engines
+from .jsonable import with_fields
 from .parallel import ParallelSpec
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def annotate(req: InferenceRequest | TrainingRequest, raw: Mapping[str, Any],
             break
         spent += 1
         catalog = [g for g in open_ids if g in catalogs.gpus()]
-        answer = estimate(_apply(raw, {**fields, "fit_gpus": catalog}))
+        answer = estimate(with_fields(raw, {**fields, "fit_gpus": catalog}))
         if "error" in answer:
             continue  # a size the model refuses (heads not divisible): the next one
         for row in answer["fit"]["gpus"]:
@@ -155,15 +156,3 @@ def _levers(mode: str, lever: str) -> dict[str, Any]:
     return {}
 
 
-def _apply(request: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
-    """`request` with each dotted field set; objects on the way are copied, not changed."""
-    out = dict(request)
-    for path, value in fields.items():
-        node = out
-        *parents, leaf = path.split(".")
-        for part in parents:
-            child = node.get(part)
-            node[part] = dict(child) if isinstance(child, dict) else {}
-            node = node[part]
-        node[leaf] = value
-    return out
