@@ -5,8 +5,9 @@
     python build.py serve [--port N] # build, then serve dist/ on http://127.0.0.1:N/
 
 Steps: fetch the pinned browser runtime (Pyodide, PyScript) with `npm pack` and check each
-tarball's sha512; copy site/ and a zip of the vramcalc package; prerender the default view
-by running the package here in CPython; write the service worker with its precache list.
+tarball's sha512; copy site/ and a zip of the vramcalc package; compute each view's default
+answer here in CPython and put it, with the catalog the form needs, into the page as JSON (the
+page's own JS draws it at once); write the service worker with its precache list.
 Sources are never modified. The site names the runtime as `vendor/pyodide/` and
 `vendor/pyscript/`; the build points those names at versioned folders
 (`vendor/pyodide-<version>/`), whose contents never change, so browsers may cache them for good.
@@ -19,25 +20,22 @@ import base64
 import contextlib
 import functools
 import hashlib
-import html
 import http.server
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
-from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 SITE = ROOT / "site"
-PACKAGE = ROOT / "vramcalc"
 CACHE = ROOT / ".cache" / "npm"
 DIST = ROOT / "dist"
 
@@ -106,24 +104,10 @@ RUNTIME = (
 RUNTIME_REFERENCES = ("index.html",)
 # Files of site/ that are build inputs, not part of the page.
 SITE_INPUTS = ("defaults.json", "sw.js")
-# The Hub origins the page may fetch config.json from (resolve/ answers from huggingface.co,
-# or redirects to /api/resolve-cache/ on the same host; LFS files go to *.hf.co).
-HUB_ORIGINS = ("https://huggingface.co", "https://*.hf.co")
-VOID = {
-    "area",
-    "base",
-    "br",
-    "col",
-    "embed",
-    "hr",
-    "img",
-    "input",
-    "link",
-    "meta",
-    "source",
-    "track",
-    "wbr",
-}
+# Module scripts the page does not import (classic scripts): no modulepreload for them.
+CLASSIC_SCRIPTS = ("js/boot.js",)
+PRELOAD_MARKER = "<!-- modulepreload -->"  # in index.html: where the build lists the modules
+PAGE_DATA = '<script type="application/json" id="page-data">{}</script>'  # in index.html
 MIME_TYPES = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript"}
 
 
@@ -230,23 +214,59 @@ def point_at_runtime(text: str, where: str) -> str:
     return text
 
 
-def preload_runtime(out: Path) -> list[str]:
-    """Let the browser fetch PyScript's chunks in parallel with core.js, not one import after
-    another: replace the `<!-- modulepreload: pyscript chunks -->` marker by their links."""
+def preload_modules(out: Path) -> list[str]:
+    """Let the browser fetch every module the page imports in parallel with the HTML, not one
+    import after another: replace PRELOAD_MARKER by links to the page's own modules, those its
+    module scripts import first (in the order they run, then by import), and PyScript's chunks."""
     (pyscript,) = (r for r in RUNTIME if r.alias == "pyscript")
-    marker = "<!-- modulepreload: pyscript chunks -->"
     page = out / "index.html"
     text = page.read_text()
-    if marker not in text:
-        raise BuildError(f"index.html lacks the marker {marker}")
-    chunks = sorted(
-        f"./{pyscript.dest}/{p.name}"
+    if PRELOAD_MARKER not in text:
+        raise BuildError(f"index.html lacks the marker {PRELOAD_MARKER}")
+    entries = [src.removeprefix("./") for src in _MODULE_SCRIPT.findall(text)]
+    first = _import_order(out, entries[:1])  # what the first paint waits for
+    rest = _import_order(out, [e for e in entries if e.startswith("js/")])
+    rest = [path for path in rest if path not in first]
+    rest += sorted(
+        path
+        for path in (p.relative_to(out).as_posix() for p in (out / "js").rglob("*.js"))
+        if path not in first + rest and path not in CLASSIC_SCRIPTS
+    )
+    rest += sorted(
+        f"{pyscript.dest}/{p.name}"
         for p in (out / pyscript.dest).glob("*.js")
         if p.name != "core.js"  # the page's own <script>
     )
-    links = "\n".join(f'<link rel="modulepreload" href="{c}">' for c in chunks)
-    page.write_text(text.replace(marker, links))
-    return chunks
+    links = [f'<link rel="modulepreload" href="./{path}">' for path in first]
+    # the rest waits until the first paint's modules are on their way
+    links += [f'<link rel="modulepreload" href="./{path}" fetchpriority="low">' for path in rest]
+    page.write_text(text.replace(PRELOAD_MARKER, "\n".join(links)))
+    return [f"./{path}" for path in (*first, *rest)]
+
+
+_MODULE_SCRIPT = re.compile(r'<script type="module" src="([^"]+)"')
+# a static import: `import ... "./x.js"` at the start of a line
+_STATIC_IMPORT = re.compile(r'^import\b[^"(]*"(\.[^"]+)"', re.M)
+
+
+def _import_order(out: Path, entries: list[str]) -> list[str]:
+    """Each of `entries` in turn with every module it imports statically, breadth first (paths
+    inside out/): what the first entry needs to run comes first."""
+    order: list[str] = []
+    for entry in entries:
+        queue = [entry]
+        while queue:
+            path = queue.pop(0)
+            if path in order:
+                continue
+            file = out / path
+            if not file.is_file():
+                raise BuildError(f"{path} is imported but not in the site")
+            order.append(path)
+            for found in _STATIC_IMPORT.finditer(file.read_text()):
+                target = (file.parent / found.group(1)).resolve()
+                queue.append(target.relative_to(out.resolve()).as_posix())
+    return order
 
 
 def write_pyscript_config(out: Path) -> None:
@@ -331,7 +351,7 @@ def zip_package(package: Path, dest: Path, pyodide_dir: Path | None = None) -> l
     return names
 
 
-# --- prerendering --------------------------------------------------------------------------
+# --- the page data --------------------------------------------------------------------------
 
 
 def load_module(name: str, path: Path) -> ModuleType:
@@ -357,393 +377,34 @@ def import_package(root: Path) -> ModuleType:
         sys.path.remove(str(root))
 
 
-def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; the keys are the form controls' names."""
-    flat: dict[str, Any] = {}
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, dict) and name != "model.config":
-            flat.update(flatten(item, name + "."))
-        else:
-            flat[name] = item
-    return flat
-
-
-def _fixed2(value: float) -> str:
-    """Two decimals, as JavaScript's Intl.NumberFormat rounds the same double (half away from
-    zero, on its exact binary value; no "-0.00")."""
-    rounded = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"{abs(rounded) if rounded == 0 else rounded:,.2f}"
-
-
-def format_gib(n_bytes: int) -> str:
-    """The page's headline figure; js/units.js formats it the same way (a test compares)."""
-    return f"{_fixed2(n_bytes / 2**30)} GiB"
-
-
-def format_gb(n_bytes: int) -> str:
-    """The decimal figure shown on hover, as js/units.js does."""
-    return f"{_fixed2(n_bytes / 10**9)} GB ({n_bytes:,} bytes)"
-
-
-Option = tuple[str, str, str, dict[str, str]]  # value, label, group, extra attributes
-
-# catalog()["choices"] keys that differ from the request field a select sets
-CHOICE_KEYS = {
-    "llama_cpp.cache_type_k": "llama_cpp.cache_type",
-    "llama_cpp.cache_type_v": "llama_cpp.cache_type",
-    "lora.target_modules": "lora_target_modules",
-    "qlora.quant_type": "qlora_quant_type",
-}
-
-
-def select_options(name: str, catalog: dict[str, Any], group: str = "common") -> list[Option]:
-    """The options of a select list, all read from vramcalc.catalog(); `group` is the form's
-    fieldset ("training" fields have their own choices)."""
-    if name == "model.preset":
-        return [(p["id"], _preset_label(p), p.get("family", ""), {}) for p in catalog["presets"]]
-    if name == "gpu":
-        return [(g["id"], g["name"], g.get("vendor", "").upper(), {}) for g in catalog["gpus"]]
-    if name == "weight_format":
-        return [
-            (f["id"], f.get("label", f["id"]), f.get("kind", ""), {})
-            for f in catalog["weight_formats"]
-        ]
-    if name == "kv_cache_dtype":  # each dtype names the engines that offer it
-        return [
-            (f["id"], f.get("label", f["id"]), "", {"data-engines": " ".join(f.get("engines", []))})
-            for f in catalog["kv_cache_dtypes"]
-        ]
-    if name == "framework":
-        return [(f["id"], f.get("name", f["id"]), "", {}) for f in catalog["frameworks"]]
-    choices = catalog.get("choices", {})
-    if group == "training":
-        choices = choices.get("training", {})
-    values = choices.get(CHOICE_KEYS.get(name, name))
-    if values is None:
-        raise BuildError(f"catalog() has no list for the select {name!r} ({group})")
-    return [(str(v), str(v), "", {}) for v in values]
-
-
-def _preset_label(preset: dict[str, Any]) -> str:
-    label = str(preset["name"])
-    if preset.get("parameters"):
-        label += f" · {preset['parameters'] / 1e9:.1f} B"
-    return label
-
-
-class PageFiller(HTMLParser):
-    """Re-emit index.html with the form filled in, select lists and prerendered figures added.
-
-    - `<select name=N data-options>`: options from catalog(), the default selected;
-    - controls named after request fields get the default value of their group
-      (`<fieldset data-group=G>`; others take the "common" group); `data-auto` controls
-      stay empty, meaning "the engine's default";
-    - `data-prerender=K` elements get the text of `figures[K]`, and `data-prerender-title`
-      their title; `<script id=page-data>` gets the page data as JSON.
-    """
-
-    def __init__(
-        self,
-        *,
-        values: dict[str, dict[str, Any]],
-        catalog: dict[str, Any],
-        figures: dict[str, str],
-        page_data: dict[str, Any],
-        available: dict[str, set[str]] | None = None,
-        explicit: dict[str, dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(convert_charrefs=False)
-        self.values = values
-        self.catalog = catalog
-        self.figures = figures
-        self.page_data = page_data
-        self.available = available or {}
-        self.explicit = explicit or {}  # what the page's default requests set themselves
-        self.omitted: list[str] = []  # what the engine does not offer (yet), left out
-        self.dropping: tuple[str, int] | None = None  # (tag, depth) of a subtree left out
-        self.out: list[str] = []
-        self.groups: list[str] = []  # open fieldsets' groups ("" for those without one)
-        self.skipping: str | None = None  # end tag whose content is being replaced
-        self.select: str | None = None  # value to select in the open <select>
-        self.listed: str | None = None  # the open <select> whose options come from catalog()
-
-    # helpers
-
-    def group(self) -> str:
-        return next((g for g in reversed(self.groups) if g), "common")
-
-    def value(self, name: str) -> Any:
-        for group in (self.group(), "common"):
-            if name in self.values.get(group, {}):
-                return self.values[group][name]
-        raise BuildError(f"no default for the control {name!r} (group {self.group()!r})")
-
-    def known(self, name: str) -> bool:
-        return any(name in self.values.get(g, {}) for g in (self.group(), "common"))
-
-    def offered(self, attrs: dict[str, str | None]) -> bool:
-        """Whether the engine offers what an element is for: `data-field` names a request
-        field it knows; `data-when="engine=vllm"` a choice it accepts."""
-        field = attrs.get("data-field")
-        if field and not self.known(field):
-            self.omitted.append(field)
-            return False
-        when = attrs.get("data-when")
-        if when:
-            key, _, value = when.partition("=")
-            if value not in self.available.get(key, set()):
-                self.omitted.append(when)
-                return False
-        return True
-
-    def dropped(self, tag: str, start: bool) -> bool:
-        """Track a subtree being left out; True while inside it."""
-        if self.dropping is None:
-            return False
-        name, depth = self.dropping
-        if tag == name:
-            depth += 1 if start else -1
-            self.dropping = None if depth == 0 else (name, depth)
-        return True
-
-    @staticmethod
-    def tag(tag: str, attrs: list[tuple[str, str | None]], close: bool = False) -> str:
-        parts = [tag]
-        for key, val in attrs:
-            parts.append(key if val is None else f'{key}="{html.escape(val, quote=True)}"')
-        return "<" + " ".join(parts) + (" />" if close else ">")
-
-    # parser callbacks
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.skipping or self.dropped(tag, start=tag not in VOID):
-            return
-        attrs = list(attrs)
-        a = dict(attrs)
-        if not self.offered(a):
-            if tag not in VOID:
-                self.dropping = (tag, 1)
-            return
-        if tag == "fieldset":
-            self.groups.append(a.get("data-group") or "")
-        name = a.get("name")
-        changed = False
-        auto = "data-auto" in a  # empty means the engine's default, unless the page sets one
-        set_here = not auto or name in self.explicit.get(self.group(), {})
-        if tag in ("input", "select") and name and "data-ui" not in a and set_here:
-            default = self.explicit[self.group()][name] if auto else self.value(name)
-            if tag == "select":
-                self.select = "" if default is None else str(default)
-            elif a.get("type") == "checkbox":
-                attrs = [(k, v) for k, v in attrs if k != "checked"]
-                on = default if isinstance(default, bool) else a.get("value") in (default or [])
-                if on:
-                    attrs.append(("checked", None))
-                changed = True
-            elif tag == "input":
-                attrs = [(k, v) for k, v in attrs if k != "value"]
-                attrs.append(("value", "" if default is None else _form_value(default, a)))
-                changed = True
-        if tag == "option" and self.select is not None:
-            attrs = [(k, v) for k, v in attrs if k != "selected"]
-            if a.get("value") == self.select:
-                attrs.append(("selected", None))
-            changed = True
-        title = a.get("data-prerender-title")
-        if title:
-            attrs = [(k, v) for k, v in attrs if k not in ("title", "data-prerender-title")]
-            attrs.append(("title", self.figures[title]))
-            changed = True
-        self.out.append(self.tag(tag, attrs) if changed else self.get_starttag_text() or "")
-        if tag == "select" and "data-options" in a and name:
-            self.listed = name  # its options go after the template's own, at </select>
-        listed = a.get("data-options-checkboxes")
-        if listed:
-            self.out.append(self.checkboxes(listed))
-        key = a.get("data-prerender")
-        if key:
-            self.out.append(html.escape(self.figures[key]))
-            self.skipping = tag
-        if tag == "script" and a.get("id") == "page-data":
-            text = json.dumps(self.page_data, separators=(",", ":"), sort_keys=True)
-            self.out.append(text.replace("</", "<\\/"))
-            self.skipping = tag
-
-    def options(self, name: str) -> str:
-        parts, group = [], None
-        for value, label, grp, extra in select_options(name, self.catalog, self.group()):
-            if grp != group:
-                if group:
-                    parts.append("</optgroup>")
-                if grp:
-                    parts.append(f'<optgroup label="{html.escape(grp)}">')
-                group = grp
-            attrs: list[tuple[str, str | None]] = [("value", value), *extra.items()]
-            if value == self.select:
-                attrs.append(("selected", None))
-            parts.append(self.tag("option", attrs) + f"{html.escape(label)}</option>")
-        if group:
-            parts.append("</optgroup>")
-        return "".join(parts)
-
-    def checkboxes(self, name: str) -> str:
-        chosen = self.value(name) or []
-        parts = []
-        for value, label, _, _ in select_options(name, self.catalog, self.group()):
-            attrs: list[tuple[str, str | None]] = [
-                ("type", "checkbox"),
-                ("name", name),
-                ("value", value),
-                ("data-type", "list"),
-            ]
-            if value in chosen:
-                attrs.append(("checked", None))
-            parts.append(f"<label>{self.tag('input', attrs)} {html.escape(label)}</label>")
-        return "".join(parts)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.dropped(tag, start=False):
-            return
-        if self.skipping:
-            if tag != self.skipping:
-                return
-            self.skipping = None
-        if tag == "fieldset":
-            self.groups.pop()
-        if tag == "select":
-            if self.listed:
-                self.out.append(self.options(self.listed))
-            self.select = self.listed = None
-        self.out.append(f"</{tag}>")
-
-    def handle_data(self, data: str) -> None:
-        if not (self.skipping or self.dropping):
-            self.out.append(data)
-
-    def handle_entityref(self, name: str) -> None:
-        if not (self.skipping or self.dropping):
-            self.out.append(f"&{name};")
-
-    def handle_charref(self, name: str) -> None:
-        if not (self.skipping or self.dropping):
-            self.out.append(f"&#{name};")
-
-    def handle_comment(self, data: str) -> None:
-        if not self.dropping:
-            self.out.append(f"<!--{data}-->")
-
-    def handle_decl(self, decl: str) -> None:
-        self.out.append(f"<!{decl}>")
-
-
-def _form_value(value: Any, attrs: dict[str, str | None]) -> str:
-    """A request value as the control shows it (bytes shown in MiB where data-scale says so)."""
-    scale = attrs.get("data-scale")
-    if scale and isinstance(value, (int, float)):
-        value = value / float(scale)
-        if float(value).is_integer():
-            value = int(value)
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def field_defaults(
-    vramcalc: ModuleType,
-    catalog: dict[str, Any],
-    request: dict[str, Any],
-    varied: str,
-    options: list[str],
-) -> dict[str, Any]:
-    """Every field a mode's inputs may set, with the value the form starts from: the default
-    request's own, then those its variants add (another engine's options, say), then the
-    catalog's defaults."""
-    values = flatten(catalog["defaults"].get(request["mode"], {}))
-    for option in options:
-        answer = vramcalc.estimate({**request, varied: option})
-        if "error" not in answer:
-            values.update(flatten(answer["request"]))
-    values.update(flatten(request))
-    return values
-
-
-def prerender(site: Path, out: Path, root: Path) -> dict[str, Any]:
-    """Compute the default view of every page mode in CPython and write dist/index.html.
-
-    A mode the engine does not offer yet (it answers with a problem on `mode`) keeps that
-    answer, which the page shows; its inputs are left out, as are inputs for request fields
-    and choices the engine does not know.
-    """
+def page_data(site: Path, root: Path) -> dict[str, Any]:
+    """What the page draws before Python is live: site/defaults.json, vramcalc.catalog() (the
+    form's lists and the engine's defaults), and each view's default answer, computed here by
+    the page's own worker.py, with the same call the page makes."""
     vramcalc = import_package(root)
     worker = load_module("vramcalc_page_worker", site / "worker.py")
     defaults = json.loads((site / "defaults.json").read_text())
-    catalog = vramcalc.catalog()
-    prerendered, modes = {}, set()
+    prerendered = {}
     for view, request in defaults["requests"].items():
         axis = defaults["axes"][request["mode"]][0]
-        result = worker.compute_dict(request, {"field": axis, "values": defaults["series"][axis]})
-        problems = result["response"].get("error", {}).get("problems", [])
-        if problems and (view == defaults["view"] or [p["field"] for p in problems] != ["mode"]):
+        series = {"field": axis, "values": defaults["series"][axis]}
+        result = json.loads(worker.compute(json.dumps(request), json.dumps(series)))
+        problems = result["response"].get("error", {}).get("problems")
+        if problems:
             raise BuildError(f"the default {view} request fails: {problems}")
-        if not problems:
-            modes.add(request["mode"])
         prerendered[view] = result
-    first = prerendered[defaults["view"]]["response"]
-    trained = prerendered[defaults["training_defaults_from"]]["response"]
-    choices = catalog.get("choices", {})
-    values = {
-        "common": {
-            **flatten(first["request"]),
-            **flatten(defaults["manual_config"], "model.config."),
-            "model.name": None,
-            "model.config": None,
-        },
-        "inference": field_defaults(
-            vramcalc, catalog, first["request"], "engine", choices.get("engine", [])
-        ),
-        "training": {}
-        if "error" in trained
-        else field_defaults(
-            vramcalc,
-            catalog,
-            trained["request"],
-            "method",
-            choices.get("training", {}).get("method", []),
-        ),
-    }
-    available = {key: {str(v) for v in vs} for key, vs in choices.items() if isinstance(vs, list)}
-    available["method"] = {str(v) for v in choices.get("training", {}).get("method", [])}
-    available["mode"] = modes
-    figures = {
-        "total": format_gib(first["total_bytes"]),
-        "total-title": format_gb(first["total_bytes"]),
-    }
-    page_data = {"defaults": defaults, "prerendered": prerendered}
-    requests = defaults["requests"]
-    explicit = {
-        "common": flatten(requests[defaults["view"]]),
-        "inference": flatten(requests[defaults["view"]]),
-        "training": flatten(requests[defaults["training_defaults_from"]]),
-    }
-    filler = PageFiller(
-        values=values,
-        catalog=catalog,
-        figures=figures,
-        page_data=page_data,
-        available=available,
-        explicit=explicit,
-    )
-    filler.feed((out / "index.html").read_text())
-    filler.close()
-    (out / "index.html").write_text("".join(filler.out))
-    if filler.omitted:
-        left_out = ", ".join(sorted(set(filler.omitted)))
-        print(f"note: this engine does not offer {left_out}; those inputs are left out")
-    return page_data
+    return {"defaults": defaults, "catalog": vramcalc.catalog(), "prerendered": prerendered}
+
+
+def write_page_data(out: Path, data: dict[str, Any]) -> None:
+    """Fill index.html's empty `<script type="application/json" id="page-data">` with `data`
+    ("<" escaped, so no text in it can close the script)."""
+    page = out / "index.html"
+    text = page.read_text()
+    if text.count(PAGE_DATA) != 1:
+        raise BuildError(f"index.html must have one empty {PAGE_DATA}")
+    payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+    page.write_text(text.replace(PAGE_DATA, PAGE_DATA.replace("{}", payload)))
 
 
 # --- the service worker --------------------------------------------------------------------
@@ -795,10 +456,10 @@ def build(out: Path = DIST, *, site: Path = SITE, root: Path = ROOT, cache: Path
         check_integrity(tarball, runtime.integrity)
         extract_runtime(runtime, tarball, out)
     copy_site(site, out)
-    preload_runtime(out)
+    preload_modules(out)
     write_pyscript_config(out)
     zip_package(root / "vramcalc", out / "vramcalc.zip", out / RUNTIME[0].dest)
-    prerender(site, out, root)
+    write_page_data(out, page_data(site, root))
     write_service_worker(site, out)
     return out
 

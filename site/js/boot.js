@@ -1,5 +1,6 @@
-// boot.js: runs before first paint; hides prerendered figures a link's own state would change,
-// and keeps any error raised before the page's modules run (bridge.js reads it).
+// boot.js: runs before first paint; hides the form until main.js has filled it, and prerendered
+// figures a link's own state would change; keeps any error raised before the page's modules
+// run (bridge.js reads it).
 "use strict";
 (function () {
   /** @type {unknown[]} */
@@ -15,6 +16,7 @@
   };
   const params = new URLSearchParams(location.search);
   const root = document.documentElement;
+  root.dataset.filling = "";
   if (params.get("embed") === "1") root.dataset.embed = "";
   for (const key of params.keys()) {
     if (key !== "embed" && key !== "view") {

@@ -18,6 +18,8 @@ from .helpers import (
     assert_matches_python,
     build,
     edit,
+    format_gb,
+    format_gib,
     response_json,
     settle,
     wait_live,
@@ -177,18 +179,37 @@ def test_accessible_and_responsive(page: Any, site_url: str) -> None:
     assert response_json(page)["request"]["model"] == {"preset": "Qwen/Qwen3-8B"}
 
 
-def test_format_gib_matches_the_page(page: Any, site_url: str) -> None:
-    """build.py's prerender formatter and units.js agree, ties included."""
+@pytest.mark.parametrize(
+    ("n_bytes", "gib", "gb"),
+    [
+        (0, "0.00 GiB", "0.00 GB (0 bytes)"),
+        (2**30, "1.00 GiB", "1.07 GB (1,073,741,824 bytes)"),
+        (134_217_728, "0.13 GiB", "0.13 GB (134,217,728 bytes)"),  # 0.125 GiB: half away from zero
+        (-134_217_728, "-0.13 GiB", "-0.13 GB (-134,217,728 bytes)"),
+        (-1, "0.00 GiB", "0.00 GB (-1 bytes)"),
+        # 0.015 GB: the double is 0.01499..., its shortest form 0.015, which is what is rounded
+        (15_000_000, "0.01 GiB", "0.02 GB (15,000,000 bytes)"),
+        (1_005_000_000, "0.94 GiB", "1.01 GB (1,005,000,000 bytes)"),  # 1.005: the same
+        (1234 * 2**30, "1,234.00 GiB", "1,325.00 GB (1,324,997,410,816 bytes)"),
+    ],
+)
+def test_formatters(n_bytes: int, gib: str, gb: str) -> None:
+    """The tests' own formatter, checked by hand."""
+    assert format_gib(n_bytes) == gib
+    assert format_gb(n_bytes) == gb
+
+
+def test_the_pages_formatter_matches(page: Any, site_url: str) -> None:
+    """js/units.js and the tests' formatter agree, ties included."""
     page.goto(site_url)
     values = [0, 1, 2**30, 134217728, 3 * 2**30 // 8, 5368709, 10**12, 17_000_000_000, 2**40 + 1]
+    values += [15_000_000, 1_005_000_000, 1234 * 2**30]
     shown = page.evaluate(
         "async (vs) => { const u = await import('./js/units.js');"
         " return vs.map(v => [u.gib(v), u.gb(v), u.gib(-v)]); }",
         values,
     )
-    assert shown == [
-        [build.format_gib(v), build.format_gb(v), build.format_gib(-v)] for v in values
-    ]
+    assert shown == [[format_gib(v), format_gb(v), format_gib(-v)] for v in values]
 
 
 def test_python_failing_to_start_is_said_plainly(browser: Any, site_url: str) -> None:
