@@ -101,7 +101,13 @@ RUNTIME = (
 )
 
 # Files of site/ that name the runtime folders; the build rewrites those names.
-RUNTIME_REFERENCES = ("index.html",)
+RUNTIME_REFERENCES = ("index.html", "interpreter.mjs")
+# The page's standard library (interpreter.mjs names it): Pyodide's, with bytecode for the
+# modules a start imports.
+STDLIB = "python/stdlib.zip"
+# Standard-library modules PyScript 0.7.31's own Python package imports in the worker (its
+# pyscript/__init__.py, context.py, display.py, events.py and util.py, in dist/core-*.js).
+PYSCRIPT_STDLIB = ("asyncio", "base64", "collections", "functools", "html", "inspect", "io", "json")
 # Files of site/ that are build inputs, not part of the page.
 SITE_INPUTS = ("defaults.json", "sw.js")
 # Module scripts the page does not import (classic scripts): no modulepreload for them.
@@ -271,31 +277,96 @@ def _import_order(out: Path, entries: list[str]) -> list[str]:
 
 def write_pyscript_config(out: Path) -> None:
     """Write the worker's PyScript config: the local interpreter and the package zip."""
-    (pyodide,) = (r for r in RUNTIME if r.name == "pyodide")
     config = {
-        "interpreter": f"./{pyodide.dest}/pyodide.mjs",
+        # PyScript imports this module and calls its loadPyodide() (see site/interpreter.mjs)
+        "interpreter": "./interpreter.mjs",
         "sync_main_only": True,  # the worker never touches the DOM, so no SharedArrayBuffer
         "files": {"./vramcalc.zip": "./*"},
     }
     (out / "pyscript.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
-# Compiles the package with the page's own Python (Pyodide in Node.js), so the browser
-# imports bytecode instead of compiling ~100 ms of source on every page load. The .pyc files
-# are unchecked-hash (PEP 552): used as they are, whatever the unpacked sources' dates.
-_COMPILE_JS = """
+# Runs Python in the page's own Pyodide under Node.js (the build needs Node for npm anyway).
+# stdin: a JSON job {"code", "stdlib", "archive", "snapshot"}: `code` runs after `archive` (a
+# zip) is unpacked into the home folder, as PyScript's "files" does; its last expression, a
+# string, is written to stdout. With "snapshot", the run is made deterministic (a fixed clock
+# and entropy: Emscripten reads both from Node here) and ends by writing Pyodide's memory
+# snapshot to that path. PYTHONHASHSEED=0 keeps sets of strings in one order (bytecode too).
+_PYODIDE_JS = """
+import nodeCrypto, { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { loadPyodide } from %(loader)s;
-const py = await loadPyodide({ stdout: () => {}, stderr: (t) => process.stderr.write(t + "\\n") });
-const sources = JSON.parse(await new Promise((ok) => {
-  let text = "";
-  process.stdin.on("data", (d) => (text += d));
-  process.stdin.on("end", () => ok(text));
-}));
-py.globals.set("sources", py.toPy(sources));
-process.stdout.write(py.runPython(`
-import base64, importlib.util, json, os, py_compile, sys
+const job = JSON.parse(readFileSync(0, "utf8"));
+if (job.snapshot) {
+  let tick = 0;
+  let block = 0;
+  Date.now = () => 1767225600000 + tick++;
+  performance.now = () => tick++;
+  nodeCrypto.randomFillSync = (view) => {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    for (let i = 0; i < bytes.length; i += 32) {
+      const digest = createHash("sha256").update(`vramcalc ${block++}`).digest();
+      bytes.set(digest.subarray(0, Math.min(32, bytes.length - i)), i);
+    }
+    return view;
+  };
+}
+const py = await loadPyodide({
+  stdLibURL: job.stdlib ?? undefined,
+  env: { PYTHONHASHSEED: "0" },
+  _makeSnapshot: Boolean(job.snapshot),
+  stdout: () => {},
+  stderr: (t) => process.stderr.write(t + "\\n"),
+});
+if (job.archive) {
+  const data = new Uint8Array(readFileSync(job.archive));
+  py.unpackArchive(data, "zip", { extractDir: "/home/pyodide" });
+}
+const result = py.runPython(job.code);
+if (job.snapshot) writeFileSync(job.snapshot, py.makeMemorySnapshot());
+process.stdout.write(String(result ?? ""));
+"""
+
+
+def run_in_pyodide(
+    pyodide_dir: Path,
+    code: str,
+    *,
+    what: str,
+    stdlib: Path | None = None,
+    archive: Path | None = None,
+    snapshot: Path | None = None,
+) -> str:
+    """Run `code` in the Pyodide of `pyodide_dir` under Node.js; its last expression (a str)."""
+    node = shutil.which("node")
+    if node is None:
+        raise BuildError(f"node (Node.js) is needed for {what}")
+    job = {
+        "code": code,
+        "stdlib": str(stdlib) if stdlib else None,
+        "archive": str(archive) if archive else None,
+        "snapshot": str(snapshot) if snapshot else None,
+    }
+    loader = json.dumps((pyodide_dir / "pyodide.mjs").resolve().as_uri())
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", _PYODIDE_JS % {"loader": loader}],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BuildError(f"{what} in Pyodide failed:\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+# Compiles the package with the page's own Python, so the browser imports bytecode instead of
+# compiling ~100 ms of source on every page load. The .pyc files are unchecked-hash (PEP 552):
+# used as they are, whatever the unpacked sources' dates.
+_COMPILE_PY = """
+import base64, importlib.util, json, os, py_compile
 out = {}
-for name, text in sources.items():
+for name, text in json.loads(%(sources)r).items():
     os.makedirs(os.path.dirname(name) or ".", exist_ok=True)
     with open(name, "w", encoding="utf-8") as f:
         f.write(text)
@@ -305,24 +376,27 @@ for name, text in sources.items():
     with open(pyc, "rb") as f:
         out[pyc] = base64.b64encode(f.read()).decode()
 json.dumps(out)
-`));
 """
 
 
 def compile_bytecode(sources: dict[str, str], pyodide_dir: Path) -> dict[str, bytes]:
     """{archive name of a .py: source} -> {archive name of its .pyc: bytecode}, compiled by
-    the Pyodide in `pyodide_dir` (needs Node.js, which the build needs for npm anyway)."""
-    node = shutil.which("node")
-    if node is None:
-        raise BuildError("node (Node.js) is needed to compile the package for the page")
-    loader = json.dumps((pyodide_dir / "pyodide.mjs").resolve().as_uri())
-    result = subprocess.run(
-        [node, "--input-type=module", "-e", _COMPILE_JS % {"loader": loader}],
-        input=json.dumps(sources), capture_output=True, text=True, check=False,
-    )
-    if result.returncode != 0:
-        raise BuildError(f"compiling the package in Pyodide failed:\n{result.stderr[-2000:]}")
-    return {name: base64.b64decode(data) for name, data in json.loads(result.stdout).items()}
+    the Pyodide in `pyodide_dir`."""
+    code = _COMPILE_PY % {"sources": json.dumps(sources)}
+    out = run_in_pyodide(pyodide_dir, code, what="compiling the package")
+    return {name: base64.b64decode(data) for name, data in json.loads(out).items()}
+
+
+def _write_zip(dest: Path, entries: dict[str, bytes]) -> list[str]:
+    """A zip of `entries`, reproducibly: sorted names, fixed dates, deflated."""
+    names = sorted(entries)
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name in names:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (0o40755 << 16 | 0x10) if name.endswith("/") else 0o644 << 16
+            archive.writestr(info, entries[name])
+    return names
 
 
 def zip_package(package: Path, dest: Path, pyodide_dir: Path | None = None) -> list[str]:
@@ -340,15 +414,90 @@ def zip_package(package: Path, dest: Path, pyodide_dir: Path | None = None) -> l
         sources = {name: data.decode("utf-8") for name, data in entries.items()
                    if name.endswith(".py")}
         entries.update(compile_bytecode(sources, pyodide_dir))
-    names = []
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for name in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, entries[name])
-            names.append(name)
-    return names
+    return _write_zip(dest, entries)
+
+
+# --- the standard library ------------------------------------------------------------------
+
+# What a page load makes Python import: PyScript's own imports, site/worker.py's, and the
+# modules the engine imports on demand for each view's default request (every engine's).
+_WARM_UP_PY = """
+import json
+for name in %(pyscript)r:
+    __import__(name)
+exec(compile(%(worker)r, "worker.py", "exec"), {"__name__": "vramcalc_page_worker"})
+import vramcalc
+for request in json.loads(%(requests)r):
+    vramcalc.estimate(request)
+"""
+
+
+def warm_up_code(site: Path, root: Path) -> str:
+    """Python that imports what a page load imports (run in a namespace of its own)."""
+    vramcalc = import_package(root)
+    defaults = json.loads((site / "defaults.json").read_text())
+    requests = list(defaults["requests"].values())
+    engines = vramcalc.catalog()["choices"]["engine"]
+    requests += [{**r, "engine": e} for r in requests if r["mode"] == "inference" for e in engines]
+    code = _WARM_UP_PY % {
+        "pyscript": PYSCRIPT_STDLIB,
+        "worker": (site / "worker.py").read_text(),
+        "requests": json.dumps(requests),
+    }
+    return f"exec(compile({code!r}, '<vramcalc warm-up>', 'exec'), {{}})\n"
+
+
+# The standard library's modules imported by the end of the warm-up, compiled; `stdlib` is the
+# zip on sys.path (/lib/python314.zip): its modules' names are paths inside it.
+_COMPILE_STDLIB_PY = """
+import base64, json, os, py_compile, sys, zipfile
+stdlib = next(p for p in sys.path if p.endswith(".zip"))
+used = sorted({
+    m.__spec__.origin[len(stdlib) + 1:] for m in list(sys.modules.values())
+    if getattr(m, "__spec__", None) and (m.__spec__.origin or "").startswith(stdlib + "/")
+})
+out = {}
+with zipfile.ZipFile(stdlib) as archive:
+    for name in used:
+        path = "/tmp/stdlib/" + name
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(archive.read(name))
+        py_compile.compile(path, cfile=path + "c", dfile=f"{stdlib}/{name}", doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        with open(path + "c", "rb") as f:
+            out[name] = base64.b64encode(f.read()).decode()
+json.dumps(out)
+"""
+
+
+def compile_stdlib(pyodide_dir: Path, package_zip: Path, warm_up: str) -> dict[str, bytes]:
+    """{name in the standard library zip of a module a page load imports: its bytecode},
+    compiled by the page's Pyodide after running `warm_up` with the package unpacked."""
+    out = run_in_pyodide(
+        pyodide_dir, warm_up + _COMPILE_STDLIB_PY, what="compiling the standard library",
+        archive=package_zip,
+    )
+    return {name: base64.b64decode(data) for name, data in json.loads(out).items()}
+
+
+def write_stdlib(original: Path, compiled: dict[str, bytes], dest: Path) -> list[str]:
+    """The page's standard library: `original`, with each module of `compiled` as bytecode
+    (x.pyc in place of x.py: zipimport finds a module there) and the rest as source."""
+    if not compiled:
+        raise BuildError("no standard library module to compile: the warm-up imported none")
+    entries = {}
+    with zipfile.ZipFile(original) as archive:
+        for info in archive.infolist():
+            if info.filename in compiled:
+                entries[info.filename[:-3] + ".pyc"] = compiled[info.filename]
+            else:
+                entries[info.filename] = archive.read(info)
+    missing = {name[:-3] + ".pyc" for name in compiled} - set(entries)
+    if missing:
+        raise BuildError(f"{original.name} lacks {', '.join(sorted(missing))}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return _write_zip(dest, entries)
 
 
 # --- the page data --------------------------------------------------------------------------
@@ -458,7 +607,11 @@ def build(out: Path = DIST, *, site: Path = SITE, root: Path = ROOT, cache: Path
     copy_site(site, out)
     preload_modules(out)
     write_pyscript_config(out)
-    zip_package(root / "vramcalc", out / "vramcalc.zip", out / RUNTIME[0].dest)
+    pyodide = out / RUNTIME[0].dest
+    zip_package(root / "vramcalc", out / "vramcalc.zip", pyodide)
+    compiled = compile_stdlib(pyodide, out / "vramcalc.zip", warm_up_code(site, root))
+    write_stdlib(pyodide / "python_stdlib.zip", compiled, out / STDLIB)
+    (pyodide / "python_stdlib.zip").unlink()  # the page loads its own (interpreter.mjs)
     write_page_data(out, page_data(site, root))
     write_service_worker(site, out)
     return out

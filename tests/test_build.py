@@ -280,7 +280,10 @@ def test_build_output(dist: Path) -> None:
     for view, request in defaults["requests"].items():  # each view's answer, as Python gives it
         assert data["prerendered"][view]["response"] == vramcalc.estimate(request), view
     config = json.loads((dist / "pyscript.json").read_text())
-    assert config["interpreter"] == "./vendor/pyodide-314.0.7/pyodide.mjs"
+    assert config["interpreter"] == "./interpreter.mjs"
+    interpreter = (dist / "interpreter.mjs").read_text()
+    assert '"./vendor/pyodide-314.0.7/pyodide.mjs"' in interpreter
+    assert "./vendor/pyodide-314.0.7/" in interpreter and "vendor/pyodide/" not in interpreter
     assert (dist / "vendor/pyodide-314.0.7/pyodide.asm.wasm").stat().st_size > 1_000_000
     assert not list(dist.rglob("*.map"))
     assert not (dist / "defaults.json").exists() and (dist / "sw.js").exists()
@@ -309,9 +312,46 @@ def test_package_zip_carries_bytecode_for_the_pages_python(dist: Path) -> None:
             folder, module = source.rsplit("/", 1)
             pyc = f"{folder}/__pycache__/{module[:-3]}.cpython-314.pyc"
             assert pyc in names, pyc
-            header = archive.read(pyc)[:8]
-            # PEP 552 flags: bit 0 hash-based, bit 1 check_source: 1 = unchecked hash
-            assert int.from_bytes(header[4:8], "little") == 1
+            assert pyc_flags(archive.read(pyc)) == 1
+
+
+def pyc_flags(data: bytes) -> int:
+    """PEP 552 flags: bit 0 hash-based, bit 1 check_source: 1 = unchecked hash."""
+    return int.from_bytes(data[4:8], "little")
+
+
+def test_stdlib_is_bytecode_for_what_a_start_imports(dist: Path) -> None:
+    assert not (dist / PYODIDE.dest / "python_stdlib.zip").exists()  # the page loads its own
+    with zipfile.ZipFile(dist / build.STDLIB) as archive:
+        names = set(archive.namelist())
+        # imported by every start (Pyodide itself, PyScript, the worker, vramcalc): bytecode
+        for module in ("json/__init__", "json/decoder", "asyncio/__init__", "copy", "dataclasses"):
+            assert f"{module}.pyc" in names and f"{module}.py" not in names, module
+            assert pyc_flags(archive.read(f"{module}.pyc")) == 1
+        # never imported by a start: source
+        for module in ("email/__init__", "sqlite3/__init__", "xml/dom/minidom"):
+            assert f"{module}.py" in names and f"{module}.pyc" not in names, module
+        with zipfile.ZipFile(dist / "vramcalc.zip") as package:  # the same Python's bytecode
+            magic = package.read("vramcalc/__pycache__/__init__.cpython-314.pyc")[:4]
+        assert archive.read("json/__init__.pyc")[:4] == magic
+
+
+def test_write_stdlib(tmp_path: Path) -> None:
+    original = tmp_path / "python_stdlib.zip"
+    with zipfile.ZipFile(original, "w") as archive:
+        for name in ("a.py", "pkg/", "pkg/__init__.py", "pkg/b.py"):
+            archive.writestr(name, "" if name.endswith("/") else f"# {name}\n")
+    names = build.write_stdlib(original, {"pkg/__init__.py": b"pyc"}, tmp_path / "out/a.zip")
+    assert names == ["a.py", "pkg/", "pkg/__init__.pyc", "pkg/b.py"]
+    with zipfile.ZipFile(tmp_path / "out/a.zip") as archive:
+        assert archive.read("pkg/__init__.pyc") == b"pyc"
+        assert archive.read("a.py") == b"# a.py\n"
+    build.write_stdlib(original, {"pkg/__init__.py": b"pyc"}, tmp_path / "out/b.zip")
+    assert (tmp_path / "out/a.zip").read_bytes() == (tmp_path / "out/b.zip").read_bytes()
+    with pytest.raises(build.BuildError, match=re.escape("python_stdlib.zip lacks c.pyc")):
+        build.write_stdlib(original, {"c.py": b"pyc"}, tmp_path / "out/c.zip")
+    with pytest.raises(build.BuildError, match="no standard library module to compile"):
+        build.write_stdlib(original, {}, tmp_path / "out/c.zip")
 
 
 def test_compile_bytecode_fails_loudly_on_bad_source(dist: Path) -> None:

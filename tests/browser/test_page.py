@@ -34,6 +34,8 @@ def test_prerendered_then_live(page: Any, site_url: str, vramcalc: Any, defaults
     assert data["prerendered"][defaults["view"]]["response"] == expected
     assert data["catalog"] == json.loads(json.dumps(vramcalc.catalog()))
 
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
     page.goto(site_url, wait_until="domcontentloaded")  # the page's modules have run
     drawn = page.evaluate(
         """() => [document.documentElement.dataset.state,
@@ -54,6 +56,9 @@ def test_prerendered_then_live(page: Any, site_url: str, vramcalc: Any, defaults
     response = assert_matches_python(page, vramcalc)
     assert response == expected  # the form's defaults are the prerendered request's
     assert page.locator("[name=context_length]").input_value() == "8192"
+    # Python started through interpreter.mjs, with the page's own standard library
+    assert f"{site_url}interpreter.mjs" in requested
+    assert f"{site_url}python/stdlib.zip" in requested
 
 
 def test_every_list_comes_from_the_catalog(
