@@ -19,6 +19,7 @@ import argparse
 import base64
 import contextlib
 import functools
+import gzip
 import hashlib
 import http.server
 import importlib.util
@@ -28,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +107,13 @@ RUNTIME_REFERENCES = ("index.html", "interpreter.mjs")
 # The page's standard library (interpreter.mjs names it): Pyodide's, with bytecode for the
 # modules a start imports.
 STDLIB = "python/stdlib.zip"
+# Pyodide's memory snapshot once a start's imports are done (interpreter.mjs loads it): gzip of
+# a header naming the build it belongs to, padded to SNAPSHOT_HEADER bytes (Pyodide reads the
+# snapshot through a Uint32Array: its offset must stay a multiple of 4), then the snapshot.
+SNAPSHOT = "python/snapshot.bin"
+SNAPSHOT_HEADER = 128
+# In interpreter.mjs: where the build writes the key of the snapshot's build.
+SNAPSHOT_KEY = "__SNAPSHOT_KEY__"
 # Standard-library modules PyScript 0.7.31's own Python package imports in the worker (its
 # pyscript/__init__.py, context.py, display.py, events.py and util.py, in dist/core-*.js).
 PYSCRIPT_STDLIB = ("asyncio", "base64", "collections", "functools", "html", "inspect", "io", "json")
@@ -500,6 +509,49 @@ def write_stdlib(original: Path, compiled: dict[str, bytes], dest: Path) -> list
     return _write_zip(dest, entries)
 
 
+# --- the memory snapshot -------------------------------------------------------------------
+
+
+def snapshot_key(pyodide_dir: Path, out: Path, warm_up: str) -> str:
+    """What a snapshot depends on: the runtime, the standard library (zipimport keeps its
+    offsets in memory), the package and what the warm-up ran; a short hash of them."""
+    digest = hashlib.sha256()
+    for path in (pyodide_dir / "pyodide.asm.wasm", pyodide_dir / "pyodide.asm.mjs",
+                 out / STDLIB, out / "vramcalc.zip"):
+        digest.update(path.read_bytes())
+    digest.update(warm_up.encode())
+    return digest.hexdigest()[:16]
+
+
+def snapshot_header(key: str) -> bytes:
+    """The first SNAPSHOT_HEADER bytes of the (decompressed) snapshot file."""
+    return f"vramcalc-snapshot {key}\n".encode().ljust(SNAPSHOT_HEADER, b" ")
+
+
+def make_snapshot(pyodide_dir: Path, out: Path, warm_up: str) -> str:
+    """Write out/SNAPSHOT: Pyodide's memory after the warm-up (the page's standard library,
+    vramcalc unpacked and imported), the same bytes on every build; returns its key."""
+    key = snapshot_key(pyodide_dir, out, warm_up)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "snapshot"
+        run_in_pyodide(
+            pyodide_dir, warm_up + "import gc; gc.collect(); ''", what="making the snapshot",
+            stdlib=out / STDLIB, archive=out / "vramcalc.zip", snapshot=raw,
+        )
+        data = snapshot_header(key) + raw.read_bytes()
+    (out / SNAPSHOT).write_bytes(gzip.compress(data, compresslevel=6, mtime=0))
+    return key
+
+
+def write_snapshot_key(out: Path, key: str) -> None:
+    """Tell interpreter.mjs which snapshot (and standard library) belongs to this build."""
+    path = out / "interpreter.mjs"
+    text = path.read_text()
+    if SNAPSHOT_KEY not in text:
+        raise BuildError(f"interpreter.mjs lacks the marker {SNAPSHOT_KEY}")
+    path.write_text(text.replace(SNAPSHOT_KEY, key))
+
+
 # --- the page data --------------------------------------------------------------------------
 
 
@@ -609,9 +661,11 @@ def build(out: Path = DIST, *, site: Path = SITE, root: Path = ROOT, cache: Path
     write_pyscript_config(out)
     pyodide = out / RUNTIME[0].dest
     zip_package(root / "vramcalc", out / "vramcalc.zip", pyodide)
-    compiled = compile_stdlib(pyodide, out / "vramcalc.zip", warm_up_code(site, root))
+    warm_up = warm_up_code(site, root)
+    compiled = compile_stdlib(pyodide, out / "vramcalc.zip", warm_up)
     write_stdlib(pyodide / "python_stdlib.zip", compiled, out / STDLIB)
     (pyodide / "python_stdlib.zip").unlink()  # the page loads its own (interpreter.mjs)
+    write_snapshot_key(out, make_snapshot(pyodide, out, warm_up))
     write_page_data(out, page_data(site, root))
     write_service_worker(site, out)
     return out

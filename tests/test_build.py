@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import http.server
 import io
@@ -352,6 +353,71 @@ def test_write_stdlib(tmp_path: Path) -> None:
         build.write_stdlib(original, {"c.py": b"pyc"}, tmp_path / "out/c.zip")
     with pytest.raises(build.BuildError, match="no standard library module to compile"):
         build.write_stdlib(original, {}, tmp_path / "out/c.zip")
+
+
+# Starts Pyodide from the build's snapshot under Node.js, with the private option the page uses
+# (_loadSnapshot), and the package unpacked as PyScript does; says which modules were there
+# before any code ran and what the default request gives.
+_FROM_SNAPSHOT_JS = """
+import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+import { loadPyodide } from %(loader)s;
+const data = gunzipSync(readFileSync(%(snapshot)s));
+const py = await loadPyodide({ stdLibURL: %(stdlib)s, _loadSnapshot: data.subarray(%(header)d) });
+const loaded = py.runPython("import sys; sorted(sys.modules)").toJs();
+py.unpackArchive(new Uint8Array(readFileSync(%(package)s)), "zip", { extractDir: "/home/pyodide" });
+const total = py.runPython(%(code)s).toJs({ dict_converter: Object.fromEntries }).total_bytes;
+process.stdout.write(JSON.stringify({ loaded, total }));
+"""
+
+
+def test_pyodide_starts_from_the_snapshot(dist: Path) -> None:
+    """The private options _makeSnapshot (the build) and _loadSnapshot (interpreter.mjs) still
+    do what the page relies on: Python starts with vramcalc and a start's imports loaded."""
+    defaults = json.loads((ROOT / "site" / "defaults.json").read_text())
+    request = defaults["requests"]["inference"]
+    code = f"import json, vramcalc; vramcalc.estimate(json.loads({json.dumps(request)!r}))"
+    js = _FROM_SNAPSHOT_JS % {
+        "loader": json.dumps((dist / PYODIDE.dest / "pyodide.mjs").as_uri()),
+        "snapshot": json.dumps(str(dist / build.SNAPSHOT)),
+        "stdlib": json.dumps(str(dist / build.STDLIB)),
+        "package": json.dumps(str(dist / "vramcalc.zip")),
+        "header": build.SNAPSHOT_HEADER,
+        "code": json.dumps(code),
+    }
+    result = subprocess.run(["node", "--input-type=module", "-e", js], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    started = json.loads(result.stdout)
+    for module in ("vramcalc", "vramcalc.hub", "vramcalc.engines.vllm", "asyncio", "inspect"):
+        assert module in started["loaded"], module
+    assert started["total"] == build.import_package(ROOT).estimate(request)["total_bytes"]
+
+
+def test_snapshot_is_the_same_on_every_build(dist: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "dist"
+    for name in (build.STDLIB, "vramcalc.zip"):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dist / name, copy / name)
+    (copy / "python").mkdir(exist_ok=True)
+    warm_up = build.warm_up_code(ROOT / "site", ROOT)
+    key = build.make_snapshot(dist / PYODIDE.dest, copy, warm_up)
+    assert (copy / build.SNAPSHOT).read_bytes() == (dist / build.SNAPSHOT).read_bytes()
+    assert f'const KEY = "{key}";' in (dist / "interpreter.mjs").read_text()
+    data = gzip.decompress((dist / build.SNAPSHOT).read_bytes())
+    assert data[: build.SNAPSHOT_HEADER] == build.snapshot_header(key)
+    assert data[build.SNAPSHOT_HEADER : build.SNAPSHOT_HEADER + 4] == b"\x00snp"  # Pyodide's magic
+    # the key follows what the snapshot is made of
+    (copy / "vramcalc.zip").write_bytes(b"another package")
+    assert build.snapshot_key(dist / PYODIDE.dest, copy, warm_up) != key
+
+
+def test_write_snapshot_key_needs_its_marker(tmp_path: Path) -> None:
+    (tmp_path / "interpreter.mjs").write_text('const KEY = "__SNAPSHOT_KEY__";')
+    build.write_snapshot_key(tmp_path, "0123456789abcdef")
+    assert (tmp_path / "interpreter.mjs").read_text() == 'const KEY = "0123456789abcdef";'
+    with pytest.raises(build.BuildError, match=re.escape("interpreter.mjs lacks the marker")):
+        build.write_snapshot_key(tmp_path, "0123456789abcdef")
 
 
 def test_compile_bytecode_fails_loudly_on_bad_source(dist: Path) -> None:

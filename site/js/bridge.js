@@ -34,8 +34,28 @@ addEventListener("error", onStartError);
   if (w.vramcalcEarlyErrors?.length) startFailed(w.vramcalcEarlyErrors[0]);
 }
 
-/** @returns {Promise<Bridge>} resolves once Python has imported vramcalc in the worker */
-export async function connect() {
+// How Python started in the worker (interpreter.mjs says): from the build's memory snapshot,
+// or the usual way; heard from the moment this module loads.
+const boot = new BroadcastChannel("vramcalc-boot");
+/** @type {{path: string, reason: string} | null} */
+let booted = null;
+/** @type {(path: string) => void} */
+let onBoot = () => {};
+boot.addEventListener("message", (event) => {
+  if (booted) return; // the first start heard is this page's: another tab's would come later
+  booted = event.data;
+  boot.close();
+  if (event.data.path !== "snapshot") console.info(`Python started without its snapshot: ${event.data.reason}`);
+  onBoot(event.data.path);
+});
+
+/**
+ * @param {{onBoot?: (path: string) => void}} [hooks] `onBoot`: how Python started, once known
+ * @returns {Promise<Bridge>} resolves once Python has imported vramcalc in the worker
+ */
+export async function connect(hooks = {}) {
+  onBoot = hooks.onBoot ?? onBoot;
+  if (booted) onBoot(booted.path);
   const core = /** @type {HTMLScriptElement} */ (document.getElementById("pyscript-core"));
   const { whenDefined } = await import(core.src); // the same module instance the page loaded
   const started = (async () => {

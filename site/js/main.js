@@ -150,7 +150,7 @@ async function boot() {
   performance.mark("vramcalc:first-render");
   if (app.embed) reportHeight();
   wire();
-  app.started = connect();
+  app.started = connect({ onBoot: frame.setBoot });
   app.started.then(
     (bridge) => {
       app.bridge = bridge;

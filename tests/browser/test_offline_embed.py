@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import re
 import shutil
@@ -225,6 +226,58 @@ def test_python_failing_to_start_is_said_plainly(browser: Any, site_url: str) ->
     page.locator("[name=batch_size]").fill("2")
     assert page.locator("[data-testid=total]").text_content() == "…"  # no stale figure
     assert page.locator("#summary").text_content().startswith("Python could not start")
+    context.close()
+
+
+def snapshot_variants(dist: Path) -> dict[str, tuple[int, bytes, str]]:
+    """Snapshot files the page must not start from."""
+    data = gzip.decompress((dist / build.SNAPSHOT).read_bytes())
+    header, snapshot = data[: build.SNAPSHOT_HEADER], data[build.SNAPSHOT_HEADER :]
+    build_id = slice(16, 48)  # in Pyodide's own header: magic, offset, length, padding, build id
+    other_pyodide = bytearray(snapshot)
+    other_pyodide[build_id] = bytes(32)
+    return {  # (status, body, why the page says it did not use it)
+        "missing": (404, b"Not found", "no snapshot (HTTP 404)"),
+        "corrupt": (200, b"\x1f\x8b\x08\x00" + bytes(100), ""),
+        "another build": (
+            200,
+            gzip.compress(build.snapshot_header("0" * 16) + snapshot),
+            "the snapshot belongs to another build",
+        ),
+        "another Pyodide": (
+            200,
+            gzip.compress(header + bytes(other_pyodide)),
+            "Snapshot build id mismatch",  # Pyodide's own check
+        ),
+    }
+
+
+@pytest.mark.parametrize("variant", ["missing", "corrupt", "another build", "another Pyodide"])
+def test_python_starts_without_a_usable_snapshot(
+    browser: Any, site_url: str, dist: Path, vramcalc: Any, variant: str
+) -> None:
+    """interpreter.mjs starts Pyodide the usual way when it cannot use the snapshot; it says so."""
+    status, body, why = snapshot_variants(dist)[variant]
+    context = browser.new_context(service_workers="block")  # every fetch reaches the route
+    said: list[str] = []
+    context.on("console", lambda m: said.append(m.text))
+    served: list[str] = []
+
+    def snapshot(route: Any) -> None:
+        served.append(route.request.url)
+        route.fulfill(status=status, body=body, content_type="application/octet-stream")
+
+    context.route("**/python/snapshot.bin*", snapshot)
+    page = context.new_page()
+    page.goto(site_url)
+    wait_live(page)
+    assert served, "the snapshot was never asked for"
+    assert page.locator("html").get_attribute("data-boot") == "standard"
+    reasons = [s for s in said if s.startswith("Python started without its snapshot: ")]
+    assert len(reasons) == 1 and why in reasons[0], said
+    edit(page, lambda: page.locator("[name=context_length]").fill("32768"))
+    assert response_json(page)["request"]["context_length"] == 32768
+    assert_matches_python(page, vramcalc)
     context.close()
 
 

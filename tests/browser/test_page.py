@@ -56,9 +56,12 @@ def test_prerendered_then_live(page: Any, site_url: str, vramcalc: Any, defaults
     response = assert_matches_python(page, vramcalc)
     assert response == expected  # the form's defaults are the prerendered request's
     assert page.locator("[name=context_length]").input_value() == "8192"
-    # Python started through interpreter.mjs, with the page's own standard library
+    # Python started through interpreter.mjs, from the build's memory snapshot, with the
+    # page's own standard library
     assert f"{site_url}interpreter.mjs" in requested
-    assert f"{site_url}python/stdlib.zip" in requested
+    assert any(u.startswith(f"{site_url}python/stdlib.zip?") for u in requested)
+    assert any(u.startswith(f"{site_url}python/snapshot.bin?") for u in requested)
+    assert page.locator("html").get_attribute("data-boot") == "snapshot"
 
 
 def test_every_list_comes_from_the_catalog(

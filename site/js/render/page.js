@@ -10,6 +10,12 @@ export function setState(state) {
   root.dataset.state = state;
 }
 
+/** How Python started in the worker: "snapshot" (the build's memory snapshot) or "standard".
+ * @param {string} path */
+export function setBoot(path) {
+  root.dataset.boot = path;
+}
+
 /** The form is hidden until it holds the view's defaults (boot.js hides it). */
 export function formFilled() {
   delete root.dataset.filling;
