@@ -7,7 +7,7 @@ const START_TIMEOUT_MS = 60_000;
  * @typedef {{response: Record<string, any>, series: {field: string, points: {value: number, total_bytes: number | null}[]} | null, request?: object}} Result
  *   (`request`: what the page sent, added by the page)
  * @typedef {{
- *   compute: (request: object, series: Series) => Promise<Result>,
+ *   compute: (request: object, series: Series | null) => Promise<Result>,
  *   hubRequest: (id: string) => Promise<{url?: string, status?: string, message?: string}>,
  *   hubAnswer: (id: string, answer: object) => Promise<import("./hub.js").Lookup>,
  * }} Bridge

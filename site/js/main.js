@@ -171,18 +171,24 @@ function showProblems(problems) {
   results.renderProblemList(unplaced, problems.length > unplaced.length);
 }
 
-/** Everything a result says, for the inputs that produced it.
+/** All a result says but its chart: the total, its parts, every GPU, the math.
  * @param {import("./bridge.js").Result} result */
-function showResult(result) {
+function showEstimate(result) {
   const r = result.response;
   inputs.clearFieldProblems(form);
   results.clearProblemList();
   results.renderHeadline(r);
   renderFitTable(r, app.workload);
-  renderChart(result, axisLabel());
   results.renderMath(r);
   results.renderRaw(result);
   inputs.showDefaults(form, r.request);
+}
+
+/** Everything a result says, for the inputs that produced it.
+ * @param {import("./bridge.js").Result} result */
+function showResult(result) {
+  showEstimate(result);
+  renderChart(result, axisLabel());
 }
 
 function edited() {
@@ -206,12 +212,25 @@ async function compute() {
     return;
   }
   app.busy = true;
+  frame.setBusy(true);
   const editedAt = app.editedAt;
   try {
+    // first the estimate alone: the total and the GPU table are on screen in the next frame
     const asked = performance.now();
-    const result = await app.bridge.compute(request, { field: app.axis, values: defaults.series[app.axis] });
+    const result = await app.bridge.compute(request, null);
     performance.measure("vramcalc:python", { start: asked, end: performance.now() });
-    if (!app.again) await show(result, request, editedAt);
+    if (app.again || !showFigures(result, request)) return;
+    painted("vramcalc:update", editedAt);
+    // then the chart's series, which Python computes while that frame is drawn
+    const charted = await app.bridge.compute(request, { field: app.axis, values: defaults.series[app.axis] });
+    if (app.again) return;
+    app.result = { ...charted, request };
+    renderChart(app.result, axisLabel());
+    if (editedAt !== null) performance.mark("vramcalc:rendered");
+    painted("vramcalc:update-chart", editedAt);
+    // the URL can wait until the figures are on screen
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
+    await saveUrl(request);
   } catch (error) {
     fail("python-crash", error);
   } finally {
@@ -219,12 +238,21 @@ async function compute() {
     if (app.again) {
       app.again = false;
       compute();
-    }
+    } else frame.setBusy(false);
   }
 }
 
-/** @param {import("./bridge.js").Result} result @param {object} request @param {number | null} editedAt */
-async function show(result, request, editedAt) {
+/** Measure `name`, from an edit to the frame that shows its result once drawn.
+ * @param {string} name @param {number | null} editedAt */
+function painted(name, editedAt) {
+  if (editedAt === null) return;
+  // a task queued from the frame's animation callback runs once that frame is drawn
+  requestAnimationFrame(() => setTimeout(() => performance.measure(name, { start: editedAt, end: performance.now() })));
+}
+
+/** Show an estimate (all but the chart), or its problems; false if there are no figures.
+ * @param {import("./bridge.js").Result} result @param {object} request */
+function showFigures(result, request) {
   const error = result.response.error;
   if (!app.live) {
     app.live = true;
@@ -243,26 +271,17 @@ async function show(result, request, editedAt) {
       renderNotice("url-invalid", message("url-invalid"), { items: app.invalid });
       inputs.fillForm(form, pick(viewDefaults(app.workload), bad.map((/** @type {any} */ p) => p.field)));
       app.again = true;
-      return;
+      return false;
     }
     showProblems(error.problems);
-    return;
+    return false;
   }
   app.linked = null;
   app.result = { ...result, request };
   const drawn = performance.now();
-  showResult(app.result);
+  showEstimate(app.result);
   performance.measure("vramcalc:render", { start: drawn, end: performance.now() });
-  if (editedAt !== null) {
-    performance.mark("vramcalc:rendered");
-    // painted: the frame after the DOM writes has been drawn
-    requestAnimationFrame(() =>
-      setTimeout(() => performance.measure("vramcalc:update", { start: editedAt, end: performance.now() })),
-    );
-  }
-  // the URL can wait until the figures are on screen
-  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
-  await saveUrl(request);
+  return true;
 }
 
 /** @param {object} request */

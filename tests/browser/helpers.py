@@ -130,6 +130,7 @@ def request_json(page: Any) -> dict[str, Any]:
 
 def settle(page: Any) -> None:
     """Wait until no computation is queued or running and results are on screen."""
+    page.wait_for_function("() => !('busy' in document.documentElement.dataset)")
     page.wait_for_function(
         "() => new Promise(r => requestAnimationFrame(() => setTimeout(() => r(true), 50)))"
     )

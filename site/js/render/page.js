@@ -10,6 +10,13 @@ export function setState(state) {
   root.dataset.state = state;
 }
 
+/** Whether Python is computing (or about to compute) the current inputs.
+ * @param {boolean} busy */
+export function setBusy(busy) {
+  if (busy) root.dataset.busy = "";
+  else delete root.dataset.busy;
+}
+
 /** How Python started in the worker: "snapshot" (the build's memory snapshot) or "standard".
  * @param {string} path */
 export function setBoot(path) {

@@ -1,7 +1,7 @@
 // render/result.js: every DOM write in the results' headline, "Show the math" and the JSON panel.
 
 import { count, gb, gib, params } from "../units.js";
-import { byId as $, figure, h } from "./dom.js";
+import { byId as $, figure, h, setAttr, setFigure, setText } from "./dom.js";
 
 /** @param {string} text the line under the total (Python's progress) */
 export function renderStatus(text) {
@@ -43,37 +43,46 @@ export function clearProblemList() {
  * @param {Record<string, any>} r the response */
 export function renderHeadline(r) {
   const total = $("total");
-  total.textContent = gib(r.total_bytes);
-  total.title = gb(r.total_bytes);
+  setText(total, gib(r.total_bytes));
+  setAttr(total, "title", gb(r.total_bytes));
   const row = selectedRow(r);
-  $("mini-total").textContent = row ? `${gib(r.total_bytes)} · ${row.fits ? "fits" : "does not fit"} on ${row.name}` : gib(r.total_bytes);
+  setText($("mini-total"), row ? `${gib(r.total_bytes)} · ${row.fits ? "fits" : "does not fit"} on ${row.name}` : gib(r.total_bytes));
   const results = $("results");
   delete results.dataset.stale;
   results.removeAttribute("aria-busy");
 
   const p = r.request.parallel ?? {};
   const gpusUsed = (p.tensor ?? 1) * (p.pipeline ?? 1) * (p.data ?? 1);
-  $("per-gpu").textContent = gpusUsed > 1 ? `per GPU (${gpusUsed} GPUs)` : "";
+  setText($("per-gpu"), gpusUsed > 1 ? `per GPU (${gpusUsed} GPUs)` : "");
   $("summary").replaceChildren(...summary(r, row));
 
   const shown = r.components.filter((/** @type {any} */ c) => c.bytes > 0);
-  $("bar").replaceChildren(
-    ...shown.map((/** @type {any} */ c) => {
-      const part = h("span", { "data-component": c.name, title: `${c.label}: ${gib(c.bytes)}` });
-      part.style.flexGrow = String(c.bytes / r.total_bytes); // CSSOM: allowed by the CSP, unlike style=""
-      return part;
-    }),
-  );
-  $("legend").replaceChildren(
-    ...shown.map((/** @type {any} */ c) =>
-      h("li", { "data-component": c.name }, [
-        h("span", { class: "swatch", "aria-hidden": "true" }),
-        `${c.label} `,
-        figure(c.bytes),
-        h("span", { class: "share" }, [` ${((100 * c.bytes) / r.total_bytes).toFixed(1)} %`]),
-      ]),
-    ),
-  );
+  const bar = $("bar");
+  const legend = $("legend");
+  const names = shown.map((/** @type {any} */ c) => c.name).join(" ");
+  if ([...bar.children].map((el) => /** @type {HTMLElement} */ (el).dataset.component).join(" ") !== names) {
+    // other components than before: new parts; the same ones are updated in place below
+    bar.replaceChildren(...shown.map((/** @type {any} */ c) => h("span", { "data-component": c.name })));
+    legend.replaceChildren(
+      ...shown.map((/** @type {any} */ c) =>
+        h("li", { "data-component": c.name }, [
+          h("span", { class: "swatch", "aria-hidden": "true" }),
+          h("span", { class: "label" }),
+          figure(c.bytes),
+          h("span", { class: "share" }),
+        ]),
+      ),
+    );
+  }
+  shown.forEach((/** @type {any} */ c, /** @type {number} */ i) => {
+    const part = /** @type {HTMLElement} */ (bar.children[i]);
+    setAttr(part, "title", `${c.label}: ${gib(c.bytes)}`);
+    part.style.flexGrow = String(c.bytes / r.total_bytes); // CSSOM: allowed by the CSP, unlike style=""
+    const [, label, bytes, share] = /** @type {HTMLElement[]} */ ([...legend.children[i].children]);
+    setText(label, `${c.label} `);
+    setFigure(bytes, c.bytes);
+    setText(share, ` ${((100 * c.bytes) / r.total_bytes).toFixed(1)} %`);
+  });
   $("warnings").replaceChildren(
     ...r.warnings.map((/** @type {any} */ w) => h("li", { "data-code": w.code }, [w.message])),
   );
