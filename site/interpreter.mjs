@@ -22,12 +22,16 @@ const HEADER_BYTES = 128; // build.py's SNAPSHOT_HEADER
 /** @param {string} path relative to this module @returns {string} */
 const here = (path) => new URL(path, import.meta.url).href;
 
-/** The snapshot, decompressed, without the header that names its build. */
+/** The snapshot, decompressed, without the header that names its build. It comes gzipped, or
+ * already inflated by the service worker (sw.js keeps it so). */
 async function fetchSnapshot() {
   const response = await fetch(here(`./python/snapshot.bin?${KEY}`));
-  if (!response.ok || !response.body) throw new Error(`no snapshot (HTTP ${response.status})`);
-  const inflated = response.body.pipeThrough(new DecompressionStream("gzip"));
-  const data = new Uint8Array(await new Response(inflated).arrayBuffer());
+  if (!response.ok) throw new Error(`no snapshot (HTTP ${response.status})`);
+  let data = new Uint8Array(await response.arrayBuffer());
+  if (data[0] === 0x1f && data[1] === 0x8b) {
+    const inflated = new Blob([data]).stream().pipeThrough(new DecompressionStream("gzip"));
+    data = new Uint8Array(await new Response(inflated).arrayBuffer());
+  }
   const header = new TextDecoder().decode(data.subarray(0, HEADER_BYTES)).trimEnd();
   if (header !== `vramcalc-snapshot ${KEY}`) throw new Error("the snapshot belongs to another build");
   return data.subarray(HEADER_BYTES);

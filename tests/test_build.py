@@ -285,6 +285,9 @@ def test_build_output(dist: Path) -> None:
     interpreter = (dist / "interpreter.mjs").read_text()
     assert '"./vendor/pyodide-314.0.7/pyodide.mjs"' in interpreter
     assert "./vendor/pyodide-314.0.7/" in interpreter and "vendor/pyodide/" not in interpreter
+    # the files build.py writes are those interpreter.mjs asks for and sw.js keeps inflated
+    assert f"./{build.STDLIB}?" in interpreter and f"./{build.SNAPSHOT}?" in interpreter
+    assert f'"./{build.SNAPSHOT}"' in (dist / "sw.js").read_text()
     assert (dist / "vendor/pyodide-314.0.7/pyodide.asm.wasm").stat().st_size > 1_000_000
     assert not list(dist.rglob("*.map"))
     assert not (dist / "defaults.json").exists() and (dist / "sw.js").exists()
