@@ -231,32 +231,38 @@ def point_at_runtime(text: str, where: str) -> str:
 
 def preload_modules(out: Path) -> list[str]:
     """Let the browser fetch every module the page imports in parallel with the HTML, not one
-    import after another: replace PRELOAD_MARKER by links to the page's own modules, those its
-    module scripts import first (in the order they run, then by import), and PyScript's chunks."""
+    import after another: replace PRELOAD_MARKER by links to the modules each module script
+    imports, in the order the scripts run (PyScript's core: its chunks). What the first one,
+    which holds the first paint, needs comes first; the rest at low priority, after it."""
     (pyscript,) = (r for r in RUNTIME if r.alias == "pyscript")
     page = out / "index.html"
     text = page.read_text()
     if PRELOAD_MARKER not in text:
         raise BuildError(f"index.html lacks the marker {PRELOAD_MARKER}")
-    entries = [src.removeprefix("./") for src in _MODULE_SCRIPT.findall(text)]
-    first = _import_order(out, entries[:1])  # what the first paint waits for
-    rest = _import_order(out, [e for e in entries if e.startswith("js/")])
-    rest = [path for path in rest if path not in first]
-    rest += sorted(
-        path
-        for path in (p.relative_to(out).as_posix() for p in (out / "js").rglob("*.js"))
-        if path not in first + rest and path not in CLASSIC_SCRIPTS
-    )
-    rest += sorted(
+    chunks = sorted(
         f"{pyscript.dest}/{p.name}"
         for p in (out / pyscript.dest).glob("*.js")
         if p.name != "core.js"  # the page's own <script>
     )
-    links = [f'<link rel="modulepreload" href="./{path}">' for path in first]
-    # the rest waits until the first paint's modules are on their way
-    links += [f'<link rel="modulepreload" href="./{path}" fetchpriority="low">' for path in rest]
+    entries = [src.removeprefix("./") for src in _MODULE_SCRIPT.findall(text)]
+    order: list[str] = []
+    for entry in entries:
+        found = chunks if entry == f"{pyscript.dest}/core.js" else _import_order(out, [entry])
+        order += [path for path in found if path not in order]
+    order += sorted(  # modules imported on demand only
+        path
+        for path in (p.relative_to(out).as_posix() for p in (out / "js").rglob("*.js"))
+        if path not in order and path not in CLASSIC_SCRIPTS
+    )
+    first = _import_order(out, entries[:1])
+    links = [
+        f'<link rel="modulepreload" href="./{path}"'
+        + ("" if path in first else ' fetchpriority="low"')
+        + ">"
+        for path in order
+    ]
     page.write_text(text.replace(PRELOAD_MARKER, "\n".join(links)))
-    return [f"./{path}" for path in (*first, *rest)]
+    return [f"./{path}" for path in order]
 
 
 _MODULE_SCRIPT = re.compile(r'<script type="module" src="([^"]+)"')

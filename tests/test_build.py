@@ -162,11 +162,12 @@ def page(tmp_path: Path, text: str) -> Path:
     return tmp_path
 
 
-def test_preload_modules_first_paint_first_then_the_rest(tmp_path: Path) -> None:
+def test_preload_modules_first_paint_first_then_in_script_order(tmp_path: Path) -> None:
     out = page(
         tmp_path,
         f'<head>{build.PRELOAD_MARKER}<script src="./js/boot.js"></script>'
         '<script type="module" src="./js/first.js"></script>'
+        f'<script type="module" src="./{PYSCRIPT.dest}/core.js"></script>'
         '<script type="module" src="./js/main.js"></script></head>',
     )
     files = {
@@ -187,7 +188,8 @@ def test_preload_modules_first_paint_first_then_the_rest(tmp_path: Path) -> None
         (out / name).write_text(text)
     urls = build.preload_modules(out)
     first = ["./js/first.js", "./js/a.js", "./js/render/b.js"]
-    rest = ["./js/main.js", "./js/c.js", "./js/render/z.js", f"./{PYSCRIPT.dest}/core-abc.js"]
+    # then in the order the scripts run: PyScript's chunks for its core, main.js and its imports
+    rest = [f"./{PYSCRIPT.dest}/core-abc.js", "./js/main.js", "./js/c.js", "./js/render/z.js"]
     assert urls == first + rest
     html = (out / "index.html").read_text()
     links = [f'<link rel="modulepreload" href="{u}">' for u in first]
