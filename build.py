@@ -114,6 +114,8 @@ SNAPSHOT = "python/snapshot.bin"
 SNAPSHOT_HEADER = 128
 # In interpreter.mjs: where the build writes the key of the snapshot's build.
 SNAPSHOT_KEY = "__SNAPSHOT_KEY__"
+# PyScript's own Python package as bytecode (see pyscript_sources).
+PYSCRIPT_PACKAGE = "python/pyscript.zip"
 # Standard-library modules PyScript 0.7.31's own Python package imports in the worker (its
 # pyscript/__init__.py, context.py, display.py, events.py and util.py, in dist/core-*.js).
 PYSCRIPT_STDLIB = ("asyncio", "base64", "collections", "functools", "html", "inspect", "io", "json")
@@ -296,7 +298,8 @@ def write_pyscript_config(out: Path) -> None:
         # PyScript imports this module and calls its loadPyodide() (see site/interpreter.mjs)
         "interpreter": "./interpreter.mjs",
         "sync_main_only": True,  # the worker never touches the DOM, so no SharedArrayBuffer
-        "files": {"./vramcalc.zip": "./*"},
+        # archives unpacked into the worker's home folder
+        "files": {"./vramcalc.zip": "./*", f"./{PYSCRIPT_PACKAGE}": "./*"},
     }
     (out / "pyscript.json").write_text(json.dumps(config, indent=2) + "\n")
 
@@ -375,9 +378,10 @@ def run_in_pyodide(
     return result.stdout
 
 
-# Compiles the package with the page's own Python, so the browser imports bytecode instead of
-# compiling ~100 ms of source on every page load. The .pyc files are unchecked-hash (PEP 552):
-# used as they are, whatever the unpacked sources' dates.
+# Compiles Python sources with the page's own Python, so the browser imports bytecode instead
+# of compiling them on every page load. The .pyc files are hash-based (PEP 552), whatever the
+# unpacked sources' dates: unchecked (used as they are) or checked (used only while the source
+# beside them has the hash they were compiled from).
 _COMPILE_PY = """
 import base64, importlib.util, json, os, py_compile
 out = {}
@@ -387,18 +391,22 @@ for name, text in json.loads(%(sources)r).items():
         f.write(text)
     pyc = importlib.util.cache_from_source(name)
     py_compile.compile(name, cfile=pyc, doraise=True,
-                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+                       invalidation_mode=py_compile.PycInvalidationMode.%(mode)s)
     with open(pyc, "rb") as f:
         out[pyc] = base64.b64encode(f.read()).decode()
 json.dumps(out)
 """
 
 
-def compile_bytecode(sources: dict[str, str], pyodide_dir: Path) -> dict[str, bytes]:
+def compile_bytecode(
+    sources: dict[str, str], pyodide_dir: Path, *, checked: bool = False,
+    stdlib: Path | None = None,
+) -> dict[str, bytes]:
     """{archive name of a .py: source} -> {archive name of its .pyc: bytecode}, compiled by
-    the Pyodide in `pyodide_dir`."""
-    code = _COMPILE_PY % {"sources": json.dumps(sources)}
-    out = run_in_pyodide(pyodide_dir, code, what="compiling the package")
+    the Pyodide in `pyodide_dir` (with the standard library `stdlib`, or its own)."""
+    mode = "CHECKED_HASH" if checked else "UNCHECKED_HASH"
+    code = _COMPILE_PY % {"sources": json.dumps(sources), "mode": mode}
+    out = run_in_pyodide(pyodide_dir, code, what="compiling Python sources", stdlib=stdlib)
     return {name: base64.b64decode(data) for name, data in json.loads(out).items()}
 
 
@@ -430,6 +438,43 @@ def zip_package(package: Path, dest: Path, pyodide_dir: Path | None = None) -> l
                    if name.endswith(".py")}
         entries.update(compile_bytecode(sources, pyodide_dir))
     return _write_zip(dest, entries)
+
+
+# --- PyScript's Python package --------------------------------------------------------------
+
+
+def pyscript_sources(pyscript_dir: Path) -> dict[str, str]:
+    """PyScript's own Python package, {"pyscript/x.py": source}, as its core chunk writes it
+    into the worker's home folder on every start (`wo(".",{pyscript:{"x.py":"..."}})`, a
+    literal of JSON strings), before it imports it."""
+    (chunk,) = pyscript_dir.glob("core-*.js")
+    text = chunk.read_text()
+    start = text.find("{pyscript:{")
+    if start == -1 or text.find("{pyscript:{", start + 1) != -1:
+        raise BuildError(f"{chunk.name}: not one literal of PyScript's Python package")
+    decoder, i, sources = json.JSONDecoder(), start + len("{pyscript:{"), {}
+    try:
+        while text[i] != "}":
+            name, i = decoder.raw_decode(text, i)
+            source, i = decoder.raw_decode(text, i + 1)  # after the ":"
+            if not (isinstance(name, str) and name.endswith(".py") and isinstance(source, str)):
+                raise ValueError(f"{name!r} is not a module")
+            sources[f"pyscript/{name}"] = source
+            i += text[i] == ","
+    except ValueError as exc:
+        raise BuildError(f"{chunk.name}: PyScript's Python package not read: {exc}") from exc
+    if "pyscript/__init__.py" not in sources:
+        raise BuildError(f"{chunk.name}: PyScript's Python package has no __init__.py")
+    return sources
+
+
+def zip_pyscript_bytecode(pyscript_dir: Path, pyodide_dir: Path, dest: Path) -> list[str]:
+    """PyScript's Python package as checked-hash bytecode (pyscript/__pycache__/*.pyc), for
+    the "files" of pyscript.json to unpack beside the sources PyScript writes: importing it
+    then compiles nothing, and a source that differs is compiled as usual."""
+    compiled = compile_bytecode(pyscript_sources(pyscript_dir), pyodide_dir, checked=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return _write_zip(dest, compiled)
 
 
 # --- the standard library ------------------------------------------------------------------
@@ -670,6 +715,7 @@ def build(out: Path = DIST, *, site: Path = SITE, root: Path = ROOT, cache: Path
     warm_up = warm_up_code(site, root)
     compiled = compile_stdlib(pyodide, out / "vramcalc.zip", warm_up)
     write_stdlib(pyodide / "python_stdlib.zip", compiled, out / STDLIB)
+    zip_pyscript_bytecode(out / RUNTIME[1].dest, pyodide, out / PYSCRIPT_PACKAGE)
     (pyodide / "python_stdlib.zip").unlink()  # the page loads its own (interpreter.mjs)
     write_snapshot_key(out, make_snapshot(pyodide, out, warm_up))
     write_page_data(out, page_data(site, root))

@@ -342,6 +342,51 @@ def test_stdlib_is_bytecode_for_what_a_start_imports(dist: Path) -> None:
         assert archive.read("json/__init__.pyc")[:4] == magic
 
 
+def test_pyscript_sources_are_read_from_its_chunk(tmp_path: Path) -> None:
+    chunk = tmp_path / "core-abc.js"
+    chunk.write_text(
+        'x=1;wo(".",{pyscript:{"__init__.py":"import a\\n","a.py":"b = \\"\\u00e9\\"\\n"}});'
+    )
+    assert build.pyscript_sources(tmp_path) == {
+        "pyscript/__init__.py": "import a\n",
+        "pyscript/a.py": 'b = "\u00e9"\n',
+    }
+    chunk.write_text('wo(".",{pyscript:{"__init__.py":"","sub":{"b.py":""}}});')
+    with pytest.raises(build.BuildError, match="PyScript's Python package not read: 'sub'"):
+        build.pyscript_sources(tmp_path)
+    chunk.write_text("wo();")
+    with pytest.raises(build.BuildError, match="not one literal of PyScript's Python package"):
+        build.pyscript_sources(tmp_path)
+
+
+# Whether each .pyc of PyScript's package (unpacked into the home folder, as the page does)
+# would be used for the source PyScript writes: a checked hash-based .pyc (flags 3) holding
+# that source's hash, as the page's Python computes it.
+_CHECK_PYSCRIPT_PY = """
+import importlib.util, json
+out = {}
+for name, source in json.loads(%(sources)r).items():
+    with open(importlib.util.cache_from_source(name), "rb") as f:
+        pyc = f.read()
+    flags = int.from_bytes(pyc[4:8], "little")
+    out[name] = flags == 3 and pyc[8:16] == importlib.util.source_hash(source.encode())
+json.dumps(out)
+"""
+
+
+def test_pyscript_package_is_bytecode_for_the_sources_pyscript_writes(dist: Path) -> None:
+    sources = build.pyscript_sources(dist / PYSCRIPT.dest)
+    assert len(sources) > 10 and "from polyscript import" in sources["pyscript/__init__.py"]
+    usable = build.run_in_pyodide(
+        dist / PYODIDE.dest,
+        _CHECK_PYSCRIPT_PY % {"sources": json.dumps(sources)},
+        what="checking PyScript's bytecode",
+        stdlib=dist / build.STDLIB,
+        archive=dist / build.PYSCRIPT_PACKAGE,
+    )
+    assert json.loads(usable) == dict.fromkeys(sources, True)
+
+
 def test_write_stdlib(tmp_path: Path) -> None:
     original = tmp_path / "python_stdlib.zip"
     with zipfile.ZipFile(original, "w") as archive:
@@ -426,8 +471,11 @@ def test_write_snapshot_key_needs_its_marker(tmp_path: Path) -> None:
 
 
 def test_compile_bytecode_fails_loudly_on_bad_source(dist: Path) -> None:
-    with pytest.raises(build.BuildError, match="compiling the package in Pyodide failed"):
-        build.compile_bytecode({"pkg/bad.py": "def (:\n"}, dist / "vendor" / "pyodide-314.0.7")
+    failed = r"(?s)compiling Python sources in Pyodide failed:.*SyntaxError"
+    with pytest.raises(build.BuildError, match=failed):
+        build.compile_bytecode(
+            {"pkg/bad.py": "def (:\n"}, dist / PYODIDE.dest, stdlib=dist / build.STDLIB
+        )
 
 
 def test_service_worker_lists_every_file_and_hashes_them(dist: Path, tmp_path: Path) -> None:
