@@ -121,8 +121,6 @@ PYSCRIPT_PACKAGE = "python/pyscript.zip"
 PYSCRIPT_STDLIB = ("asyncio", "base64", "collections", "functools", "html", "inspect", "io", "json")
 # Files of site/ that are build inputs, not part of the page.
 SITE_INPUTS = ("defaults.json", "sw.js")
-# Module scripts the page does not import (classic scripts): no modulepreload for them.
-CLASSIC_SCRIPTS = ("js/boot.js",)
 PRELOAD_MARKER = "<!-- modulepreload -->"  # in index.html: where the build lists the modules
 PAGE_DATA = '<script type="application/json" id="page-data">{}</script>'  # in index.html
 MIME_TYPES = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript"}
@@ -251,10 +249,11 @@ def preload_modules(out: Path) -> list[str]:
     for entry in entries:
         found = chunks if entry == f"{pyscript.dest}/core.js" else _import_order(out, [entry])
         order += [path for path in found if path not in order]
+    classic = {src.removeprefix("./") for src in _CLASSIC_SCRIPT.findall(text)}
     order += sorted(  # modules imported on demand only
         path
         for path in (p.relative_to(out).as_posix() for p in (out / "js").rglob("*.js"))
-        if path not in order and path not in CLASSIC_SCRIPTS
+        if path not in order and path not in classic
     )
     first = _import_order(out, entries[:1])
     links = [
@@ -268,6 +267,7 @@ def preload_modules(out: Path) -> list[str]:
 
 
 _MODULE_SCRIPT = re.compile(r'<script type="module" src="([^"]+)"')
+_CLASSIC_SCRIPT = re.compile(r'<script src="([^"]+)"')  # no type: not a module
 # a static import: `import ... "./x.js"` at the start of a line
 _STATIC_IMPORT = re.compile(r'^import\b[^"(]*"(\.[^"]+)"', re.M)
 
@@ -340,7 +340,13 @@ if (job.archive) {
   const data = new Uint8Array(readFileSync(job.archive));
   py.unpackArchive(data, "zip", { extractDir: "/home/pyodide" });
 }
-const result = py.runPython(job.code);
+let result;
+try {
+  result = py.runPython(job.code);
+} catch (error) {
+  process.stderr.write(String(error?.message ?? error));  // the Python traceback, not the JS
+  process.exit(1);
+}
 if (job.snapshot) writeFileSync(job.snapshot, py.makeMemorySnapshot());
 process.stdout.write(String(result ?? ""));
 """
