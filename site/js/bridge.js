@@ -14,7 +14,7 @@ const START_TIMEOUT_MS = 60_000;
  */
 
 // PyScript reports a failed start (a file it could not fetch, say) as an uncaught error, which
-// can come before the page calls connect(): boot.js keeps errors from the start, and this
+// can come before the page calls connect(): prerendered.js keeps errors from the start, and this
 // module listens from the moment it loads.
 /** @type {(reason: unknown) => void} */
 let startFailed = () => {};

@@ -6,7 +6,7 @@ import { message } from "./errors.js";
 import { flatten, readRequest, schema } from "./form.js";
 import { lookUp } from "./hub.js";
 import { registerServiceWorker } from "./offline.js";
-import { data, workloadOf } from "./page-data.js";
+import { data, workloadOf } from "./prerendered.js";
 import { renderAxis, renderChart } from "./render/chart.js";
 import { renderFitTable } from "./render/fit-table.js";
 import * as inputs from "./render/form.js";

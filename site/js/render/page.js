@@ -23,7 +23,7 @@ export function setBoot(path) {
   root.dataset.boot = path;
 }
 
-/** The form is hidden until it holds the view's defaults (boot.js hides it). */
+/** The form is hidden until it holds the view's defaults (prerendered.js hides it). */
 export function formFilled() {
   delete root.dataset.filling;
 }
