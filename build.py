@@ -5,8 +5,9 @@
     python build.py serve [--port N] # build, then serve dist/ on http://127.0.0.1:N/
 
 Steps: fetch the pinned browser runtime (Pyodide, PyScript) with `npm pack` and check each
-tarball's sha512; copy site/ and a zip of the vramcalc package; prerender the default view
-by running the package here in CPython; write the service worker with its precache list.
+tarball's sha512; copy site/ and a zip of the vramcalc package; compute each view's default
+answer here in CPython and put it, with the catalog the form needs, into the page as JSON (the
+page's own JS draws it at once); write the service worker with its precache list.
 Sources are never modified. The site names the runtime as `vendor/pyodide/` and
 `vendor/pyscript/`; the build points those names at versioned folders
 (`vendor/pyodide-<version>/`), whose contents never change, so browsers may cache them for good.
@@ -18,26 +19,25 @@ import argparse
 import base64
 import contextlib
 import functools
+import gzip
 import hashlib
-import html
 import http.server
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
-from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 SITE = ROOT / "site"
-PACKAGE = ROOT / "vramcalc"
 CACHE = ROOT / ".cache" / "npm"
 DIST = ROOT / "dist"
 
@@ -103,27 +103,26 @@ RUNTIME = (
 )
 
 # Files of site/ that name the runtime folders; the build rewrites those names.
-RUNTIME_REFERENCES = ("index.html",)
+RUNTIME_REFERENCES = ("index.html", "interpreter.mjs")
+# The page's standard library (interpreter.mjs names it): Pyodide's, with bytecode for the
+# modules a start imports.
+STDLIB = "python/stdlib.zip"
+# Pyodide's memory snapshot once a start's imports are done (interpreter.mjs loads it): gzip of
+# a header naming the build it belongs to, padded to SNAPSHOT_HEADER bytes (Pyodide reads the
+# snapshot through a Uint32Array: its offset must stay a multiple of 4), then the snapshot.
+SNAPSHOT = "python/snapshot.bin"
+SNAPSHOT_HEADER = 128
+# In interpreter.mjs: where the build writes the key of the snapshot's build.
+SNAPSHOT_KEY = "__SNAPSHOT_KEY__"
+# PyScript's own Python package as bytecode (see pyscript_sources).
+PYSCRIPT_PACKAGE = "python/pyscript.zip"
+# Standard-library modules PyScript 0.7.31's own Python package imports in the worker (its
+# pyscript/__init__.py, context.py, display.py, events.py and util.py, in dist/core-*.js).
+PYSCRIPT_STDLIB = ("asyncio", "base64", "collections", "functools", "html", "inspect", "io", "json")
 # Files of site/ that are build inputs, not part of the page.
 SITE_INPUTS = ("defaults.json", "sw.js")
-# The Hub origins the page may fetch config.json from (resolve/ answers from huggingface.co,
-# or redirects to /api/resolve-cache/ on the same host; LFS files go to *.hf.co).
-HUB_ORIGINS = ("https://huggingface.co", "https://*.hf.co")
-VOID = {
-    "area",
-    "base",
-    "br",
-    "col",
-    "embed",
-    "hr",
-    "img",
-    "input",
-    "link",
-    "meta",
-    "source",
-    "track",
-    "wbr",
-}
+PRELOAD_MARKER = "<!-- modulepreload -->"  # in index.html: where the build lists the modules
+PAGE_DATA = '<script type="application/json" id="page-data">{}</script>'  # in index.html
 MIME_TYPES = {".wasm": "application/wasm", ".mjs": "text/javascript", ".js": "text/javascript"}
 
 
@@ -230,79 +229,203 @@ def point_at_runtime(text: str, where: str) -> str:
     return text
 
 
-def preload_runtime(out: Path) -> list[str]:
-    """Let the browser fetch PyScript's chunks in parallel with core.js, not one import after
-    another: replace the `<!-- modulepreload: pyscript chunks -->` marker by their links."""
+def preload_modules(out: Path) -> list[str]:
+    """Let the browser fetch every module the page imports in parallel with the HTML, not one
+    import after another: replace PRELOAD_MARKER by links to the modules each module script
+    imports, in the order the scripts run (PyScript's core: its chunks). What the first one,
+    which holds the first paint, needs comes first; the rest at low priority, after it."""
     (pyscript,) = (r for r in RUNTIME if r.alias == "pyscript")
-    marker = "<!-- modulepreload: pyscript chunks -->"
     page = out / "index.html"
     text = page.read_text()
-    if marker not in text:
-        raise BuildError(f"index.html lacks the marker {marker}")
+    if PRELOAD_MARKER not in text:
+        raise BuildError(f"index.html lacks the marker {PRELOAD_MARKER}")
     chunks = sorted(
-        f"./{pyscript.dest}/{p.name}"
+        f"{pyscript.dest}/{p.name}"
         for p in (out / pyscript.dest).glob("*.js")
         if p.name != "core.js"  # the page's own <script>
     )
-    links = "\n".join(f'<link rel="modulepreload" href="{c}">' for c in chunks)
-    page.write_text(text.replace(marker, links))
-    return chunks
+    entries = [src.removeprefix("./") for src in _MODULE_SCRIPT.findall(text)]
+    order: list[str] = []
+    for entry in entries:
+        found = chunks if entry == f"{pyscript.dest}/core.js" else _import_order(out, [entry])
+        order += [path for path in found if path not in order]
+    classic = {src.removeprefix("./") for src in _CLASSIC_SCRIPT.findall(text)}
+    order += sorted(  # modules imported on demand only
+        path
+        for path in (p.relative_to(out).as_posix() for p in (out / "js").rglob("*.js"))
+        if path not in order and path not in classic
+    )
+    first = _import_order(out, entries[:1])
+    links = [
+        f'<link rel="modulepreload" href="./{path}"'
+        + ("" if path in first else ' fetchpriority="low"')
+        + ">"
+        for path in order
+    ]
+    page.write_text(text.replace(PRELOAD_MARKER, "\n".join(links)))
+    return [f"./{path}" for path in order]
+
+
+_MODULE_SCRIPT = re.compile(r'<script type="module" src="([^"]+)"')
+_CLASSIC_SCRIPT = re.compile(r'<script src="([^"]+)"')  # no type: not a module
+# a static import: `import ... "./x.js"` at the start of a line
+_STATIC_IMPORT = re.compile(r'^import\b[^"(]*"(\.[^"]+)"', re.M)
+
+
+def _import_order(out: Path, entries: list[str]) -> list[str]:
+    """Each of `entries` in turn with every module it imports statically, breadth first (paths
+    inside out/): what the first entry needs to run comes first."""
+    order: list[str] = []
+    for entry in entries:
+        queue = [entry]
+        while queue:
+            path = queue.pop(0)
+            if path in order:
+                continue
+            file = out / path
+            if not file.is_file():
+                raise BuildError(f"{path} is imported but not in the site")
+            order.append(path)
+            for found in _STATIC_IMPORT.finditer(file.read_text()):
+                target = (file.parent / found.group(1)).resolve()
+                queue.append(target.relative_to(out.resolve()).as_posix())
+    return order
 
 
 def write_pyscript_config(out: Path) -> None:
     """Write the worker's PyScript config: the local interpreter and the package zip."""
-    (pyodide,) = (r for r in RUNTIME if r.name == "pyodide")
     config = {
-        "interpreter": f"./{pyodide.dest}/pyodide.mjs",
+        # PyScript imports this module and calls its loadPyodide() (see site/interpreter.mjs)
+        "interpreter": "./interpreter.mjs",
         "sync_main_only": True,  # the worker never touches the DOM, so no SharedArrayBuffer
-        "files": {"./vramcalc.zip": "./*"},
+        # archives unpacked into the worker's home folder
+        "files": {"./vramcalc.zip": "./*", f"./{PYSCRIPT_PACKAGE}": "./*"},
     }
     (out / "pyscript.json").write_text(json.dumps(config, indent=2) + "\n")
 
 
-# Compiles the package with the page's own Python (Pyodide in Node.js), so the browser
-# imports bytecode instead of compiling ~100 ms of source on every page load. The .pyc files
-# are unchecked-hash (PEP 552): used as they are, whatever the unpacked sources' dates.
-_COMPILE_JS = """
+# Runs Python in the page's own Pyodide under Node.js (the build needs Node for npm anyway).
+# stdin: a JSON job {"code", "stdlib", "archive", "snapshot"}: `code` runs after `archive` (a
+# zip) is unpacked into the home folder, as PyScript's "files" does; its last expression, a
+# string, is written to stdout. With "snapshot", the run is made deterministic (a fixed clock
+# and entropy: Emscripten reads both from Node here) and ends by writing Pyodide's memory
+# snapshot to that path. PYTHONHASHSEED=0 keeps sets of strings in one order (bytecode too).
+_PYODIDE_JS = """
+import nodeCrypto, { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { loadPyodide } from %(loader)s;
-const py = await loadPyodide({ stdout: () => {}, stderr: (t) => process.stderr.write(t + "\\n") });
-const sources = JSON.parse(await new Promise((ok) => {
-  let text = "";
-  process.stdin.on("data", (d) => (text += d));
-  process.stdin.on("end", () => ok(text));
-}));
-py.globals.set("sources", py.toPy(sources));
-process.stdout.write(py.runPython(`
-import base64, importlib.util, json, os, py_compile, sys
+const job = JSON.parse(readFileSync(0, "utf8"));
+if (job.snapshot) {
+  let tick = 0;
+  let block = 0;
+  Date.now = () => 1767225600000 + tick++;
+  performance.now = () => tick++;
+  nodeCrypto.randomFillSync = (view) => {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    for (let i = 0; i < bytes.length; i += 32) {
+      const digest = createHash("sha256").update(`vramcalc ${block++}`).digest();
+      bytes.set(digest.subarray(0, Math.min(32, bytes.length - i)), i);
+    }
+    return view;
+  };
+}
+const py = await loadPyodide({
+  stdLibURL: job.stdlib ?? undefined,
+  env: { PYTHONHASHSEED: "0" },
+  _makeSnapshot: Boolean(job.snapshot),
+  stdout: () => {},
+  stderr: (t) => process.stderr.write(t + "\\n"),
+});
+if (job.archive) {
+  const data = new Uint8Array(readFileSync(job.archive));
+  py.unpackArchive(data, "zip", { extractDir: "/home/pyodide" });
+}
+let result;
+try {
+  result = py.runPython(job.code);
+} catch (error) {
+  process.stderr.write(String(error?.message ?? error));  // the Python traceback, not the JS
+  process.exit(1);
+}
+if (job.snapshot) writeFileSync(job.snapshot, py.makeMemorySnapshot());
+process.stdout.write(String(result ?? ""));
+"""
+
+
+def run_in_pyodide(
+    pyodide_dir: Path,
+    code: str,
+    *,
+    what: str,
+    stdlib: Path | None = None,
+    archive: Path | None = None,
+    snapshot: Path | None = None,
+) -> str:
+    """Run `code` in the Pyodide of `pyodide_dir` under Node.js; its last expression (a str)."""
+    node = shutil.which("node")
+    if node is None:
+        raise BuildError(f"node (Node.js) is needed for {what}")
+    job = {
+        "code": code,
+        "stdlib": str(stdlib) if stdlib else None,
+        "archive": str(archive) if archive else None,
+        "snapshot": str(snapshot) if snapshot else None,
+    }
+    loader = json.dumps((pyodide_dir / "pyodide.mjs").resolve().as_uri())
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", _PYODIDE_JS % {"loader": loader}],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BuildError(f"{what} in Pyodide failed:\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+# Compiles Python sources with the page's own Python, so the browser imports bytecode instead
+# of compiling them on every page load. The .pyc files are hash-based (PEP 552), whatever the
+# unpacked sources' dates: unchecked (used as they are) or checked (used only while the source
+# beside them has the hash they were compiled from).
+_COMPILE_PY = """
+import base64, importlib.util, json, os, py_compile
 out = {}
-for name, text in sources.items():
+for name, text in json.loads(%(sources)r).items():
     os.makedirs(os.path.dirname(name) or ".", exist_ok=True)
     with open(name, "w", encoding="utf-8") as f:
         f.write(text)
     pyc = importlib.util.cache_from_source(name)
     py_compile.compile(name, cfile=pyc, doraise=True,
-                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+                       invalidation_mode=py_compile.PycInvalidationMode.%(mode)s)
     with open(pyc, "rb") as f:
         out[pyc] = base64.b64encode(f.read()).decode()
 json.dumps(out)
-`));
 """
 
 
-def compile_bytecode(sources: dict[str, str], pyodide_dir: Path) -> dict[str, bytes]:
+def compile_bytecode(
+    sources: dict[str, str], pyodide_dir: Path, *, checked: bool = False,
+    stdlib: Path | None = None,
+) -> dict[str, bytes]:
     """{archive name of a .py: source} -> {archive name of its .pyc: bytecode}, compiled by
-    the Pyodide in `pyodide_dir` (needs Node.js, which the build needs for npm anyway)."""
-    node = shutil.which("node")
-    if node is None:
-        raise BuildError("node (Node.js) is needed to compile the package for the page")
-    loader = json.dumps((pyodide_dir / "pyodide.mjs").resolve().as_uri())
-    result = subprocess.run(
-        [node, "--input-type=module", "-e", _COMPILE_JS % {"loader": loader}],
-        input=json.dumps(sources), capture_output=True, text=True, check=False,
-    )
-    if result.returncode != 0:
-        raise BuildError(f"compiling the package in Pyodide failed:\n{result.stderr[-2000:]}")
-    return {name: base64.b64decode(data) for name, data in json.loads(result.stdout).items()}
+    the Pyodide in `pyodide_dir` (with the standard library `stdlib`, or its own)."""
+    mode = "CHECKED_HASH" if checked else "UNCHECKED_HASH"
+    code = _COMPILE_PY % {"sources": json.dumps(sources), "mode": mode}
+    out = run_in_pyodide(pyodide_dir, code, what="compiling Python sources", stdlib=stdlib)
+    return {name: base64.b64decode(data) for name, data in json.loads(out).items()}
+
+
+def _write_zip(dest: Path, entries: dict[str, bytes]) -> list[str]:
+    """A zip of `entries`, reproducibly: sorted names, fixed dates, deflated."""
+    names = sorted(entries)
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name in names:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (0o40755 << 16 | 0x10) if name.endswith("/") else 0o644 << 16
+            archive.writestr(info, entries[name])
+    return names
 
 
 def zip_package(package: Path, dest: Path, pyodide_dir: Path | None = None) -> list[str]:
@@ -320,18 +443,173 @@ def zip_package(package: Path, dest: Path, pyodide_dir: Path | None = None) -> l
         sources = {name: data.decode("utf-8") for name, data in entries.items()
                    if name.endswith(".py")}
         entries.update(compile_bytecode(sources, pyodide_dir))
-    names = []
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for name in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, entries[name])
-            names.append(name)
-    return names
+    return _write_zip(dest, entries)
 
 
-# --- prerendering --------------------------------------------------------------------------
+# --- PyScript's Python package --------------------------------------------------------------
+
+
+def pyscript_sources(pyscript_dir: Path) -> dict[str, str]:
+    """PyScript's own Python package, {"pyscript/x.py": source}, as its core chunk writes it
+    into the worker's home folder on every start (`wo(".",{pyscript:{"x.py":"..."}})`, a
+    literal of JSON strings), before it imports it."""
+    (chunk,) = pyscript_dir.glob("core-*.js")
+    text = chunk.read_text()
+    start = text.find("{pyscript:{")
+    if start == -1 or text.find("{pyscript:{", start + 1) != -1:
+        raise BuildError(f"{chunk.name}: not one literal of PyScript's Python package")
+    decoder, i, sources = json.JSONDecoder(), start + len("{pyscript:{"), {}
+    try:
+        while text[i] != "}":
+            name, i = decoder.raw_decode(text, i)
+            source, i = decoder.raw_decode(text, i + 1)  # after the ":"
+            if not (isinstance(name, str) and name.endswith(".py") and isinstance(source, str)):
+                raise ValueError(f"{name!r} is not a module")
+            sources[f"pyscript/{name}"] = source
+            i += text[i] == ","
+    except ValueError as exc:
+        raise BuildError(f"{chunk.name}: PyScript's Python package not read: {exc}") from exc
+    if "pyscript/__init__.py" not in sources:
+        raise BuildError(f"{chunk.name}: PyScript's Python package has no __init__.py")
+    return sources
+
+
+def zip_pyscript_bytecode(pyscript_dir: Path, pyodide_dir: Path, dest: Path) -> list[str]:
+    """PyScript's Python package as checked-hash bytecode (pyscript/__pycache__/*.pyc), for
+    the "files" of pyscript.json to unpack beside the sources PyScript writes: importing it
+    then compiles nothing, and a source that differs is compiled as usual."""
+    compiled = compile_bytecode(pyscript_sources(pyscript_dir), pyodide_dir, checked=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return _write_zip(dest, compiled)
+
+
+# --- the standard library ------------------------------------------------------------------
+
+# What a page load makes Python import: PyScript's own imports, site/worker.py's, and the
+# modules the engine imports on demand for each view's default request (every engine's).
+_WARM_UP_PY = """
+import json
+for name in %(pyscript)r:
+    __import__(name)
+exec(compile(%(worker)r, "worker.py", "exec"), {"__name__": "vramcalc_page_worker"})
+import vramcalc
+for request in json.loads(%(requests)r):
+    vramcalc.estimate(request)
+"""
+
+
+def warm_up_code(site: Path, root: Path) -> str:
+    """Python that imports what a page load imports (run in a namespace of its own)."""
+    vramcalc = import_package(root)
+    defaults = json.loads((site / "defaults.json").read_text())
+    requests = list(defaults["requests"].values())
+    engines = vramcalc.catalog()["choices"]["engine"]
+    requests += [{**r, "engine": e} for r in requests if r["mode"] == "inference" for e in engines]
+    code = _WARM_UP_PY % {
+        "pyscript": PYSCRIPT_STDLIB,
+        "worker": (site / "worker.py").read_text(),
+        "requests": json.dumps(requests),
+    }
+    return f"exec(compile({code!r}, '<vramcalc warm-up>', 'exec'), {{}})\n"
+
+
+# The standard library's modules imported by the end of the warm-up, compiled; `stdlib` is the
+# zip on sys.path (/lib/python314.zip): its modules' names are paths inside it.
+_COMPILE_STDLIB_PY = """
+import base64, json, os, py_compile, sys, zipfile
+stdlib = next(p for p in sys.path if p.endswith(".zip"))
+used = sorted({
+    m.__spec__.origin[len(stdlib) + 1:] for m in list(sys.modules.values())
+    if getattr(m, "__spec__", None) and (m.__spec__.origin or "").startswith(stdlib + "/")
+})
+out = {}
+with zipfile.ZipFile(stdlib) as archive:
+    for name in used:
+        path = "/tmp/stdlib/" + name
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(archive.read(name))
+        py_compile.compile(path, cfile=path + "c", dfile=f"{stdlib}/{name}", doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        with open(path + "c", "rb") as f:
+            out[name] = base64.b64encode(f.read()).decode()
+json.dumps(out)
+"""
+
+
+def compile_stdlib(pyodide_dir: Path, package_zip: Path, warm_up: str) -> dict[str, bytes]:
+    """{name in the standard library zip of a module a page load imports: its bytecode},
+    compiled by the page's Pyodide after running `warm_up` with the package unpacked."""
+    out = run_in_pyodide(
+        pyodide_dir, warm_up + _COMPILE_STDLIB_PY, what="compiling the standard library",
+        archive=package_zip,
+    )
+    return {name: base64.b64decode(data) for name, data in json.loads(out).items()}
+
+
+def write_stdlib(original: Path, compiled: dict[str, bytes], dest: Path) -> list[str]:
+    """The page's standard library: `original`, with each module of `compiled` as bytecode
+    (x.pyc in place of x.py: zipimport finds a module there) and the rest as source."""
+    if not compiled:
+        raise BuildError("no standard library module to compile: the warm-up imported none")
+    entries = {}
+    with zipfile.ZipFile(original) as archive:
+        for info in archive.infolist():
+            if info.filename in compiled:
+                entries[info.filename[:-3] + ".pyc"] = compiled[info.filename]
+            else:
+                entries[info.filename] = archive.read(info)
+    missing = {name[:-3] + ".pyc" for name in compiled} - set(entries)
+    if missing:
+        raise BuildError(f"{original.name} lacks {', '.join(sorted(missing))}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return _write_zip(dest, entries)
+
+
+# --- the memory snapshot -------------------------------------------------------------------
+
+
+def snapshot_key(pyodide_dir: Path, out: Path, warm_up: str) -> str:
+    """What a snapshot depends on: the runtime, the standard library (zipimport keeps its
+    offsets in memory), the package and what the warm-up ran; a short hash of them."""
+    digest = hashlib.sha256()
+    for path in (pyodide_dir / "pyodide.asm.wasm", pyodide_dir / "pyodide.asm.mjs",
+                 out / STDLIB, out / "vramcalc.zip"):
+        digest.update(path.read_bytes())
+    digest.update(warm_up.encode())
+    return digest.hexdigest()[:16]
+
+
+def snapshot_header(key: str) -> bytes:
+    """The first SNAPSHOT_HEADER bytes of the (decompressed) snapshot file."""
+    return f"vramcalc-snapshot {key}\n".encode().ljust(SNAPSHOT_HEADER, b" ")
+
+
+def make_snapshot(pyodide_dir: Path, out: Path, warm_up: str) -> str:
+    """Write out/SNAPSHOT: Pyodide's memory after the warm-up (the page's standard library,
+    vramcalc unpacked and imported), the same bytes on every build; returns its key."""
+    key = snapshot_key(pyodide_dir, out, warm_up)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "snapshot"
+        run_in_pyodide(
+            pyodide_dir, warm_up + "import gc; gc.collect(); ''", what="making the snapshot",
+            stdlib=out / STDLIB, archive=out / "vramcalc.zip", snapshot=raw,
+        )
+        data = snapshot_header(key) + raw.read_bytes()
+    (out / SNAPSHOT).write_bytes(gzip.compress(data, compresslevel=6, mtime=0))
+    return key
+
+
+def write_snapshot_key(out: Path, key: str) -> None:
+    """Tell interpreter.mjs which snapshot (and standard library) belongs to this build."""
+    path = out / "interpreter.mjs"
+    text = path.read_text()
+    if SNAPSHOT_KEY not in text:
+        raise BuildError(f"interpreter.mjs lacks the marker {SNAPSHOT_KEY}")
+    path.write_text(text.replace(SNAPSHOT_KEY, key))
+
+
+# --- the page data --------------------------------------------------------------------------
 
 
 def load_module(name: str, path: Path) -> ModuleType:
@@ -357,393 +635,34 @@ def import_package(root: Path) -> ModuleType:
         sys.path.remove(str(root))
 
 
-def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; the keys are the form controls' names."""
-    flat: dict[str, Any] = {}
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, dict) and name != "model.config":
-            flat.update(flatten(item, name + "."))
-        else:
-            flat[name] = item
-    return flat
-
-
-def _fixed2(value: float) -> str:
-    """Two decimals, as JavaScript's Intl.NumberFormat rounds the same double (half away from
-    zero, on its exact binary value; no "-0.00")."""
-    rounded = Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    return f"{abs(rounded) if rounded == 0 else rounded:,.2f}"
-
-
-def format_gib(n_bytes: int) -> str:
-    """The page's headline figure; js/units.js formats it the same way (a test compares)."""
-    return f"{_fixed2(n_bytes / 2**30)} GiB"
-
-
-def format_gb(n_bytes: int) -> str:
-    """The decimal figure shown on hover, as js/units.js does."""
-    return f"{_fixed2(n_bytes / 10**9)} GB ({n_bytes:,} bytes)"
-
-
-Option = tuple[str, str, str, dict[str, str]]  # value, label, group, extra attributes
-
-# catalog()["choices"] keys that differ from the request field a select sets
-CHOICE_KEYS = {
-    "llama_cpp.cache_type_k": "llama_cpp.cache_type",
-    "llama_cpp.cache_type_v": "llama_cpp.cache_type",
-    "lora.target_modules": "lora_target_modules",
-    "qlora.quant_type": "qlora_quant_type",
-}
-
-
-def select_options(name: str, catalog: dict[str, Any], group: str = "common") -> list[Option]:
-    """The options of a select list, all read from vramcalc.catalog(); `group` is the form's
-    fieldset ("training" fields have their own choices)."""
-    if name == "model.preset":
-        return [(p["id"], _preset_label(p), p.get("family", ""), {}) for p in catalog["presets"]]
-    if name == "gpu":
-        return [(g["id"], g["name"], g.get("vendor", "").upper(), {}) for g in catalog["gpus"]]
-    if name == "weight_format":
-        return [
-            (f["id"], f.get("label", f["id"]), f.get("kind", ""), {})
-            for f in catalog["weight_formats"]
-        ]
-    if name == "kv_cache_dtype":  # each dtype names the engines that offer it
-        return [
-            (f["id"], f.get("label", f["id"]), "", {"data-engines": " ".join(f.get("engines", []))})
-            for f in catalog["kv_cache_dtypes"]
-        ]
-    if name == "framework":
-        return [(f["id"], f.get("name", f["id"]), "", {}) for f in catalog["frameworks"]]
-    choices = catalog.get("choices", {})
-    if group == "training":
-        choices = choices.get("training", {})
-    values = choices.get(CHOICE_KEYS.get(name, name))
-    if values is None:
-        raise BuildError(f"catalog() has no list for the select {name!r} ({group})")
-    return [(str(v), str(v), "", {}) for v in values]
-
-
-def _preset_label(preset: dict[str, Any]) -> str:
-    label = str(preset["name"])
-    if preset.get("parameters"):
-        label += f" · {preset['parameters'] / 1e9:.1f} B"
-    return label
-
-
-class PageFiller(HTMLParser):
-    """Re-emit index.html with the form filled in, select lists and prerendered figures added.
-
-    - `<select name=N data-options>`: options from catalog(), the default selected;
-    - controls named after request fields get the default value of their group
-      (`<fieldset data-group=G>`; others take the "common" group); `data-auto` controls
-      stay empty, meaning "the engine's default";
-    - `data-prerender=K` elements get the text of `figures[K]`, and `data-prerender-title`
-      their title; `<script id=page-data>` gets the page data as JSON.
-    """
-
-    def __init__(
-        self,
-        *,
-        values: dict[str, dict[str, Any]],
-        catalog: dict[str, Any],
-        figures: dict[str, str],
-        page_data: dict[str, Any],
-        available: dict[str, set[str]] | None = None,
-        explicit: dict[str, dict[str, Any]] | None = None,
-    ) -> None:
-        super().__init__(convert_charrefs=False)
-        self.values = values
-        self.catalog = catalog
-        self.figures = figures
-        self.page_data = page_data
-        self.available = available or {}
-        self.explicit = explicit or {}  # what the page's default requests set themselves
-        self.omitted: list[str] = []  # what the engine does not offer (yet), left out
-        self.dropping: tuple[str, int] | None = None  # (tag, depth) of a subtree left out
-        self.out: list[str] = []
-        self.groups: list[str] = []  # open fieldsets' groups ("" for those without one)
-        self.skipping: str | None = None  # end tag whose content is being replaced
-        self.select: str | None = None  # value to select in the open <select>
-        self.listed: str | None = None  # the open <select> whose options come from catalog()
-
-    # helpers
-
-    def group(self) -> str:
-        return next((g for g in reversed(self.groups) if g), "common")
-
-    def value(self, name: str) -> Any:
-        for group in (self.group(), "common"):
-            if name in self.values.get(group, {}):
-                return self.values[group][name]
-        raise BuildError(f"no default for the control {name!r} (group {self.group()!r})")
-
-    def known(self, name: str) -> bool:
-        return any(name in self.values.get(g, {}) for g in (self.group(), "common"))
-
-    def offered(self, attrs: dict[str, str | None]) -> bool:
-        """Whether the engine offers what an element is for: `data-field` names a request
-        field it knows; `data-when="engine=vllm"` a choice it accepts."""
-        field = attrs.get("data-field")
-        if field and not self.known(field):
-            self.omitted.append(field)
-            return False
-        when = attrs.get("data-when")
-        if when:
-            key, _, value = when.partition("=")
-            if value not in self.available.get(key, set()):
-                self.omitted.append(when)
-                return False
-        return True
-
-    def dropped(self, tag: str, start: bool) -> bool:
-        """Track a subtree being left out; True while inside it."""
-        if self.dropping is None:
-            return False
-        name, depth = self.dropping
-        if tag == name:
-            depth += 1 if start else -1
-            self.dropping = None if depth == 0 else (name, depth)
-        return True
-
-    @staticmethod
-    def tag(tag: str, attrs: list[tuple[str, str | None]], close: bool = False) -> str:
-        parts = [tag]
-        for key, val in attrs:
-            parts.append(key if val is None else f'{key}="{html.escape(val, quote=True)}"')
-        return "<" + " ".join(parts) + (" />" if close else ">")
-
-    # parser callbacks
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.skipping or self.dropped(tag, start=tag not in VOID):
-            return
-        attrs = list(attrs)
-        a = dict(attrs)
-        if not self.offered(a):
-            if tag not in VOID:
-                self.dropping = (tag, 1)
-            return
-        if tag == "fieldset":
-            self.groups.append(a.get("data-group") or "")
-        name = a.get("name")
-        changed = False
-        auto = "data-auto" in a  # empty means the engine's default, unless the page sets one
-        set_here = not auto or name in self.explicit.get(self.group(), {})
-        if tag in ("input", "select") and name and "data-ui" not in a and set_here:
-            default = self.explicit[self.group()][name] if auto else self.value(name)
-            if tag == "select":
-                self.select = "" if default is None else str(default)
-            elif a.get("type") == "checkbox":
-                attrs = [(k, v) for k, v in attrs if k != "checked"]
-                on = default if isinstance(default, bool) else a.get("value") in (default or [])
-                if on:
-                    attrs.append(("checked", None))
-                changed = True
-            elif tag == "input":
-                attrs = [(k, v) for k, v in attrs if k != "value"]
-                attrs.append(("value", "" if default is None else _form_value(default, a)))
-                changed = True
-        if tag == "option" and self.select is not None:
-            attrs = [(k, v) for k, v in attrs if k != "selected"]
-            if a.get("value") == self.select:
-                attrs.append(("selected", None))
-            changed = True
-        title = a.get("data-prerender-title")
-        if title:
-            attrs = [(k, v) for k, v in attrs if k not in ("title", "data-prerender-title")]
-            attrs.append(("title", self.figures[title]))
-            changed = True
-        self.out.append(self.tag(tag, attrs) if changed else self.get_starttag_text() or "")
-        if tag == "select" and "data-options" in a and name:
-            self.listed = name  # its options go after the template's own, at </select>
-        listed = a.get("data-options-checkboxes")
-        if listed:
-            self.out.append(self.checkboxes(listed))
-        key = a.get("data-prerender")
-        if key:
-            self.out.append(html.escape(self.figures[key]))
-            self.skipping = tag
-        if tag == "script" and a.get("id") == "page-data":
-            text = json.dumps(self.page_data, separators=(",", ":"), sort_keys=True)
-            self.out.append(text.replace("</", "<\\/"))
-            self.skipping = tag
-
-    def options(self, name: str) -> str:
-        parts, group = [], None
-        for value, label, grp, extra in select_options(name, self.catalog, self.group()):
-            if grp != group:
-                if group:
-                    parts.append("</optgroup>")
-                if grp:
-                    parts.append(f'<optgroup label="{html.escape(grp)}">')
-                group = grp
-            attrs: list[tuple[str, str | None]] = [("value", value), *extra.items()]
-            if value == self.select:
-                attrs.append(("selected", None))
-            parts.append(self.tag("option", attrs) + f"{html.escape(label)}</option>")
-        if group:
-            parts.append("</optgroup>")
-        return "".join(parts)
-
-    def checkboxes(self, name: str) -> str:
-        chosen = self.value(name) or []
-        parts = []
-        for value, label, _, _ in select_options(name, self.catalog, self.group()):
-            attrs: list[tuple[str, str | None]] = [
-                ("type", "checkbox"),
-                ("name", name),
-                ("value", value),
-                ("data-type", "list"),
-            ]
-            if value in chosen:
-                attrs.append(("checked", None))
-            parts.append(f"<label>{self.tag('input', attrs)} {html.escape(label)}</label>")
-        return "".join(parts)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.dropped(tag, start=False):
-            return
-        if self.skipping:
-            if tag != self.skipping:
-                return
-            self.skipping = None
-        if tag == "fieldset":
-            self.groups.pop()
-        if tag == "select":
-            if self.listed:
-                self.out.append(self.options(self.listed))
-            self.select = self.listed = None
-        self.out.append(f"</{tag}>")
-
-    def handle_data(self, data: str) -> None:
-        if not (self.skipping or self.dropping):
-            self.out.append(data)
-
-    def handle_entityref(self, name: str) -> None:
-        if not (self.skipping or self.dropping):
-            self.out.append(f"&{name};")
-
-    def handle_charref(self, name: str) -> None:
-        if not (self.skipping or self.dropping):
-            self.out.append(f"&#{name};")
-
-    def handle_comment(self, data: str) -> None:
-        if not self.dropping:
-            self.out.append(f"<!--{data}-->")
-
-    def handle_decl(self, decl: str) -> None:
-        self.out.append(f"<!{decl}>")
-
-
-def _form_value(value: Any, attrs: dict[str, str | None]) -> str:
-    """A request value as the control shows it (bytes shown in MiB where data-scale says so)."""
-    scale = attrs.get("data-scale")
-    if scale and isinstance(value, (int, float)):
-        value = value / float(scale)
-        if float(value).is_integer():
-            value = int(value)
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def field_defaults(
-    vramcalc: ModuleType,
-    catalog: dict[str, Any],
-    request: dict[str, Any],
-    varied: str,
-    options: list[str],
-) -> dict[str, Any]:
-    """Every field a mode's inputs may set, with the value the form starts from: the default
-    request's own, then those its variants add (another engine's options, say), then the
-    catalog's defaults."""
-    values = flatten(catalog["defaults"].get(request["mode"], {}))
-    for option in options:
-        answer = vramcalc.estimate({**request, varied: option})
-        if "error" not in answer:
-            values.update(flatten(answer["request"]))
-    values.update(flatten(request))
-    return values
-
-
-def prerender(site: Path, out: Path, root: Path) -> dict[str, Any]:
-    """Compute the default view of every page mode in CPython and write dist/index.html.
-
-    A mode the engine does not offer yet (it answers with a problem on `mode`) keeps that
-    answer, which the page shows; its inputs are left out, as are inputs for request fields
-    and choices the engine does not know.
-    """
+def page_data(site: Path, root: Path) -> dict[str, Any]:
+    """What the page draws before Python is live: site/defaults.json, vramcalc.catalog() (the
+    form's lists and the engine's defaults), and each view's default answer, computed here by
+    the page's own worker.py, with the same call the page makes."""
     vramcalc = import_package(root)
     worker = load_module("vramcalc_page_worker", site / "worker.py")
     defaults = json.loads((site / "defaults.json").read_text())
-    catalog = vramcalc.catalog()
-    prerendered, modes = {}, set()
+    prerendered = {}
     for view, request in defaults["requests"].items():
         axis = defaults["axes"][request["mode"]][0]
-        result = worker.compute_dict(request, {"field": axis, "values": defaults["series"][axis]})
-        problems = result["response"].get("error", {}).get("problems", [])
-        if problems and (view == defaults["view"] or [p["field"] for p in problems] != ["mode"]):
+        series = {"field": axis, "values": defaults["series"][axis]}
+        result = json.loads(worker.compute(json.dumps(request), json.dumps(series)))
+        problems = result["response"].get("error", {}).get("problems")
+        if problems:
             raise BuildError(f"the default {view} request fails: {problems}")
-        if not problems:
-            modes.add(request["mode"])
         prerendered[view] = result
-    first = prerendered[defaults["view"]]["response"]
-    trained = prerendered[defaults["training_defaults_from"]]["response"]
-    choices = catalog.get("choices", {})
-    values = {
-        "common": {
-            **flatten(first["request"]),
-            **flatten(defaults["manual_config"], "model.config."),
-            "model.name": None,
-            "model.config": None,
-        },
-        "inference": field_defaults(
-            vramcalc, catalog, first["request"], "engine", choices.get("engine", [])
-        ),
-        "training": {}
-        if "error" in trained
-        else field_defaults(
-            vramcalc,
-            catalog,
-            trained["request"],
-            "method",
-            choices.get("training", {}).get("method", []),
-        ),
-    }
-    available = {key: {str(v) for v in vs} for key, vs in choices.items() if isinstance(vs, list)}
-    available["method"] = {str(v) for v in choices.get("training", {}).get("method", [])}
-    available["mode"] = modes
-    figures = {
-        "total": format_gib(first["total_bytes"]),
-        "total-title": format_gb(first["total_bytes"]),
-    }
-    page_data = {"defaults": defaults, "prerendered": prerendered}
-    requests = defaults["requests"]
-    explicit = {
-        "common": flatten(requests[defaults["view"]]),
-        "inference": flatten(requests[defaults["view"]]),
-        "training": flatten(requests[defaults["training_defaults_from"]]),
-    }
-    filler = PageFiller(
-        values=values,
-        catalog=catalog,
-        figures=figures,
-        page_data=page_data,
-        available=available,
-        explicit=explicit,
-    )
-    filler.feed((out / "index.html").read_text())
-    filler.close()
-    (out / "index.html").write_text("".join(filler.out))
-    if filler.omitted:
-        left_out = ", ".join(sorted(set(filler.omitted)))
-        print(f"note: this engine does not offer {left_out}; those inputs are left out")
-    return page_data
+    return {"defaults": defaults, "catalog": vramcalc.catalog(), "prerendered": prerendered}
+
+
+def write_page_data(out: Path, data: dict[str, Any]) -> None:
+    """Fill index.html's empty `<script type="application/json" id="page-data">` with `data`
+    ("<" escaped, so no text in it can close the script)."""
+    page = out / "index.html"
+    text = page.read_text()
+    if text.count(PAGE_DATA) != 1:
+        raise BuildError(f"index.html must have one empty {PAGE_DATA}")
+    payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+    page.write_text(text.replace(PAGE_DATA, PAGE_DATA.replace("{}", payload)))
 
 
 # --- the service worker --------------------------------------------------------------------
@@ -795,10 +714,17 @@ def build(out: Path = DIST, *, site: Path = SITE, root: Path = ROOT, cache: Path
         check_integrity(tarball, runtime.integrity)
         extract_runtime(runtime, tarball, out)
     copy_site(site, out)
-    preload_runtime(out)
+    preload_modules(out)
     write_pyscript_config(out)
-    zip_package(root / "vramcalc", out / "vramcalc.zip", out / RUNTIME[0].dest)
-    prerender(site, out, root)
+    pyodide = out / RUNTIME[0].dest
+    zip_package(root / "vramcalc", out / "vramcalc.zip", pyodide)
+    warm_up = warm_up_code(site, root)
+    compiled = compile_stdlib(pyodide, out / "vramcalc.zip", warm_up)
+    write_stdlib(pyodide / "python_stdlib.zip", compiled, out / STDLIB)
+    zip_pyscript_bytecode(out / RUNTIME[1].dest, pyodide, out / PYSCRIPT_PACKAGE)
+    (pyodide / "python_stdlib.zip").unlink()  # the page loads its own (interpreter.mjs)
+    write_snapshot_key(out, make_snapshot(pyodide, out, warm_up))
+    write_page_data(out, page_data(site, root))
     write_service_worker(site, out)
     return out
 

@@ -8,10 +8,32 @@ const INDEX = new URL("./index.html", self.registration.scope).href;
 // Runtime files live in versioned folders whose bytes never change (see build.py).
 const VERSIONED = new URL("./vendor/", self.registration.scope).href;
 
+// Python's memory snapshot (see interpreter.mjs), gzipped on the wire.
+const SNAPSHOT = new URL("./python/snapshot.bin", self.registration.scope).href;
+
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(PRECACHE)));
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      await cache.addAll(PRECACHE);
+      await inflateSnapshot(cache);
+    })(),
+  );
   // The first version activates at once; later ones wait until the page asks (see "skip-waiting").
 });
+
+/** Keep the snapshot decompressed: a start then reads it as it is instead of inflating 30 MB
+ * (interpreter.mjs takes either form). It stays gzipped if it cannot be inflated. */
+async function inflateSnapshot(cache) {
+  const response = await cache.match(SNAPSHOT);
+  if (!response || !response.body) return;
+  try {
+    const inflated = await new Response(response.body.pipeThrough(new DecompressionStream("gzip"))).blob();
+    await cache.put(SNAPSHOT, new Response(inflated, { headers: { "Content-Type": "application/octet-stream" } }));
+  } catch {
+    // a corrupt snapshot: interpreter.mjs will not use it either
+  }
+}
 
 self.addEventListener("activate", (event) => {
   event.waitUntil(

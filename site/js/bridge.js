@@ -7,14 +7,14 @@ const START_TIMEOUT_MS = 60_000;
  * @typedef {{response: Record<string, any>, series: {field: string, points: {value: number, total_bytes: number | null}[]} | null, request?: object}} Result
  *   (`request`: what the page sent, added by the page)
  * @typedef {{
- *   compute: (request: object, series: Series) => Promise<Result>,
+ *   compute: (request: object, series: Series | null) => Promise<Result>,
  *   hubRequest: (id: string) => Promise<{url?: string, status?: string, message?: string}>,
  *   hubAnswer: (id: string, answer: object) => Promise<import("./hub.js").Lookup>,
  * }} Bridge
  */
 
 // PyScript reports a failed start (a file it could not fetch, say) as an uncaught error, which
-// can come before the page calls connect(): boot.js keeps errors from the start, and this
+// can come before the page calls connect(): prerendered.js keeps errors from the start, and this
 // module listens from the moment it loads.
 /** @type {(reason: unknown) => void} */
 let startFailed = () => {};
@@ -34,8 +34,28 @@ addEventListener("error", onStartError);
   if (w.vramcalcEarlyErrors?.length) startFailed(w.vramcalcEarlyErrors[0]);
 }
 
-/** @returns {Promise<Bridge>} resolves once Python has imported vramcalc in the worker */
-export async function connect() {
+// How Python started in the worker (interpreter.mjs says): from the build's memory snapshot,
+// or the usual way; heard from the moment this module loads.
+const boot = new BroadcastChannel("vramcalc-boot");
+/** @type {{path: string, reason: string} | null} */
+let booted = null;
+/** @type {(path: string) => void} */
+let onBoot = () => {};
+boot.addEventListener("message", (event) => {
+  if (booted) return; // the first start heard is this page's: another tab's would come later
+  booted = event.data;
+  boot.close();
+  if (event.data.path !== "snapshot") console.info(`Python started without its snapshot: ${event.data.reason}`);
+  onBoot(event.data.path);
+});
+
+/**
+ * @param {{onBoot?: (path: string) => void}} [hooks] `onBoot`: how Python started, once known
+ * @returns {Promise<Bridge>} resolves once Python has imported vramcalc in the worker
+ */
+export async function connect(hooks = {}) {
+  onBoot = hooks.onBoot ?? onBoot;
+  if (booted) onBoot(booted.path);
   const core = /** @type {HTMLScriptElement} */ (document.getElementById("pyscript-core"));
   const { whenDefined } = await import(core.src); // the same module instance the page loaded
   const started = (async () => {

@@ -1,6 +1,6 @@
 // embed.js: the embed view tells its host page its height; the Embed dialog's snippet.
 
-export const RESIZE = "vramcalc:resize";
+const RESIZE = "vramcalc:resize";
 
 /** In a frame, post the document's height to the host whenever it changes. */
 export function reportHeight() {

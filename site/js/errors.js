@@ -1,7 +1,7 @@
 // errors.js: the page's error codes and the words shown for each (one table, one place).
 
 /** @type {Record<string, string>} */
-export const MESSAGES = {
+const MESSAGES = {
   "python-start":
     "Python could not start in this browser, so figures cannot be recomputed. The figures shown are for the default inputs.",
   "python-crash": "The calculation stopped unexpectedly. Reload the page to restart it.",

@@ -18,7 +18,7 @@ function kindOf(el) {
 
 /** Named controls that set request fields (UI-only controls carry data-ui).
  * @param {HTMLFormElement} form @returns {Element[]} */
-export function fieldControls(form) {
+function fieldControls(form) {
   return /** @type {Element[]} */ ([...form.elements]).filter(
     (el) => el.name && !("ui" in el.dataset) && el.type !== "file" && el.type !== "button",
   );
@@ -48,7 +48,7 @@ export function schema(form) {
 }
 
 /** @param {Record<string, any>} target @param {string} path dotted @param {any} value */
-export function setPath(target, path, value) {
+function setPath(target, path, value) {
   const keys = path.split(".");
   let node = target;
   for (const key of keys.slice(0, -1)) node = node[key] ??= {};
@@ -56,7 +56,7 @@ export function setPath(target, path, value) {
 }
 
 /** @param {Record<string, any>} source @param {string} path dotted */
-export function getPath(source, path) {
+function getPath(source, path) {
   return path.split(".").reduce((node, key) => (node == null ? undefined : node[key]), source);
 }
 

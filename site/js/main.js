@@ -1,4 +1,4 @@
-// main.js: wires the page: state from the URL, the form, the Python worker and the renderer.
+// main.js: wires the page: state from the URL, the form, the Python worker and the renderers.
 
 import { connect } from "./bridge.js";
 import { reportHeight, snippet } from "./embed.js";
@@ -6,13 +6,20 @@ import { message } from "./errors.js";
 import { flatten, readRequest, schema } from "./form.js";
 import { lookUp } from "./hub.js";
 import { registerServiceWorker } from "./offline.js";
-import * as render from "./render.js";
+import { data, workloadOf } from "./prerendered.js";
+import { renderAxis, renderChart } from "./render/chart.js";
+import { renderFitTable } from "./render/fit-table.js";
+import * as inputs from "./render/form.js";
+import { removeNotice, renderBanner, renderHubStatus, renderNotice } from "./render/notices.js";
+import * as frame from "./render/page.js";
+import * as results from "./render/result.js";
 import { decode, encode } from "./state.js";
 
-const data = JSON.parse(/** @type {HTMLElement} */ (document.getElementById("page-data")).textContent ?? "{}");
+/** defaults.json: each view's default request, the chart's axes */
 const defaults = data.defaults;
+/** vramcalc.catalog(): the form's lists and the engine's defaults */
+const catalog = data.catalog;
 const form = /** @type {HTMLFormElement} */ (document.getElementById("calc"));
-const fields = schema(form);
 const byId = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
 /** @type {Record<string, string>} */
@@ -49,13 +56,30 @@ const app = {
 
 const modeOf = (/** @type {string} */ workload) => (workload === "inference" ? "inference" : "training");
 const axes = () => defaults.axes[modeOf(app.workload)];
-const ctx = () => ({ axisLabel: AXIS_LABELS[app.axis] ?? app.axis, workload: app.workload });
+const axisLabel = () => AXIS_LABELS[app.axis] ?? app.axis;
+const fixedFields = () => (app.workload === "training" ? { method: "full" } : {});
+
+/** The form's starting values shared by every view: the default view's model and GPU, the
+ * manual architecture fields, no Hub id or pasted config. */
+function commonDefaults() {
+  const flat = flatten(defaults.requests[defaults.view]);
+  const common = Object.fromEntries(Object.entries(flat).filter(([k]) => k.startsWith("model.") || k === "gpu"));
+  return {
+    ...common,
+    ...flatten({ model: { config: defaults.manual_config } }, true),
+    "model.name": null,
+    "model.config": null,
+  };
+}
 
 /** The view's default inputs, without the model and GPU (those carry over): the engine's
- * normalized values, except that inputs left to the engine ("Default", "auto") stay so unless
- * the page's default request sets them. */
+ * defaults and its normalized answer to the view's default request, except that inputs left to
+ * the engine ("Default", "auto") stay so unless the page's default request sets them. */
 function viewDefaults(/** @type {string} */ workload) {
-  const flat = flatten(data.prerendered[workload].response.request ?? {}); // none if the engine lacks the mode
+  const flat = {
+    ...flatten(catalog.defaults[modeOf(workload)] ?? {}),
+    ...flatten(data.prerendered[workload].response.request),
+  };
   for (const el of form.querySelectorAll("[data-auto][name]")) flat[/** @type {HTMLInputElement} */ (el).name] = null;
   Object.assign(flat, flatten(defaults.requests[workload]));
   for (const key of Object.keys(flat)) {
@@ -64,47 +88,69 @@ function viewDefaults(/** @type {string} */ workload) {
   return flat;
 }
 
+/** Canonical JSON: the same request gives the same text whatever its keys' order. @param {any} value */
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const formRequest = () => readRequest(form, { mode: modeOf(app.workload), fixed: fixedFields() });
+
+/** Draw the answer Python gave at build time for the view's default inputs. */
+function showPrerendered() {
+  const prerendered = data.prerendered[app.workload];
+  app.result = { ...prerendered, request: defaults.requests[app.workload] };
+  showResult(app.result);
+}
+
 async function boot() {
+  inputs.fillOptions(form, catalog);
+  const fields = schema(form); // every list filled: URL values are checked against them
   const decoded = await decode(location.search, fields);
   app.embed = decoded.page.embed;
   app.view = decoded.page.view;
-  const linkedMode = new URLSearchParams(location.search).get("mode");
-  app.workload = app.view === "gpus" ? (linkedMode === "training" ? "finetune" : "inference") : app.view;
+  app.workload = workloadOf(app.view, new URLSearchParams(location.search).get("mode"));
   app.axis = axes().includes(decoded.page.axis) ? decoded.page.axis : axes()[0];
   if (decoded.page.axis && !axes().includes(decoded.page.axis)) decoded.invalid.push(`axis=${decoded.page.axis}`);
-  render.showView(form, app.view, app.workload);
-  if (app.workload !== defaults.view) render.fillForm(form, viewDefaults(app.workload));
-  render.renderAxis(axes(), app.axis, (a) => AXIS_LABELS[a] ?? a);
-  render.renderVersion(`Version ${data.prerendered[defaults.view].response.vramcalc_version}.`);
+  frame.showViewTabs(app.view, app.workload);
+  inputs.showWorkload(form, app.workload);
+  inputs.fillForm(form, { ...commonDefaults(), ...viewDefaults(app.workload) });
+  frame.formFilled();
+  renderAxis(axes(), app.axis, (a) => AXIS_LABELS[a] ?? a);
+  frame.renderVersion(`Version ${data.prerendered[defaults.view].response.vramcalc_version}.`);
 
   if (decoded.empty) {
-    const prerendered = data.prerendered[app.workload];
-    if (prerendered.response.error) render.renderProblems(form, prerendered.response.error.problems);
-    else {
-      app.result = { ...prerendered, request: defaults.requests[app.workload] };
-      render.renderResult(app.result, ctx());
-      render.showDefaults(form, prerendered.response.request);
-    }
-    render.renderStatus("Precomputed for these inputs; Python is starting for your changes…");
+    showPrerendered();
+    results.renderStatus("Precomputed for these inputs; Python is starting for your changes…");
   } else {
+    const baseline = canonical(formRequest().request);
     app.source = decoded.page.source;
-    render.setSource(form, app.source);
-    if (decoded.config) render.fillForm(form, { "model.config": decoded.config }, app.source);
-    const rejected = render.fillForm(form, decoded.values);
-    if (decoded.unknown.length) render.renderNotice("url-unknown", message("url-unknown"), { items: decoded.unknown });
+    inputs.setSource(form, app.source);
+    if (decoded.config) inputs.fillForm(form, { "model.config": decoded.config }, app.source);
+    const rejected = inputs.fillForm(form, decoded.values);
+    if (decoded.unknown.length) renderNotice("url-unknown", message("url-unknown"), { items: decoded.unknown });
     app.invalid = [...decoded.invalid, ...rejected.map((k) => `${k}=${String(decoded.values[k])}`)];
     if (app.invalid.length) {
-      render.renderNotice("url-invalid", message("url-invalid"), { items: app.invalid });
-      render.fillForm(form, pick(viewDefaults(app.workload), rejected));
+      renderNotice("url-invalid", message("url-invalid"), { items: app.invalid });
+      inputs.fillForm(form, pick(viewDefaults(app.workload), rejected));
     }
-    app.linked = new Set(Object.keys(decoded.values));
-    render.renderPending("Computing the inputs of this link as soon as Python is ready…");
+    const linked = formRequest();
+    if (linked.problems.length === 0 && canonical(linked.request) === baseline) {
+      showPrerendered(); // a link to the default inputs: Python's answer is here already
+      results.renderStatus("Precomputed for these inputs; Python is starting for your changes…");
+    } else {
+      app.linked = new Set(Object.keys(decoded.values));
+      results.renderPending("Computing the inputs of this link as soon as Python is ready…");
+    }
   }
-  delete document.documentElement.dataset.pending;
+  frame.clearPending();
   performance.mark("vramcalc:first-render");
   if (app.embed) reportHeight();
   wire();
-  app.started = connect();
+  app.started = connect({ onBoot: frame.setBoot });
   app.started.then(
     (bridge) => {
       app.bridge = bridge;
@@ -119,21 +165,46 @@ function pick(flat, keys) {
   return Object.fromEntries(keys.filter((k) => k in flat).map((k) => [k, flat[k]]));
 }
 
+/** @param {{field: string, message: string}[]} problems */
+function showProblems(problems) {
+  const unplaced = inputs.markProblems(form, problems);
+  results.renderProblemList(unplaced, problems.length > unplaced.length);
+}
+
+/** All a result says but its chart: the total, its parts, every GPU, the math.
+ * @param {import("./bridge.js").Result} result */
+function showEstimate(result) {
+  const r = result.response;
+  inputs.clearFieldProblems(form);
+  results.clearProblemList();
+  results.renderHeadline(r);
+  renderFitTable(r, app.workload);
+  results.renderMath(r);
+  results.renderRaw(result);
+  inputs.showDefaults(form, r.request);
+}
+
+/** Everything a result says, for the inputs that produced it.
+ * @param {import("./bridge.js").Result} result */
+function showResult(result) {
+  showEstimate(result);
+  renderChart(result, axisLabel());
+}
+
 function edited() {
   app.editedAt = app.live ? performance.now() : null;
-  render.applyDependent(form);
+  inputs.applyDependent(form);
   compute();
 }
 
 async function compute() {
-  const fixed = app.workload === "training" ? { method: "full" } : {};
-  const { request, problems } = readRequest(form, { mode: modeOf(app.workload), fixed });
+  const { request, problems } = formRequest();
   if (problems.length) {
-    render.renderProblems(form, problems);
+    showProblems(problems);
     return;
   }
   if (!app.bridge) {
-    render.renderPending(app.failed ? message("python-start") : "Python is starting: your change is computed as soon as it is ready…");
+    results.renderPending(app.failed ? message("python-start") : "Python is starting: your change is computed as soon as it is ready…");
     return;
   }
   if (app.busy) {
@@ -141,12 +212,25 @@ async function compute() {
     return;
   }
   app.busy = true;
+  frame.setBusy(true);
   const editedAt = app.editedAt;
   try {
+    // first the estimate alone: the total and the GPU table are on screen in the next frame
     const asked = performance.now();
-    const result = await app.bridge.compute(request, { field: app.axis, values: defaults.series[app.axis] });
+    const result = await app.bridge.compute(request, null);
     performance.measure("vramcalc:python", { start: asked, end: performance.now() });
-    if (!app.again) await show(result, request, editedAt);
+    if (app.again || !showFigures(result, request)) return;
+    painted("vramcalc:update", editedAt);
+    // then the chart's series, which Python computes while that frame is drawn
+    const charted = await app.bridge.compute(request, { field: app.axis, values: defaults.series[app.axis] });
+    if (app.again) return;
+    app.result = { ...charted, request };
+    renderChart(app.result, axisLabel());
+    if (editedAt !== null) performance.mark("vramcalc:rendered");
+    painted("vramcalc:update-chart", editedAt);
+    // the URL can wait until the figures are on screen
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
+    await saveUrl(request);
   } catch (error) {
     fail("python-crash", error);
   } finally {
@@ -154,18 +238,27 @@ async function compute() {
     if (app.again) {
       app.again = false;
       compute();
-    }
+    } else frame.setBusy(false);
   }
 }
 
-/** @param {import("./bridge.js").Result} result @param {object} request @param {number | null} editedAt */
-async function show(result, request, editedAt) {
+/** Measure `name`, from an edit to the frame that shows its result once drawn.
+ * @param {string} name @param {number | null} editedAt */
+function painted(name, editedAt) {
+  if (editedAt === null) return;
+  // a task queued from the frame's animation callback runs once that frame is drawn
+  requestAnimationFrame(() => setTimeout(() => performance.measure(name, { start: editedAt, end: performance.now() })));
+}
+
+/** Show an estimate (all but the chart), or its problems; false if there are no figures.
+ * @param {import("./bridge.js").Result} result @param {object} request */
+function showFigures(result, request) {
   const error = result.response.error;
   if (!app.live) {
     app.live = true;
-    render.setState("live");
+    frame.setState("live");
     performance.mark("vramcalc:live");
-    render.renderStatus("");
+    results.renderStatus("");
     registerServiceWorker({ onOffline, onUpdate }).catch(() => {});
   }
   if (error) {
@@ -175,39 +268,27 @@ async function show(result, request, editedAt) {
     if (bad.length) {
       // a link with values the engine rejects: say so, and use the defaults for those
       app.invalid.push(...bad.map((/** @type {any} */ p) => `${p.field}: ${p.message}`));
-      render.renderNotice("url-invalid", message("url-invalid"), { items: app.invalid });
-      render.fillForm(form, pick(viewDefaults(app.workload), bad.map((/** @type {any} */ p) => p.field)));
+      renderNotice("url-invalid", message("url-invalid"), { items: app.invalid });
+      inputs.fillForm(form, pick(viewDefaults(app.workload), bad.map((/** @type {any} */ p) => p.field)));
       app.again = true;
-      return;
+      return false;
     }
-    render.renderProblems(form, error.problems);
-    return;
+    showProblems(error.problems);
+    return false;
   }
   app.linked = null;
   app.result = { ...result, request };
   const drawn = performance.now();
-  render.clearProblems(form);
-  render.renderResult(app.result, ctx());
-  render.showDefaults(form, result.response.request);
+  showEstimate(app.result);
   performance.measure("vramcalc:render", { start: drawn, end: performance.now() });
-  if (editedAt !== null) {
-    performance.mark("vramcalc:rendered");
-    // painted: the frame after the DOM writes has been drawn
-    requestAnimationFrame(() =>
-      setTimeout(() => performance.measure("vramcalc:update", { start: editedAt, end: performance.now() })),
-    );
-  }
-  // the URL can wait until the figures are on screen
-  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
-  await saveUrl(request);
+  return true;
 }
 
 /** @param {object} request */
 async function saveUrl(request) {
   const query = await encode({ ...pageState(), embed: app.embed }, request, axes()[0]);
   if (query !== location.search) history.replaceState(null, "", query);
-  const full = await encode({ ...pageState(), embed: false }, request, axes()[0]);
-  render.setHref(/** @type {HTMLAnchorElement} */ (byId("open-full")), full);
+  frame.setFullPageLink(await encode({ ...pageState(), embed: false }, request, axes()[0]));
 }
 
 const pageState = () => ({ view: app.view, source: app.source, axis: app.axis });
@@ -215,55 +296,56 @@ const pageState = () => ({ view: app.view, source: app.source, axis: app.axis })
 /** @param {string} code @param {unknown} error */
 function fail(code, error) {
   app.failed = code === "python-start";
-  render.setState("error");
-  render.renderBanner(message(code));
-  if (app.failed) render.renderStatus("");
+  frame.setState("error");
+  renderBanner(message(code));
+  if (app.failed) results.renderStatus("");
   console.warn(code, error);
 }
 
 /** @param {boolean} offline */
 function onOffline(offline) {
-  if (offline) render.renderNotice("offline", message("offline"));
-  else render.removeNotice("offline");
+  if (offline) renderNotice("offline", message("offline"));
+  else removeNotice("offline");
 }
 
 /** @param {() => void} apply */
 function onUpdate(apply) {
-  render.renderNotice("update", message("update"), { action: { label: "Reload", run: apply } });
+  renderNotice("update", message("update"), { action: { label: "Reload", run: apply } });
 }
 
 /** @param {string} view */
 function switchView(view) {
   const workload = view === "gpus" ? app.workload : view;
-  render.showView(form, view, workload);
-  if (workload !== app.workload) render.fillForm(form, viewDefaults(workload));
+  frame.showViewTabs(view, workload);
+  inputs.showWorkload(form, workload);
+  if (workload !== app.workload) inputs.fillForm(form, viewDefaults(workload));
   app.view = view;
   app.workload = workload;
   if (!axes().includes(app.axis)) app.axis = axes()[0];
-  render.renderAxis(axes(), app.axis, (a) => AXIS_LABELS[a] ?? a);
+  renderAxis(axes(), app.axis, (a) => AXIS_LABELS[a] ?? a);
   edited();
 }
 
 /** @param {string} source */
 function switchSource(source) {
   app.source = source;
-  render.setSource(form, source);
+  inputs.setSource(form, source);
   edited();
 }
 
 async function hubFetch() {
   const id = /** @type {HTMLInputElement} */ (form.elements.namedItem("model.name")).value.trim();
-  render.renderHubStatus(app.bridge ? "Fetching config.json…" : "Waiting for Python, then fetching config.json…");
+  renderHubStatus(app.bridge ? "Fetching config.json…" : "Waiting for Python, then fetching config.json…");
   let found;
   try {
     found = await lookUp(id, await app.started);
   } catch {
-    render.renderHubStatus(message("python-start"), [], true); // Python never started
+    renderHubStatus(message("python-start"), [], true); // Python never started
     return;
   }
   if (found.config) {
-    render.fillForm(form, { "model.config": found.config }, "hub");
-    render.renderHubStatus(`Loaded config.json of ${id}.`);
+    inputs.fillForm(form, { "model.config": found.config }, "hub");
+    renderHubStatus(`Loaded config.json of ${id}.`);
     edited();
     return;
   }
@@ -272,16 +354,16 @@ async function hubFetch() {
     { label: "Describe it manually", run: () => switchSource("manual") },
     { label: "Pick a preset", run: () => switchSource("preset") },
   ];
-  render.renderHubStatus(found.message ?? "", found.status === "invalid_id" ? [] : next, true);
+  renderHubStatus(found.message ?? "", found.status === "invalid_id" ? [] : next, true);
 }
 
 /** @param {string} text @param {HTMLElement} button */
 async function copy(text, button) {
   try {
     await navigator.clipboard.writeText(text);
-    render.flash(button, "Copied");
+    frame.flash(button, "Copied");
   } catch {
-    render.showCopyFallback(text, message("clipboard"));
+    renderNotice("copy", message("clipboard"), { copy: text });
   }
 }
 
@@ -297,7 +379,7 @@ function wire() {
   form.addEventListener("input", (e) => {
     const target = /** @type {HTMLInputElement} */ (e.target);
     if (target.id === "preset-filter") {
-      render.filterPresets(/** @type {HTMLSelectElement} */ (form.elements.namedItem("model.preset")), target.value);
+      inputs.filterPresets(/** @type {HTMLSelectElement} */ (form.elements.namedItem("model.preset")), target.value);
       return;
     }
     if (target.type === "file") return;
@@ -305,16 +387,16 @@ function wire() {
       switchSource(target.value);
       return;
     }
-    if (target.name === "model.name") render.fillForm(form, { "model.config": null }, "hub");
+    if (target.name === "model.name") inputs.fillForm(form, { "model.config": null }, "hub");
     edited();
   });
   form.addEventListener("change", async (e) => {
     const input = /** @type {HTMLInputElement} */ (e.target);
     if (input.id !== "config-file" || !input.files?.[0]) return;
     try {
-      render.fillForm(form, { "model.config": JSON.parse(await input.files[0].text()) }, "config");
+      inputs.fillForm(form, { "model.config": JSON.parse(await input.files[0].text()) }, "config");
     } catch {
-      render.renderNotice("config-file", message("config-file"));
+      renderNotice("config-file", message("config-file"));
       return;
     }
     edited();
@@ -339,11 +421,11 @@ function wire() {
   byId("gpu-rows").addEventListener("click", (e) => {
     const button = /** @type {HTMLElement} */ (e.target).closest("[data-select-gpu]");
     if (!button) return;
-    render.fillForm(form, { gpu: /** @type {HTMLElement} */ (button).dataset.selectGpu });
+    inputs.fillForm(form, { gpu: /** @type {HTMLElement} */ (button).dataset.selectGpu });
     edited();
   });
   byId("share").addEventListener("click", (e) => copy(shareUrl(), /** @type {HTMLElement} */ (e.currentTarget)));
-  byId("embed").addEventListener("click", () => render.openEmbedDialog(snippet(shareUrl(true))));
+  byId("embed").addEventListener("click", () => frame.openEmbedDialog(snippet(shareUrl(true))));
   byId("embed-copy").addEventListener("click", (e) =>
     copy(/** @type {HTMLTextAreaElement} */ (byId("embed-code")).value, /** @type {HTMLElement} */ (e.currentTarget)),
   );
@@ -354,10 +436,10 @@ function wire() {
     if (!app.result) return;
     const r = app.result.response;
     const name = `vramcalc-${String(r.model.name).replace(/[^\w.-]+/g, "_")}-${app.workload}.json`;
-    render.download(name, JSON.stringify(r, null, 2));
+    frame.download(name, JSON.stringify(r, null, 2));
   });
   byId("raw").addEventListener("toggle", () => {
-    if (/** @type {HTMLDetailsElement} */ (byId("raw")).open && app.result) render.renderRaw(app.result);
+    if (app.result) results.renderRaw(app.result);
   });
 }
 

@@ -2,10 +2,8 @@
 
 import { flatten } from "./form.js";
 
-/** Query keys that are page state, not request fields. */
-export const PAGE_KEYS = ["view", "source", "axis", "embed"];
-export const VIEWS = ["inference", "finetune", "training", "gpus"];
-export const SOURCES = ["preset", "hub", "config", "manual"];
+const VIEWS = ["inference", "finetune", "training", "gpus"];
+const SOURCES = ["preset", "hub", "config", "manual"];
 
 /**
  * @typedef {{view: string, source: string, axis: string, embed: boolean}} Page
@@ -28,13 +26,13 @@ async function pipe(bytes, stream) {
 }
 
 /** A config.json as a short URL value: "z" + base64url(deflate(JSON)). @param {object} config */
-export async function packConfig(config) {
+async function packConfig(config) {
   const json = new TextEncoder().encode(JSON.stringify(config));
   return "z" + toBase64Url(await pipe(json, new CompressionStream("deflate-raw")));
 }
 
 /** @param {string} text a packConfig value, or plain JSON @returns {Promise<object>} */
-export async function unpackConfig(text) {
+async function unpackConfig(text) {
   const json = text.startsWith("z")
     ? new TextDecoder().decode(await pipe(fromBase64Url(text.slice(1)), new DecompressionStream("deflate-raw")))
     : text;

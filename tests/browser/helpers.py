@@ -13,6 +13,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,30 @@ class Watch:
         self.errors.append(f"console: {message.text} ({url})")
 
 
+def _fixed2(value: float) -> str:
+    """Two decimals, as Chromium's Intl.NumberFormat rounds the same double: half away from
+    zero, on the double's shortest decimal form (0.015, not 0.01499...); no "-0.00"."""
+    rounded = Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{abs(rounded) if rounded == 0 else rounded:,.2f}"
+
+
+def format_gib(n_bytes: int) -> str:
+    """The page's headline figure, computed independently of js/units.js (the tests' oracle)."""
+    return f"{_fixed2(n_bytes / 2**30)} GiB"
+
+
+def format_gb(n_bytes: int) -> str:
+    """The decimal figure the page shows on hover."""
+    return f"{_fixed2(n_bytes / 10**9)} GB ({n_bytes:,} bytes)"
+
+
+def page_data(html: str) -> Any:
+    """The JSON the build put into the page: defaults, catalog, each view's default answer."""
+    start = html.index('<script type="application/json" id="page-data">')
+    start = html.index(">", start) + 1
+    return json.loads(html[start : html.index("</script>", start)])
+
+
 def wait_live(page: Any) -> None:
     page.wait_for_selector("html[data-state=live]", state="attached", timeout=LIVE_TIMEOUT_MS)
 
@@ -105,6 +130,7 @@ def request_json(page: Any) -> dict[str, Any]:
 
 def settle(page: Any) -> None:
     """Wait until no computation is queued or running and results are on screen."""
+    page.wait_for_function("() => !('busy' in document.documentElement.dataset)")
     page.wait_for_function(
         "() => new Promise(r => requestAnimationFrame(() => setTimeout(() => r(true), 50)))"
     )
@@ -133,8 +159,8 @@ def assert_matches_python(page: Any, vramcalc: Any) -> dict[str, Any]:
     response = response_json(page)
     assert "error" not in response
     assert response == vramcalc.estimate(request_json(page))
-    assert shown_total(page) == build.format_gib(response["total_bytes"])
-    assert page.locator("[data-testid=total]").get_attribute("title") == build.format_gb(
+    assert shown_total(page) == format_gib(response["total_bytes"])
+    assert page.locator("[data-testid=total]").get_attribute("title") == format_gb(
         response["total_bytes"]
     )
     rows = page.locator("#gpu-rows tr")

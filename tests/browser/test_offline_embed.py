@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import re
 import shutil
@@ -18,6 +19,8 @@ from .helpers import (
     assert_matches_python,
     build,
     edit,
+    format_gb,
+    format_gib,
     response_json,
     settle,
     wait_live,
@@ -64,6 +67,16 @@ def test_offline_reload_still_computes(
             f"{origin}/sw.js",
         }
         assert wanted <= set(cached), wanted - set(cached)  # everything the page asked for
+        # the service worker keeps Python's snapshot decompressed: no 30 MB to inflate each start
+        kept = page.evaluate(
+            "async (url) => { const keys = await caches.keys();"
+            " const c = await caches.open(keys.find(k => k.startsWith('vramcalc-')));"
+            " const r = await c.match(url); const b = new Uint8Array(await r.arrayBuffer());"
+            " return [b.length, new TextDecoder().decode(b.subarray(0, 18))]; }",
+            urllib.parse.urljoin(server.url, build.SNAPSHOT),
+        )
+        raw = gzip.decompress((dist / build.SNAPSHOT).read_bytes())
+        assert kept == [len(raw), "vramcalc-snapshot "]
 
         session = context.new_cdp_session(page)
         session.send("Network.clearBrowserCache")
@@ -73,6 +86,7 @@ def test_offline_reload_still_computes(
         page.reload()
         wait_live(page)
         page.wait_for_selector('[data-notice="offline"]')  # the page says it is offline
+        assert page.locator("html").get_attribute("data-boot") == "snapshot"
         edit(page, lambda: page.locator("[name=context_length]").fill("65536"))
         response = assert_matches_python(page, vramcalc)
         assert response["request"]["context_length"] == 65536
@@ -177,18 +191,37 @@ def test_accessible_and_responsive(page: Any, site_url: str) -> None:
     assert response_json(page)["request"]["model"] == {"preset": "Qwen/Qwen3-8B"}
 
 
-def test_format_gib_matches_the_page(page: Any, site_url: str) -> None:
-    """build.py's prerender formatter and units.js agree, ties included."""
+@pytest.mark.parametrize(
+    ("n_bytes", "gib", "gb"),
+    [
+        (0, "0.00 GiB", "0.00 GB (0 bytes)"),
+        (2**30, "1.00 GiB", "1.07 GB (1,073,741,824 bytes)"),
+        (134_217_728, "0.13 GiB", "0.13 GB (134,217,728 bytes)"),  # 0.125 GiB: half away from zero
+        (-134_217_728, "-0.13 GiB", "-0.13 GB (-134,217,728 bytes)"),
+        (-1, "0.00 GiB", "0.00 GB (-1 bytes)"),
+        # 0.015 GB: the double is 0.01499..., its shortest form 0.015, which is what is rounded
+        (15_000_000, "0.01 GiB", "0.02 GB (15,000,000 bytes)"),
+        (1_005_000_000, "0.94 GiB", "1.01 GB (1,005,000,000 bytes)"),  # 1.005: the same
+        (1234 * 2**30, "1,234.00 GiB", "1,325.00 GB (1,324,997,410,816 bytes)"),
+    ],
+)
+def test_formatters(n_bytes: int, gib: str, gb: str) -> None:
+    """The tests' own formatter, checked by hand."""
+    assert format_gib(n_bytes) == gib
+    assert format_gb(n_bytes) == gb
+
+
+def test_the_pages_formatter_matches(page: Any, site_url: str) -> None:
+    """js/units.js and the tests' formatter agree, ties included."""
     page.goto(site_url)
     values = [0, 1, 2**30, 134217728, 3 * 2**30 // 8, 5368709, 10**12, 17_000_000_000, 2**40 + 1]
+    values += [15_000_000, 1_005_000_000, 1234 * 2**30]
     shown = page.evaluate(
         "async (vs) => { const u = await import('./js/units.js');"
         " return vs.map(v => [u.gib(v), u.gb(v), u.gib(-v)]); }",
         values,
     )
-    assert shown == [
-        [build.format_gib(v), build.format_gb(v), build.format_gib(-v)] for v in values
-    ]
+    assert shown == [[format_gib(v), format_gb(v), format_gib(-v)] for v in values]
 
 
 def test_python_failing_to_start_is_said_plainly(browser: Any, site_url: str) -> None:
@@ -204,6 +237,58 @@ def test_python_failing_to_start_is_said_plainly(browser: Any, site_url: str) ->
     page.locator("[name=batch_size]").fill("2")
     assert page.locator("[data-testid=total]").text_content() == "…"  # no stale figure
     assert page.locator("#summary").text_content().startswith("Python could not start")
+    context.close()
+
+
+def snapshot_variants(dist: Path) -> dict[str, tuple[int, bytes, str]]:
+    """Snapshot files the page must not start from."""
+    data = gzip.decompress((dist / build.SNAPSHOT).read_bytes())
+    header, snapshot = data[: build.SNAPSHOT_HEADER], data[build.SNAPSHOT_HEADER :]
+    build_id = slice(16, 48)  # in Pyodide's own header: magic, offset, length, padding, build id
+    other_pyodide = bytearray(snapshot)
+    other_pyodide[build_id] = bytes(32)
+    return {  # (status, body, why the page says it did not use it)
+        "missing": (404, b"Not found", "no snapshot (HTTP 404)"),
+        "corrupt": (200, b"\x1f\x8b\x08\x00" + bytes(100), ""),
+        "another build": (
+            200,
+            gzip.compress(build.snapshot_header("0" * 16) + snapshot),
+            "the snapshot belongs to another build",
+        ),
+        "another Pyodide": (
+            200,
+            gzip.compress(header + bytes(other_pyodide)),
+            "Snapshot build id mismatch",  # Pyodide's own check
+        ),
+    }
+
+
+@pytest.mark.parametrize("variant", ["missing", "corrupt", "another build", "another Pyodide"])
+def test_python_starts_without_a_usable_snapshot(
+    browser: Any, site_url: str, dist: Path, vramcalc: Any, variant: str
+) -> None:
+    """interpreter.mjs starts Pyodide the usual way when it cannot use the snapshot; it says so."""
+    status, body, why = snapshot_variants(dist)[variant]
+    context = browser.new_context(service_workers="block")  # every fetch reaches the route
+    said: list[str] = []
+    context.on("console", lambda m: said.append(m.text))
+    served: list[str] = []
+
+    def snapshot(route: Any) -> None:
+        served.append(route.request.url)
+        route.fulfill(status=status, body=body, content_type="application/octet-stream")
+
+    context.route("**/python/snapshot.bin*", snapshot)
+    page = context.new_page()
+    page.goto(site_url)
+    wait_live(page)
+    assert served, "the snapshot was never asked for"
+    assert page.locator("html").get_attribute("data-boot") == "standard"
+    reasons = [s for s in said if s.startswith("Python started without its snapshot: ")]
+    assert len(reasons) == 1 and why in reasons[0], said
+    edit(page, lambda: page.locator("[name=context_length]").fill("32768"))
+    assert response_json(page)["request"]["context_length"] == 32768
+    assert_matches_python(page, vramcalc)
     context.close()
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from .helpers import (
     assert_matches_python,
-    build,
     edit,
+    format_gib,
+    page_data,
     request_json,
     response_json,
     settle,
@@ -27,18 +28,73 @@ pytestmark = pytest.mark.usefixtures("watch")
 def test_prerendered_then_live(page: Any, site_url: str, vramcalc: Any, defaults: dict) -> None:
     html = urllib.request.urlopen(site_url).read().decode()
     expected = vramcalc.estimate(defaults["requests"][defaults["view"]])
-    figure = build.format_gib(expected["total_bytes"])
+    figure = format_gib(expected["total_bytes"])
     assert '<html lang="en" data-state="prerendered"' in html
-    assert 'data-testid="total" data-prerender="total"' in html
-    assert f">{figure}</output>" in html  # in the HTML itself: no script needed to see it
+    data = page_data(html)  # in the page itself: drawn without waiting for Python
+    assert data["prerendered"][defaults["view"]]["response"] == expected
+    assert data["catalog"] == json.loads(json.dumps(vramcalc.catalog()))
 
-    page.goto(site_url)
-    assert shown_total(page) == figure
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto(site_url, wait_until="domcontentloaded")  # the page's modules have run
+    drawn = page.evaluate(
+        """() => [document.documentElement.dataset.state,
+                  document.querySelector('[data-testid=total]').textContent,
+                  document.querySelectorAll('#gpu-rows tr').length,
+                  document.querySelectorAll('#chart svg circle').length,
+                  document.querySelectorAll('#math-rows tr').length]"""
+    )
+    assert drawn == [
+        "prerendered",
+        figure,
+        len(expected["fit"]["gpus"]),
+        len(defaults["series"][defaults["axes"]["inference"][0]]),
+        len(expected["components"]),
+    ]
     wait_live(page)
     settle(page)
     response = assert_matches_python(page, vramcalc)
     assert response == expected  # the form's defaults are the prerendered request's
     assert page.locator("[name=context_length]").input_value() == "8192"
+    # Python started through interpreter.mjs, from the build's memory snapshot, with the
+    # page's own standard library
+    assert f"{site_url}interpreter.mjs" in requested
+    assert any(u.startswith(f"{site_url}python/stdlib.zip?") for u in requested)
+    assert any(u.startswith(f"{site_url}python/snapshot.bin?") for u in requested)
+    assert page.locator("html").get_attribute("data-boot") == "snapshot"
+
+
+def test_every_list_comes_from_the_catalog(
+    page: Any, site_url: str, vramcalc: Any, defaults: dict
+) -> None:
+    """The page fills its lists from vramcalc.catalog(), before Python starts; none is empty."""
+    catalog = vramcalc.catalog()
+    page.goto(site_url, wait_until="domcontentloaded")
+    empty = page.evaluate(
+        "[...document.querySelectorAll('select')].filter(s => s.options.length === 0)"
+        ".map(s => s.name)"
+    )
+    assert empty == []
+
+    def values(selector: str) -> list[str]:
+        return page.locator(selector).evaluate_all("els => els.map(e => e.value)")
+
+    assert values('[name="model.preset"] option') == [p["id"] for p in catalog["presets"]]
+    assert values('[name="gpu"] option') == ["", *(g["id"] for g in catalog["gpus"])]
+    assert values('[name="weight_format"] option') == [
+        "", *(f["id"] for f in catalog["weight_formats"])
+    ]
+    assert values('[name="engine"] option') == catalog["choices"]["engine"]
+    assert values('[name="framework"] option') == [f["id"] for f in catalog["frameworks"]]
+    assert values('[data-group="training"] [name="attention"] option') == [
+        "", *catalog["choices"]["training"]["attention"]
+    ]
+    assert values('[name="lora.target_modules"]') == (
+        catalog["choices"]["training"]["lora_target_modules"]
+    )
+    assert page.locator('[name="gpu"]').input_value() == defaults["requests"]["inference"]["gpu"]
+    label = page.locator('[name="model.preset"] option:checked').text_content()
+    assert label == "Llama 3.1 8B · 8.0 B"
 
 
 MODES = {  # a view, and the inputs changed there
@@ -111,12 +167,7 @@ def test_each_mode_computes_what_python_does(
     settle(page)
     assert page.locator(f'nav a[data-view="{view}"]').get_attribute("aria-current") == "page"
     default = defaults["requests"].get(view, defaults["requests"]["inference"])
-    unavailable = vramcalc.estimate(default).get("error")
-    if unavailable:  # a mode this engine does not offer: the page says what the engine says
-        shown = page.locator("[data-testid=problems] li").all_text_contents()
-        assert shown == [f"{p['field']}: {p['message']}" for p in unavailable["problems"]]
-        assert shown_total(page) == "…"
-        return
+    assert "error" not in vramcalc.estimate(default)
     for how, name, value in inputs:
         edit(page, functools.partial(set_input, page, how, name, value))
     response = assert_matches_python(page, vramcalc)

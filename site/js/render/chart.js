@@ -1,6 +1,8 @@
-// chart.js: builds (detached) the SVG of total memory along one input, GPU capacities across it.
+// render/chart.js: every DOM write in the chart card: the SVG of total memory along one input,
+// GPU capacities across it, and the axis switch.
 
-import { gb, gib, short } from "./units.js";
+import { gb, gib, short } from "../units.js";
+import { byId as $, h } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const W = 640;
@@ -31,7 +33,7 @@ function step(max, n) {
  * @param {{points: Point[], current: number, axisLabel: string, lines: Line[], title: string}} spec
  * @returns {SVGSVGElement}
  */
-export function lineChart({ points, current, axisLabel, lines, title }) {
+function lineChart({ points, current, axisLabel, lines, title }) {
   const svg = /** @type {SVGSVGElement} */ (el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" }));
   svg.append(el("title", {}, title));
   const valid = points.filter((p) => p.total_bytes !== null);
@@ -84,4 +86,51 @@ export function lineChart({ points, current, axisLabel, lines, title }) {
     svg.append(dot);
   }
   return svg;
+}
+
+/** The chart of the result's series (none when the inputs failed).
+ * @param {{response: Record<string, any>, series: {field: string, points: Point[]} | null}} result
+ * @param {string} axisLabel */
+export function renderChart(result, axisLabel) {
+  const r = result.response;
+  const series = result.series;
+  const chart = $("chart");
+  if (!series) {
+    chart.replaceChildren();
+    return;
+  }
+  const byBytes = new Map();
+  for (const g of r.fit?.gpus ?? []) {
+    const entry = byBytes.get(g.usable_bytes) ?? { names: [], selected: false };
+    entry.names.push(g.name);
+    entry.selected ||= g.gpu === r.fit.selected;
+    byBytes.set(g.usable_bytes, entry);
+  }
+  const lines = [...byBytes].map(([bytes, e]) => ({
+    bytes,
+    selected: e.selected,
+    label: e.names.length > 1 ? `${e.names[0]} +${e.names.length - 1}` : e.names[0],
+    title: e.names.join(", "),
+  }));
+  const current = r.request[series.field] ?? 0;
+  const title = `Total GPU memory against ${axisLabel}, with GPU capacities`;
+  chart.replaceChildren(
+    lineChart({ points: series.points, current, axisLabel, lines, title }),
+    h("figcaption", {}, [
+      `Total against ${axisLabel.toLowerCase()}, everything else as set; horizontal lines are GPU capacities. The large dot is your input.`,
+    ]),
+  );
+}
+
+/** The radio buttons that choose the chart's input.
+ * @param {string[]} axes @param {string} current @param {(a: string) => string} label */
+export function renderAxis(axes, current, label) {
+  $("axis").replaceChildren(
+    ...axes.map((a) =>
+      h("label", {}, [
+        Object.assign(h("input", { type: "radio", name: "axis", value: a, "data-ui": "" }), { checked: a === current }),
+        ` ${label(a)}`,
+      ]),
+    ),
+  );
 }
