@@ -80,9 +80,16 @@ def test_every_list_comes_from_the_catalog(
         return page.locator(selector).evaluate_all("els => els.map(e => e.value)")
 
     assert values('[name="model.preset"] option') == [p["id"] for p in catalog["presets"]]
-    assert values('[name="gpu"] option') == ["", *(g["id"] for g in catalog["gpus"])]
+    def grouped(entries: list[dict[str, Any]], key: str) -> list[str]:
+        # the page puts each group (vendor, format kind) in an optgroup where it first appears
+        groups: dict[str, list[str]] = {}
+        for entry in entries:
+            groups.setdefault(str(entry.get(key) or ""), []).append(entry["id"])
+        return [value for ids in groups.values() for value in ids]
+
+    assert values('[name="gpu"] option') == ["", *grouped(catalog["gpus"], "vendor")]
     assert values('[name="weight_format"] option') == [
-        "", *(f["id"] for f in catalog["weight_formats"])
+        "", *grouped(catalog["weight_formats"], "kind")
     ]
     assert values('[name="engine"] option') == catalog["choices"]["engine"]
     assert values('[name="framework"] option') == [f["id"] for f in catalog["frameworks"]]
