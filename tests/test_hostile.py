@@ -149,3 +149,14 @@ def test_qwen3_next_mlp_only_layers_must_be_layer_indices(value: Any) -> None:
     req = {"mode": "inference", "model": {"config": {**config, "mlp_only_layers": value}}}
     assert problems(req) == [("model.config.mlp_only_layers",
                               "must be a list of layer indices from 0 to 47")]
+
+
+def test_the_pages_json_depth_bound_is_the_packages() -> None:
+    """site/js/json.js refuses deep JSON before parsing it, with the package's own bound."""
+    import re
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / "site" / "js" / "json.js").read_text()
+    found = re.search(r"export const MAX_DEPTH = (\d+);", source)
+    assert found is not None
+    assert int(found.group(1)) == vramcalc.jsonin.MAX_DEPTH

@@ -1,5 +1,7 @@
 // form.js: reads the form into a request; each control's name is the request field it sets.
 
+import { parseBounded } from "./json.js";
+
 /**
  * @typedef {{field: string, message: string}} Problem
  * @typedef {"number" | "bool" | "list" | "select" | "text" | "json"} Kind
@@ -102,7 +104,7 @@ export function readRequest(form, base) {
       if (text === "") problem(el.dataset.emptyMessage ?? "required");
       else {
         try {
-          const value = JSON.parse(text);
+          const value = parseBounded(text, "the config");
           if (value && typeof value === "object" && !Array.isArray(value)) setPath(request, el.name, value);
           else problem("must be a JSON object");
         } catch (error) {

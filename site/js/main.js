@@ -5,6 +5,7 @@ import { reportHeight, snippet } from "./embed.js";
 import { message } from "./errors.js";
 import { flatten, readRequest, schema } from "./form.js";
 import { lookUp } from "./hub.js";
+import { parseBounded } from "./json.js";
 import { registerServiceWorker } from "./offline.js";
 import { data, workloadOf } from "./prerendered.js";
 import { renderAxis, renderChart } from "./render/chart.js";
@@ -123,6 +124,10 @@ async function boot() {
   frame.renderVersion(`Version ${data.prerendered[defaults.view].response.vramcalc_version}.`);
 
   if (decoded.empty) {
+    if (decoded.invalid.length) {
+      app.invalid = [...decoded.invalid]; // ?view=bogus: the default view, and a word why
+      renderNotice("url-invalid", message("url-invalid"), { items: app.invalid });
+    }
     showPrerendered();
     results.renderStatus("Precomputed for these inputs; Python is starting for your changes…");
   } else {
@@ -394,7 +399,7 @@ function wire() {
     const input = /** @type {HTMLInputElement} */ (e.target);
     if (input.id !== "config-file" || !input.files?.[0]) return;
     try {
-      inputs.fillForm(form, { "model.config": JSON.parse(await input.files[0].text()) }, "config");
+      inputs.fillForm(form, { "model.config": parseBounded(await input.files[0].text(), "the file") }, "config");
     } catch {
       renderNotice("config-file", message("config-file"));
       return;

@@ -1,6 +1,7 @@
 // state.js: the page's state in the URL query, both ways: a link reproduces the inputs exactly.
 
 import { flatten } from "./form.js";
+import { parseBounded } from "./json.js";
 
 const VIEWS = ["inference", "finetune", "training", "gpus"];
 const SOURCES = ["preset", "hub", "config", "manual"];
@@ -36,7 +37,7 @@ async function unpackConfig(text) {
   const json = text.startsWith("z")
     ? new TextDecoder().decode(await pipe(fromBase64Url(text.slice(1)), new DecompressionStream("deflate-raw")))
     : text;
-  const config = JSON.parse(json);
+  const config = parseBounded(json, "model.config");
   if (!config || typeof config !== "object" || Array.isArray(config)) throw new Error("not an object");
   return config;
 }
@@ -93,8 +94,8 @@ export async function decode(search, fields) {
     else if (key === "model.config") {
       try {
         out.config = await unpackConfig(raw);
-      } catch {
-        out.invalid.push("model.config");
+      } catch (error) {
+        out.invalid.push(error instanceof RangeError ? `model.config: ${error.message}` : "model.config");
       }
     } else if (key === "mode") {
       continue; // follows from the view
