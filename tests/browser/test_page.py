@@ -55,6 +55,17 @@ def test_prerendered_then_live(page: Any, site_url: str, vramcalc: Any, defaults
     settle(page)
     response = assert_matches_python(page, vramcalc)
     assert response == expected  # the form's defaults are the prerendered request's
+    rows = page.evaluate(
+        """() => [...document.querySelectorAll('#gpu-rows tr')]
+                  .map(r => [r.dataset.gpu, r.cells[4].textContent, r.cells[5].textContent])"""
+    )
+    said = [
+        [g["gpu"], *(f"{g[k]:,}" if g[k] > 0 else "none fits"
+                     for k in ("max_batch_size", "max_context_length"))]
+        for g in expected["fit"]["gpus"]
+    ]
+    assert rows == said
+    assert ["none fits", "none fits"] in [row[1:] for row in rows]  # cards too small: in words
     assert page.locator("[name=context_length]").input_value() == "8192"
     # Python started through interpreter.mjs, from the build's memory snapshot, with the
     # page's own standard library

@@ -40,7 +40,8 @@ function fillRow(row, g, selected) {
   setFigure(/** @type {HTMLElement} */ (memory.firstElementChild), g.usable_bytes);
   setText(fit, g.fits ? "✓ fits" : "✗ no");
   setFigure(/** @type {HTMLElement} */ (headroom.firstElementChild), g.headroom_bytes);
-  setText(batch, count(g.max_batch_size));
-  setText(context, count(g.max_context_length));
+  // 0 means no batch (or context) fits at all: said in words, never drawn as a number
+  setText(batch, g.max_batch_size > 0 ? count(g.max_batch_size) : "none fits");
+  setText(context, g.max_context_length > 0 ? count(g.max_context_length) : "none fits");
   setText(needed, count(g.gpus_for_weights));
 }
