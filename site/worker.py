@@ -39,6 +39,21 @@ def compute(request_json: str, series_json: str) -> str:
     return _dumps(result, _no_result)
 
 
+def fit_changes(request_json: str) -> str:
+    """vramcalc.fit_changes for the request on its own GPU: the ranked changes that make it
+    fit, or how much bigger it can run (docs/api.md)."""
+    try:
+        request = vramcalc.jsonin.loads(request_json, what="the request")
+        if not vramcalc.jsonin.depth_ok(request):
+            return _dumps(_problem(f"the request is nested more than "
+                                   f"{vramcalc.jsonin.MAX_DEPTH} levels deep"))
+        return _dumps(vramcalc.fit_changes(request))
+    except vramcalc.jsonin.JSONInputError as exc:
+        return _dumps(_problem(exc.message))
+    except Exception as exc:
+        return _dumps(_internal(exc))
+
+
 def _no_result(error: dict[str, Any]) -> dict[str, Any]:
     """compute's answer when there is nothing to show but `error` (what the page renders)."""
     return {"response": error, "series": None}
@@ -167,4 +182,4 @@ def _dumps(result: dict[str, Any],
         return json.dumps(shape(_internal(exc)))
 
 
-__export__ = ["compute", "hub_request", "hub_answer"]
+__export__ = ["compute", "fit_changes", "hub_request", "hub_answer"]

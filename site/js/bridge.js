@@ -77,6 +77,9 @@ export async function connect(hooks = {}) {
     async compute(request, series) {
       return JSON.parse(await xworker.sync.compute(JSON.stringify(request), JSON.stringify(series)));
     },
+    async fitChanges(request) {
+      return JSON.parse(await xworker.sync.fit_changes(JSON.stringify(request)));
+    },
     async hubRequest(id) {
       return JSON.parse(await xworker.sync.hub_request(id));
     },

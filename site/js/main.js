@@ -9,6 +9,7 @@ import { parseBounded } from "./json.js";
 import { registerServiceWorker } from "./offline.js";
 import { data, workloadOf } from "./prerendered.js";
 import { renderAxis, renderChart } from "./render/chart.js";
+import { clearFitChanges, renderFitChanges, renderFitChangesPending } from "./render/fit-changes.js";
 import { renderFitTable } from "./render/fit-table.js";
 import * as inputs from "./render/form.js";
 import { removeNotice, renderBanner, renderHubStatus, renderNotice } from "./render/notices.js";
@@ -197,6 +198,7 @@ function showResult(result) {
 }
 
 function edited() {
+  clearTimeout(adviseTimer);
   app.editedAt = app.live ? performance.now() : null;
   inputs.applyDependent(form);
   compute();
@@ -236,6 +238,12 @@ async function compute() {
     // the URL can wait until the figures are on screen
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
     await saveUrl(request);
+    // last, what would make it fit: worked out only when it does not, once the inputs have
+    // rested (the worker answers one call at a time: an edit must not wait behind it)
+    if (selectedFits(app.result.response) === false) {
+      renderFitChangesPending();
+      adviseTimer = setTimeout(() => exclusive(() => advise(request)), ADVISE_AFTER_MS);
+    }
   } catch (error) {
     fail("python-crash", error);
   } finally {
@@ -285,8 +293,63 @@ function showFigures(result, request) {
   app.result = { ...result, request };
   const drawn = performance.now();
   showEstimate(app.result);
+  clearFitChanges(selectedFits(result.response));
   performance.measure("vramcalc:render", { start: drawn, end: performance.now() });
   return true;
+}
+
+/** The chosen GPU's verdict in a response: true, false, or null when no GPU is chosen.
+ * @param {Record<string, any>} response */
+function selectedFits(response) {
+  const fit = response.fit;
+  const row = fit?.gpus?.find((/** @type {any} */ g) => g.gpu === fit.selected);
+  return row ? Boolean(row.fits) : null;
+}
+
+const ADVISE_AFTER_MS = 300;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let adviseTimer;
+
+/** Run `work` on the worker when no computation is running, as compute() does.
+ * @param {() => Promise<void>} work */
+async function exclusive(work) {
+  if (!app.bridge || app.busy) return;
+  app.busy = true;
+  frame.setBusy(true);
+  try {
+    await work();
+  } catch (error) {
+    fail("python-crash", error);
+  } finally {
+    app.busy = false;
+    if (app.again) {
+      app.again = false;
+      compute();
+    } else frame.setBusy(false);
+  }
+}
+
+/** vramcalc.fit_changes for `request`, drawn under the verdict unless the inputs moved on.
+ * @param {object} request */
+async function advise(request) {
+  renderFitChangesPending();
+  if (app.result?.request !== request) return; // the inputs moved on
+  const asked = performance.now();
+  const answer = await app.bridge.fitChanges(request);
+  performance.measure("vramcalc:fit-changes", { start: asked, end: performance.now() });
+  if (app.again) return;
+  renderFitChanges(answer, settable, applyChanges);
+}
+
+/** Whether every field of a change has an input on the page. @param {Record<string, any>} changes */
+function settable(changes) {
+  return Object.keys(changes).every((name) => form.querySelector(`[name="${CSS.escape(name)}"]:not([data-ui])`));
+}
+
+/** Set a suggestion's fields in the form and compute. @param {Record<string, any>} changes */
+function applyChanges(changes) {
+  inputs.fillForm(form, changes);
+  edited();
 }
 
 /** @param {object} request */
@@ -407,6 +470,10 @@ function wire() {
     edited();
   });
   byId("hub-fetch").addEventListener("click", hubFetch);
+  byId("fit-bigger").addEventListener("click", () => {
+    const request = app.result?.request;
+    if (request) exclusive(() => advise(request));
+  });
   byId("f-model.name").addEventListener("keydown", (e) => {
     if (e.key === "Enter") {
       e.preventDefault();

@@ -433,3 +433,34 @@ def test_hugging_face_lookup(page: Any, watch: Any, site_url: str, vramcalc: Any
     look_up("meta-llama/Llama-3.1-405B", explain("gated", "meta-llama/Llama-3.1-405B"))
     status.get_by_role("button", name="Paste config.json").click()
     assert page.locator("input[name=source]:checked").get_attribute("value") == "config"
+
+
+def test_the_changes_that_make_it_fit(page: Any, site_url: str, vramcalc: Any) -> None:
+    """The default fine-tuning view does not fit its GPU: fit_changes' ranked list appears under
+    the verdict, the same as the package's, and applying the first makes it fit."""
+    page.goto(f"{site_url}?view=finetune")
+    wait_live(page)
+    settle(page)
+    request = request_json(page)
+    expected = vramcalc.fit_changes(request)
+    assert expected["outcome"] == "changes"
+    items = page.locator("#fit-change-list li")
+    items.first.wait_for(state="visible")
+    labels = [text.split(" → ")[0] for text in items.all_text_contents()]
+    assert labels == [s["label"] for s in expected["suggestions"]]
+    first = expected["suggestions"][0]
+    assert items.first.locator(".num").text_content() == format_gib(first["total_bytes"])
+
+    edit(page, lambda: page.locator("[data-apply='0']").click())
+    settle(page)
+    response = assert_matches_python(page, vramcalc)
+    assert response == vramcalc.estimate(first["request"])
+    assert response["total_bytes"] == first["total_bytes"]
+    assert page.locator("#summary .fits").is_visible()
+    # it fits now: the list is gone, and "bigger" is offered on demand
+    assert page.locator("#fit-changes").is_hidden()
+    page.locator("#fit-bigger").click()
+    bigger = vramcalc.fit_changes(first["request"])["bigger"]
+    page.locator("#fit-change-list li").first.wait_for(state="visible")
+    shown = [t.split(" → ")[0] for t in page.locator("#fit-change-list li").all_text_contents()]
+    assert shown == [s["label"] for s in bigger]
