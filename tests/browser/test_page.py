@@ -214,6 +214,13 @@ def test_each_mode_computes_what_python_does(
     if details.get("speed"):
         speed = details["speed"]["decode"]["tokens_per_s_per_sequence"]
         assert f"decode ≤ {speed} tokens/s" in lines["speed"]
+    host = details.get("host_memory")
+    if host:  # host RAM as a figure of its own: while running, while loading, to download
+        shown = lines["host_memory"]
+        for key in ("resident_bytes", "load_peak_bytes", "download_bytes"):
+            assert format_gib(host[key]) in shown, key
+        for part in host["resident"]:
+            assert part["label"].lower() in shown
 
 
 def test_link_reproduces_the_result(page: Any, context: Any, site_url: str, vramcalc: Any) -> None:
@@ -464,3 +471,13 @@ def test_the_changes_that_make_it_fit(page: Any, site_url: str, vramcalc: Any) -
     page.locator("#fit-change-list li").first.wait_for(state="visible")
     shown = [t.split(" → ")[0] for t in page.locator("#fit-change-list li").all_text_contents()]
     assert shown == [s["label"] for s in bigger]
+
+
+def test_the_engine_guide_covers_every_engine(page: Any, site_url: str, vramcalc: Any) -> None:
+    page.goto(site_url)
+    wait_live(page)
+    offered = page.locator("#f-engine option").evaluate_all("os => os.map(o => o.value)")
+    assert sorted(offered) == sorted(vramcalc.catalog()["choices"]["engine"])
+    page.locator("#engine-guide summary").click()
+    guide = (page.locator("#engine-guide").text_content() or "").lower()
+    assert all(engine in guide for engine in offered), offered

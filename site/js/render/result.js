@@ -112,6 +112,13 @@ function engineLines(d) {
     lines.push(["llama_cpp", [`llama.cpp: ${l.n_gpu_layers} of ${l.n_layer + 1} layers on the GPU (`, figure(l.gpu_bytes),
       "), ", figure(l.cpu_bytes), ` in CPU memory; the largest -ngl that fits: ${l.max_n_gpu_layers}.`]]);
   }
+  const m = d.host_memory;
+  if (m) {
+    const parts = m.resident.map((/** @type {any} */ p) => p.label.toLowerCase()).join(", ");
+    lines.push(["host_memory", ["Host (CPU) memory: ", figure(m.resident_bytes), " while it runs",
+      parts ? ` (${parts})` : "", "; up to ", figure(m.load_peak_bytes), " while loading (",
+      m.load.label.toLowerCase(), "); ", figure(m.download_bytes), " to download."]]);
+  }
   const s = d.speed;
   if (s) {
     lines.push(["speed", [`Speed bound (roofline, not a promise) on ${s.gpu}: decode ≤ ${s.decode.tokens_per_s_per_sequence} tokens/s per sequence `
