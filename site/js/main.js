@@ -218,10 +218,8 @@ async function compute() {
     app.again = true;
     return;
   }
-  app.busy = true;
-  frame.setBusy(true);
   const editedAt = app.editedAt;
-  try {
+  await exclusive(async () => {
     // first the estimate alone: the total and the GPU table are on screen in the next frame
     const asked = performance.now();
     const result = await app.bridge.compute(request, null);
@@ -244,15 +242,7 @@ async function compute() {
       renderFitChangesPending();
       adviseTimer = setTimeout(() => exclusive(() => advise(request)), ADVISE_AFTER_MS);
     }
-  } catch (error) {
-    fail("python-crash", error);
-  } finally {
-    app.busy = false;
-    if (app.again) {
-      app.again = false;
-      compute();
-    } else frame.setBusy(false);
-  }
+  });
 }
 
 /** Measure `name`, from an edit to the frame that shows its result once drawn.
