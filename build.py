@@ -486,7 +486,8 @@ def zip_pyscript_bytecode(pyscript_dir: Path, pyodide_dir: Path, dest: Path) -> 
 # --- the standard library ------------------------------------------------------------------
 
 # What a page load makes Python import: PyScript's own imports, site/worker.py's, and the
-# modules the engine imports on demand for each view's default request (every engine's).
+# modules the engine imports on demand for each view's default request (every engine's),
+# and fit_changes' levers (read once, for the list under a verdict that does not fit).
 _WARM_UP_PY = """
 import json
 for name in %(pyscript)r:
@@ -495,6 +496,7 @@ exec(compile(%(worker)r, "worker.py", "exec"), {"__name__": "vramcalc_page_worke
 import vramcalc
 for request in json.loads(%(requests)r):
     vramcalc.estimate(request)
+    vramcalc.fit_changes(request, max_evaluations=2)
 """
 
 
