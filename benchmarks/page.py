@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import BrowserContext, Frame, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError  # noqa: E402
 
 import build  # noqa: E402
 
@@ -229,13 +230,29 @@ def visit(context: BrowserContext, url: str, totals: dict[str, str]) -> dict[str
 
 
 def wait_controlled(context: BrowserContext, url: str, frame_of: Callable[[Page], Any]) -> None:
-    """Wait until the service worker controls the page (its precaching is done)."""
-    page = context.new_page()
-    page.goto(url)
-    frame_of(page).wait_for_function(
-        "navigator.serviceWorker.controller !== null", timeout=LIVE_TIMEOUT_MS
-    )
-    page.close()
+    """Wait until the service worker controls the page (registered once Python is live; it
+    controls the page once its precaching is done). A registration cut short when the cold
+    visit's page closed is retried by loading the page again."""
+    for _ in range(3):
+        page = context.new_page()
+        page.goto(url)
+        frame = frame_of(page)
+        frame.wait_for_selector("html[data-state=live]", state="attached", timeout=LIVE_TIMEOUT_MS)
+        try:
+            frame.wait_for_function("navigator.serviceWorker.controller !== null", timeout=40_000)
+            return
+        except PlaywrightTimeoutError:
+            continue
+        finally:
+            page.close()
+    raise RuntimeError(f"no service worker took control of {url}")
+
+
+def embedded(page: Page) -> Frame:
+    """The page's iframe."""
+    frame = page.wait_for_selector("iframe").content_frame()
+    assert frame is not None
+    return frame
 
 
 def link_visit(context: BrowserContext, url: str, text: str) -> dict[str, Any]:
@@ -252,8 +269,7 @@ def embed_visit(context: BrowserContext, host_url: str, text: str) -> dict[str, 
     page = context.new_page()
     page.goto(host_url, wait_until="commit")
     host_origin = page.evaluate("performance.timeOrigin")
-    frame = page.wait_for_selector("iframe").content_frame()
-    assert frame is not None
+    frame = embedded(page)
     at, frame_origin = drawn_at(frame, text)
     out = {"total": (frame_origin + at - host_origin) / 1000, "boot": boot_path(frame)}
     page.close()
@@ -306,7 +322,7 @@ def one_run(pw: Any, dist: Path, totals: dict[str, str], n_edits: int) -> dict[s
         try:
             with profile(pw) as context:
                 out["embed_cold"] = embed_visit(context, host.url, totals["link"])
-                wait_controlled(context, host.url, lambda p: p.frames[1])
+                wait_controlled(context, host.url, embedded)
                 out["embed_warm"] = embed_visit(context, host.url, totals["link"])
         finally:
             host.stop()

@@ -525,8 +525,9 @@ def test_serves_wasm_as_wasm(dist: Path) -> None:
 
 
 def test_page_sources_never_use_innerhtml() -> None:
-    paths = list((ROOT / "site" / "js").rglob("*.js"))
-    assert len(paths) > 10
+    site = ROOT / "site"
+    paths = [*site.rglob("*.js"), *site.rglob("*.mjs")]  # the page's, the worker's, sw.js
+    assert len(paths) > 10 and site / "interpreter.mjs" in paths
     for path in paths:
         text = path.read_text()
         for banned in (
