@@ -141,3 +141,21 @@ def test_sweeps_and_fit_changes_go_without(monkeypatch: pytest.MonkeyPatch) -> N
     vramcalc.fit_changes({"mode": "inference", "model": L70, "gpu": "rtx-4090"},
                          max_evaluations=3)
     assert called == []
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_a_normalized_request_sent_back_gives_the_same_layouts(engine: str) -> None:
+    """The echo pins the engine's TP-dependent defaults for the request's own layout (vLLM's
+    non-torch memory at TP 1: 0.13 GiB); the layouts of other sizes derive them again, so the
+    round trip keeps every row (found by the property test: a 2080 Ti row read 16 GPUs
+    instead of 32 after the round trip)."""
+    raw = {"mode": "inference", "model": {"preset": "meta-llama/Llama-3.1-70B"},
+           "fit_gpus": ["rtx-2080-ti"], "engine": engine, "gpu": "a10"}
+    first = vramcalc.estimate(raw)
+    assert "error" not in first
+    again = vramcalc.estimate(first["request"])
+    assert again == first
+    row = first["fit"]["gpus"][0]
+    assert row["gpu"] == "rtx-2080-ti"
+    if engine == "vllm":  # TP 8 and pipeline stages
+        assert row["gpus_needed"] > 8 and row["layout"]["pipeline"] > 1

@@ -119,14 +119,19 @@ def _candidates(req: InferenceRequest | TrainingRequest, current: int) -> list[C
         # serving engines keep tensor parallelism in a node, then add pipeline stages (where
         # their profile models them: PIPELINE_PARALLEL)
         most = TRANSFORMERS_MOST if engine == "transformers" else NODE_GPUS
-        stages = bool(getattr(engines.module(engine), "PIPELINE_PARALLEL", False))
+        module = engines.module(engine)
+        stages = bool(getattr(module, "PIPELINE_PARALLEL", False))
+        # options whose defaults follow the layout are derived again for each one, whether
+        # the request left them out or echoes a normalized request's value for its own layout
+        derived = {f"{module.OPTIONS_KEY}.{name}": None
+                   for name in getattr(module, "LAYOUT_DERIVED", ())}
         found: list[Candidate] = []
         while 2 * t <= most:
             t *= 2
-            found.append((t * p, {"parallel.tensor": t}, _inference_layout(t, p)))
+            found.append((t * p, {**derived, "parallel.tensor": t}, _inference_layout(t, p)))
         while stages and 2 * t * p <= VLLM_MOST:
             p *= 2
-            found.append((t * p, {"parallel.tensor": t, "parallel.pipeline": p},
+            found.append((t * p, {**derived, "parallel.tensor": t, "parallel.pipeline": p},
                           _inference_layout(t, p)))
         return found
     fw = getattr(getattr(req, "framework", None), "id", "")

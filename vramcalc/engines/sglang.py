@@ -37,6 +37,9 @@ OPTIONS_KEY = "sglang"
 RUNS_GGUF = False
 KV_DEFAULT = None  # --kv-cache-dtype auto: the model's dtype
 SINGLE_GPU = None
+# Options whose defaults follow the parallel layout (torch.distributed's buffers at TP > 1):
+# a layout of another size derives them again.
+LAYOUT_DERIVED = ("distributed_bytes",)
 VERSION = "0.5.23"
 _SRC = f"SGLang v{VERSION}"
 

@@ -38,6 +38,9 @@ OPTIONS_KEY = "vllm"
 RUNS_GGUF = False
 KV_DEFAULT = None  # the model's compute dtype
 SINGLE_GPU = None
+# Options whose defaults follow the parallel layout (non-torch memory: NCCL and custom
+# all-reduce buffers at TP > 1): a layout of another size derives them again.
+LAYOUT_DERIVED = ("non_torch_bytes",)
 PIPELINE_PARALLEL = True  # parallel.pipeline: stages of layers on further GPUs
 VERSION = "0.33.0"
 _SRC = f"vLLM v{VERSION}"
