@@ -53,13 +53,29 @@ def test_deep_nesting_is_a_problem_not_a_recursion_error(depth: int) -> None:
                               "config.json does")]
 
 
-@pytest.mark.parametrize("value", [["abc"], [None], [1e999], [99], [True], "3"])
+@pytest.mark.parametrize("value", [["abc"], [None], [99], [True], "3"])
 def test_llama4_moe_layers_must_be_layer_indices(value: Any) -> None:
     scout = catalogs.presets()["meta-llama/Llama-4-Scout-17B-16E-Instruct"]["config"]
     text = {**scout["text_config"], "moe_layers": value}
     req = {"mode": "inference", "model": {"config": {**scout, "text_config": text}}}
     assert problems(req) == [("model.config.text_config.moe_layers",
                               "must be a list of layer indices from 0 to 47")]
+
+
+@pytest.mark.parametrize(("where", "value", "field"), [
+    ("moe_layers", [1e999], "model.config.text_config.moe_layers.0"),
+    ("num_experts", float("nan"), "model.config.text_config.num_experts"),
+    ("unused_key", {"a": [0, float("-inf")]}, "model.config.text_config.unused_key.a.1"),
+])
+def test_nan_and_infinity_anywhere_are_named(where: str, value: Any, field: str) -> None:
+    """JSON has neither, but a Python caller can pass them, even in a key nothing reads:
+    refused by path before anything reads the request (the echo would not be JSON)."""
+    scout = catalogs.presets()["meta-llama/Llama-4-Scout-17B-16E-Instruct"]["config"]
+    text = {**scout["text_config"], where: value}
+    req = {"mode": "inference", "model": {"config": {**scout, "text_config": text}}}
+    [(got, message)] = problems(req)
+    assert got == field
+    assert message.startswith("must be a finite number, got ")
 
 
 def test_integers_too_long_to_print_are_described() -> None:

@@ -15,6 +15,7 @@ down (`model.config`).
 from __future__ import annotations
 
 import json
+import math
 import re
 from itertools import accumulate
 from typing import Any
@@ -82,6 +83,26 @@ def depth_ok(value: Any, max_depth: int = MAX_DEPTH) -> bool:
             return False
         stack.extend((child, depth + 1) for child in children)
     return True
+
+
+def non_finite(value: Any) -> tuple[str, float] | None:
+    """The dotted path (list items by index, "" for `value` itself) and the value of the
+    first NaN or infinite float in `value`, else None. JSON has neither (RFC 8259 section 6), but a
+    Python caller can pass them. Call after `depth_ok`: the walk is iterative, the depth
+    bounded."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return path, node
+        if isinstance(node, dict):
+            items: Any = ((str(k), v) for k, v in node.items())
+        elif isinstance(node, (list, tuple)):
+            items = ((str(i), v) for i, v in enumerate(node))
+        else:
+            continue
+        stack.extend((v, f"{path}.{k}" if path else k) for k, v in items)
+    return None
 
 
 def _text(data: str | bytes, what: str, max_bytes: int) -> str:

@@ -35,6 +35,12 @@ def parse(
         if not jsonin.depth_ok(value, limit - 1):  # the request object itself is level 1
             c.add(str(key)[:60], f"nests deeper than {limit} levels: no request or "
                   "config.json does")
+            continue
+        found = jsonin.non_finite(value)
+        if found is not None:
+            path, number = found
+            field = f"{key}.{path}" if path else str(key)
+            c.add(field[:200], f"must be a finite number, got {number}")
     c.raise_if_any()
     f = Fields(data, c)
     common = parse_common(f)
