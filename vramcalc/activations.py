@@ -35,6 +35,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import memo
+
 if TYPE_CHECKING:
     from .architecture import ModelSpec
 
@@ -98,6 +100,7 @@ class LayerShape:
     attention_dropout: bool = False  # eager attention keeps a mask and the dropped probs
 
 
+@memo.by_spec
 def layer_shapes(spec: ModelSpec) -> tuple[LayerShape, ...]:
     """One LayerShape per decoder layer of `spec`."""
     by_layer: dict[int, list[tuple[str, int, int, int]]] = {}

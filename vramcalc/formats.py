@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from . import modules
+from . import memo, modules
 from .architecture import LINEAR_ROLES
 from .catalogs import WeightFormat, ggml_types, gguf_recipes
 from .sizes import cdiv
@@ -145,6 +145,11 @@ def weights_bytes(fmt: WeightFormat, spec: ModelSpec, dense_bits: int = 16) -> i
     """Resident bytes of all weights of `spec` stored in `fmt`."""
     if fmt.kind == "gguf":  # per-tensor, per-layer type choices: worth remembering
         return _gguf_weights_bytes(fmt.id, spec)
+    return _weights_bytes(spec, fmt, dense_bits)
+
+
+@memo.by_spec
+def _weights_bytes(spec: ModelSpec, fmt: WeightFormat, dense_bits: int) -> int:
     return sum(tensor_bytes(fmt, group, spec, dense_bits) for group in spec.tensors)
 
 

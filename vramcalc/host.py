@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import checkpoint, formats
+from . import checkpoint, formats, memo
 from .errors import Collector
 
 if TYPE_CHECKING:
@@ -61,6 +61,11 @@ def stored_format(config: Mapping[str, Any], spec: ModelSpec) -> WeightFormat:
 def largest_tensor_bytes(fmt: WeightFormat, spec: ModelSpec) -> int:
     """Bytes of the checkpoint's largest single tensor stored in `fmt` (a stacked expert
     tensor counts as one, an upper bound for checkpoints that store experts one by one)."""
+    return _largest_tensor_bytes(spec, fmt)
+
+
+@memo.by_spec
+def _largest_tensor_bytes(spec: ModelSpec, fmt: WeightFormat) -> int:
     return max((formats.tensor_bytes(fmt, g, spec, 16) // g.count for g in spec.tensors),
                default=0)
 

@@ -17,22 +17,40 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+# a dataclass type -> its fields' (name, how) in order, read once (dataclasses.fields and
+# is_dataclass per value were most of an estimate's time)
+_PLANS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _plan(cls: type) -> tuple[tuple[str, Any], ...] | None:
+    plan = _PLANS.get(cls)
+    if plan is None and is_dataclass(cls):
+        plan = _PLANS[cls] = tuple((f.name, f.metadata.get("echo", True)) for f in fields(cls))
+    return plan
+
+
 def as_json(value: Any) -> Any:
     """The JSON-ready form of `value`."""
-    if is_dataclass(value) and not isinstance(value, type):
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    plan = _plan(cls)
+    if plan is not None:
         out: dict[str, Any] = {}
-        for f in fields(value):
-            how = f.metadata.get("echo", True)
-            item = getattr(value, f.name)
-            if how is False or (how == "omit_none" and item is None) or (
+        for name, how in plan:
+            item = getattr(value, name)
+            if how is True:
+                out[name] = item if type(item) in _SCALARS else as_json(item)
+            elif how is False or (how == "omit_none" and item is None) or (
                     how == "omit_empty" and not item):
                 continue
-            if how == "id":
-                out[f.name] = item.id
+            elif how == "id":
+                out[name] = item.id
             elif how == "flatten":
                 out.update(as_json(item))
             else:
-                out[f.name] = as_json(item)
+                out[name] = as_json(item)
         return out
     if isinstance(value, (tuple, list)):
         return [as_json(v) for v in value]

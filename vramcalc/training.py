@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import activations, catalogs, fit, formats, host, lora, optimizers, parallel
+from . import activations, catalogs, fit, formats, host, lora, memo, optimizers, parallel
 from .components import (
     CUBLAS_WORKSPACE_BYTES,
     Component,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .architecture import ModelSpec
     from .catalogs import WeightFormat
     from .request import TrainingRequest
+    from .request.training import LoraSpec
 
 PHASES = ("forward", "backward", "optimizer_step")
 
@@ -82,8 +83,10 @@ def _tok(per_token: float, per_token_key: float = 0.0, per_key: float = 0.0) -> 
 
 
 def _add(*polys: Poly) -> Poly:
-    return (sum(p[0] for p in polys), sum(p[1] for p in polys), sum(p[2] for p in polys),
-            sum(p[3] for p in polys))
+    k0 = kt = kts = ks = 0
+    for a, b, c, d in polys:
+        k0, kt, kts, ks = k0 + a, kt + b, kts + c, ks + d
+    return (k0, kt, kts, ks)
 
 
 def _at(p: Poly, t: int, s: int) -> int:
@@ -207,7 +210,11 @@ class _Params:
 
 
 def _params(req: TrainingRequest) -> _Params:
-    spec = req.common.spec
+    return _params_of(req.common.spec, req.lora)
+
+
+@memo.by_spec
+def _params_of(spec: ModelSpec, lora_spec: LoraSpec | None) -> _Params:
     per_layer: dict[int, int] = {}
     embed = head = 0
     largest_linear = 0
@@ -224,11 +231,11 @@ def _params(req: TrainingRequest) -> _Params:
             largest_linear = max(largest_linear, g.numel)
     head_numel = head or spec.vocab_size * spec.hidden_size
     adapters: tuple[lora.AdapterGroup, ...] = ()
-    if req.lora is not None:
-        adapters = lora.adapters(spec, req.lora.target_modules, req.lora.rank)
+    if lora_spec is not None:
+        adapters = lora.adapters(spec, lora_spec.target_modules, lora_spec.rank)
         sizes: list[int] = []
         for a in adapters:
-            sizes += [req.lora.rank * a.in_features, a.out_features * req.lora.rank] * a.modules
+            sizes += [lora_spec.rank * a.in_features, a.out_features * lora_spec.rank] * a.modules
         trainable_sizes = tuple(sizes)
         decay = sum(sizes)
     else:
@@ -243,17 +250,20 @@ def _params(req: TrainingRequest) -> _Params:
     )
 
 
-def _layer_adapters(spec: ModelSpec, req: TrainingRequest) -> dict[int, list[tuple[str, int, int]]]:
-    """layer -> (role, in_features, matrices) of every adapted weight in it."""
+@memo.by_spec
+def _layer_adapters(spec: ModelSpec, targets: str | tuple[str, ...] | None,
+                    ) -> dict[int, tuple[tuple[str, int, int], ...]]:
+    """layer -> (role, in_features, matrices) of every weight `targets` adapts in it (read,
+    never changed: the answer is remembered)."""
     out: dict[int, list[tuple[str, int, int]]] = {}
-    if req.lora is None:
-        return out
-    roles = lora.target_roles(req.lora.target_modules)
+    if targets is None:
+        return {}
+    roles = lora.target_roles(targets)
     for g in spec.tensors:
         if g.role in roles and g.in_features:
             for layer in g.layers:
                 out.setdefault(layer, []).append((g.role, g.in_features, g.experts))
-    return out
+    return {layer: tuple(found) for layer, found in out.items()}
 
 
 def attention_kernel(req: TrainingRequest, d: _Dtypes) -> str:
@@ -297,24 +307,27 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
         quantized_outputs_fp32=req.method == "qlora" and d.regime == "autocast"
         and _qlora_unquantized_bytes(req) == 4,
     )
-    by_layer = _layer_adapters(spec, req)
+    by_layer = _layer_adapters(spec, req.lora.target_modules if req.lora else None)
     shapes = activations.layer_shapes(spec)
     cache: dict[Any, activations.LayerActivations] = {}
     layers = []
     for i, shape in enumerate(shapes):
-        key = (shape, tuple(by_layer.get(i, ())))
-        if key not in cache:
-            cache[key] = activations.layer_activations(r, shape, list(key[1]))
-        layers.append(cache[key])
+        key = (id(shape), by_layer.get(i, ()))  # layers alike share one shape object
+        la = cache.get(key)
+        if la is None:
+            la = cache[key] = activations.layer_activations(r, shape, list(key[1]))
+        layers.append(la)
     n = len(layers) or 1
     # per GPU: TP splits what is inside attention and MLP; the norms' part only with SP
     def split(la: activations.LayerActivations) -> tuple[float, float]:
         inner = la.per_token - la.replicated_per_token
         return inner / tp + la.replicated_per_token / (tp if sp else 1), la.per_token_key / tp
-    avg_tok = sum(split(la)[0] for la in layers) / n
-    avg_key = sum(split(la)[1] for la in layers) / n
+    splits = {id(la): split(la) for la in cache.values()}
+    per_layer = [splits[id(la)] for la in layers]
+    avg_tok = sum(tok for tok, _ in per_layer) / n
+    avg_key = sum(key for _, key in per_layer) / n
     worst = max(layers, key=lambda la: la.per_token + la.per_token_key)
-    w_tok, w_key = split(worst)
+    w_tok, w_key = splits[id(worst)]
     flight = parallel.in_flight_layers(n, par.pipeline, req.gradient_accumulation_steps)
     ckpt = req.gradient_checkpointing
     if ckpt == "selective":
