@@ -462,3 +462,22 @@ def test_any_request_gets_checked_ranked_suggestions(request: dict[str, Any]) ->
             assert row["max_batch_size"] >= item["request"]["batch_size"]
     for item in got["suggestions"] + got["closest"]:
         assert set(item["levers"]) <= offered
+
+
+@pytest.mark.parametrize("name", ["training-lora", "torchtune-full", "unsloth-full", "megatron",
+                                  "deepspeed", "vllm", "llama.cpp", "nothing-fits"])
+def test_the_search_stops_early_only_when_nothing_could_change_the_list(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the list is full of outcomes cheaper than every plan left, the search stops: the
+    same list as evaluating every plan the budget allows."""
+    from vramcalc import advise
+
+    request, kwargs = CASES[name]
+    early = vramcalc.fit_changes(request, **kwargs)
+    monkeypatch.setattr(advise, "_settled", lambda fitting, worst: False)
+    every = vramcalc.fit_changes(request, **kwargs)
+    assert early["evaluations"] <= every["evaluations"]
+    assert {k: v for k, v in early.items() if k != "evaluations"} == {
+        k: v for k, v in every.items() if k != "evaluations"}
+    if name == "training-lora":  # the page's default view: the hardware pairs are skipped
+        assert early["evaluations"] < every["evaluations"]

@@ -710,8 +710,8 @@ def _search(ctx: _Context, levers: list[Lever],
             worst = max(CLASSES.index(a.cost_class), CLASSES.index(b.cost_class))
             plans.append(((worst, int(guess < 0), -guess, a.rank_key(), b.rank_key()), a, b))
     plans.sort(key=lambda plan: plan[0])
-    for _, first, second in plans:
-        if runner.exhausted:
+    for (worst, *_), first, second in plans:
+        if runner.exhausted or _settled(fitting, worst):
             break
         out = (_sized_pair(runner, by_id, first, second) if isinstance(second, Lever)
                else _pair(runner, by_id, first, second))
@@ -726,6 +726,16 @@ def _search(ctx: _Context, levers: list[Lever],
             fitting.append(out)
     ranked = _rank(fitting)
     return ranked, [] if ranked else _closest(misses)
+
+
+def _settled(fitting: list[Outcome], worst: int) -> bool:
+    """Whether the list is full of outcomes of a cheaper class than `worst`: the plans left
+    are of that class or costlier (they are sorted by it), so none of them could enter the
+    list, whatever it answers."""
+    cheaper = [out for out in fitting if CLASSES.index(out.cost_class) < worst]
+    # the ranking puts every cheaper outcome first: the list is full of them if enough
+    # remain once _rank has dropped repeats
+    return len(cheaper) >= SUGGESTIONS and len(_rank(cheaper)) == SUGGESTIONS
 
 
 def _gains(value: int, alone: int | None) -> bool:
