@@ -496,7 +496,7 @@ exec(compile(%(worker)r, "worker.py", "exec"), {"__name__": "vramcalc_page_worke
 import vramcalc
 for request in json.loads(%(requests)r):
     vramcalc.estimate(request)
-    vramcalc.fit_changes(request, max_evaluations=2)
+    vramcalc.fit_changes(request)  # every path a list takes runs once: warm in the snapshot
 """
 
 
