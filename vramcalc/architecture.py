@@ -396,4 +396,15 @@ def from_config_cached(
     return spec
 
 
+_PRESETS: dict[str, ModelSpec] = {}  # by preset id: a catalog config is read-only
 
+
+def preset_spec(preset: str, config: Mapping[str, Any], collector: Collector, *,
+                name: str) -> ModelSpec | None:
+    """`from_config_cached` for a catalog preset, remembered by its id (no key to build)."""
+    spec = _PRESETS.get(preset)
+    if spec is None:
+        spec = from_config_cached(config, collector, path="model.preset", name=name)
+        if spec is not None:
+            _PRESETS[preset] = spec
+    return spec

@@ -224,8 +224,7 @@ def _parse_model(f: Fields) -> tuple[ModelRef, ModelSpec] | None:
                   "its config.json as {\"config\": {...}}")
             return None
         label = str(entry.get("name") or preset)
-        spec = architecture.from_config_cached(entry["config"], f.collector,
-                                               path="model.preset", name=label)
+        spec = architecture.preset_spec(preset, entry["config"], f.collector, name=label)
         ref = ModelRef(preset=preset, config=None, name="", label=label,
                        source_config=entry["config"], checkpoint_bytes=checkpoint_bytes)
     else:
