@@ -713,6 +713,8 @@ def _search(ctx: _Context, levers: list[Lever],
     for (worst, *_), first, second in plans:
         if runner.exhausted or _settled(fitting, worst):
             break
+        if isinstance(second, Lever) and not _may_gain(first, second, size_alone.get(second.id)):
+            continue  # whatever it answers, the pair would allow too little: not estimated
         out = (_sized_pair(runner, by_id, first, second) if isinstance(second, Lever)
                else _pair(runner, by_id, first, second))
         if out is None:
@@ -739,8 +741,18 @@ def _settled(fitting: list[Outcome], worst: int) -> bool:
 
 
 def _gains(value: int, alone: int | None) -> bool:
-    """Whether a size allowed by a pair differs by MIN_SIZE_GAIN from the size alone."""
-    return alone is None or abs(value - alone) >= MIN_SIZE_GAIN * alone
+    """Whether a size allowed by a pair is MIN_SIZE_GAIN above the size alone (a pair that
+    allows less than the size alone is worse than it: one change more, a smaller size)."""
+    return alone is None or value >= (1 + MIN_SIZE_GAIN) * alone
+
+
+def _may_gain(a: Outcome, size: Lever, alone: int | None) -> bool:
+    """Whether `a` with `size` can gain: the size read from a's answer is the largest the
+    pair tries (after a miss, _sized reads a smaller one from the miss: every size rule
+    answers less than the request's own value), so when it does not gain, none will."""
+    assert size.size is not None
+    change = size.size(a.response)
+    return change is not None and _gains(change.value, alone)
 
 
 def _pair(runner: _Runner, by_id: Mapping[str, Lever], a: Outcome,
