@@ -13,24 +13,30 @@ from typing import Any, TypeVar
 
 R = TypeVar("R")
 
-SIZE = 8  # answers kept per function: a page holds one model, a batch job a few
+SIZE = 8  # answers kept per function of a spec: a page holds one model, a batch job a few
 
 
-def by_spec(fn: Callable[..., R]) -> Callable[..., R]:
-    """`fn(spec, *rest)` remembered for its last SIZE (spec, rest) keys; the spec is matched
-    by identity (and held, so its id is not reused while remembered), `rest` by value."""
-    answers: dict[tuple[Hashable, ...], tuple[Any, R]] = {}
+def by_first(size: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """A decorator: `fn(first, *rest)` remembered for its last `size` keys; `first` (a
+    spec, a layer shape) is matched by identity and held, so its id is not reused while
+    remembered; `rest` is matched by value."""
+    def decorate(fn: Callable[..., R]) -> Callable[..., R]:
+        answers: dict[tuple[Hashable, ...], tuple[Any, R]] = {}
 
-    @wraps(fn)
-    def remembered(spec: Any, *rest: Hashable) -> R:
-        key = (id(spec), *rest)
-        hit = answers.get(key)
-        if hit is not None and hit[0] is spec:
-            return hit[1]
-        value = fn(spec, *rest)
-        if len(answers) >= SIZE:
-            answers.pop(next(iter(answers)))
-        answers[key] = (spec, value)
-        return value
+        @wraps(fn)
+        def remembered(first: Any, *rest: Hashable) -> R:
+            key = (id(first), *rest)
+            hit = answers.get(key)
+            if hit is not None and hit[0] is first:
+                return hit[1]
+            value = fn(first, *rest)
+            if len(answers) >= size:
+                answers.pop(next(iter(answers)))
+            answers[key] = (first, value)
+            return value
 
-    return remembered
+        return remembered
+    return decorate
+
+
+by_spec = by_first(SIZE)

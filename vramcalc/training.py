@@ -266,6 +266,13 @@ def _layer_adapters(spec: ModelSpec, targets: str | tuple[str, ...] | None,
     return {layer: tuple(found) for layer, found in out.items()}
 
 
+@memo.by_first(64)  # a search tries a few regimes on a model's one to three layer shapes
+def _layer_activations(shape: activations.LayerShape, r: activations.Regime,
+                       adapters: tuple[tuple[str, int, int], ...],
+                       ) -> activations.LayerActivations:
+    return activations.layer_activations(r, shape, list(adapters))
+
+
 def attention_kernel(req: TrainingRequest, d: _Dtypes) -> str:
     """What attention saves like: "sdpa" (flash / memory-efficient: q, k, v, out, lse) or
     "eager" (s² scores). SDPA in fp32 with fewer KV heads than query heads runs PyTorch's
@@ -315,7 +322,7 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
         key = (id(shape), by_layer.get(i, ()))  # layers alike share one shape object
         la = cache.get(key)
         if la is None:
-            la = cache[key] = activations.layer_activations(r, shape, list(key[1]))
+            la = cache[key] = _layer_activations(shape, r, key[1])
         layers.append(la)
     n = len(layers) or 1
     # per GPU: TP splits what is inside attention and MLP; the norms' part only with SP
