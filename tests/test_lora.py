@@ -208,8 +208,9 @@ def test_every_answer_lists_the_models_target_names(model: dict[str, object],
 
     inference = vramcalc.estimate_or_raise({"mode": "inference", "model": model})
     assert inference["model"]["lora_target_modules"] == names
+    # a set of modules: echoed once each, in the model's order, whatever the order given
     training = vramcalc.estimate_or_raise({"mode": "training", "model": model,
                                            "method": "lora",
-                                           "lora": {"target_modules": names}})
+                                           "lora": {"target_modules": [*names[::-1], names[0]]}})
     assert training["model"]["lora_target_modules"] == names
     assert training["request"]["lora"]["target_modules"] == names

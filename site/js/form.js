@@ -78,9 +78,12 @@ export function readRequest(form, base) {
     const kind = kindOf(el);
     const problem = (message) => problems.push({ field: el.name, message });
     if (kind === "list") {
-      const list = getPath(request, el.name) ?? [];
-      if (/** @type {HTMLInputElement} */ (el).checked) list.push(el.value);
-      setPath(request, el.name, list);
+      // ticked boxes make a list; a box marked data-alone ("all-linear") is the whole value;
+      // none ticked leaves the field out (the package's default)
+      const input = /** @type {HTMLInputElement} */ (el);
+      const chosen = getPath(request, el.name);
+      if (!input.checked || typeof chosen === "string") continue;
+      setPath(request, el.name, "alone" in input.dataset ? input.value : [...(chosen ?? []), input.value]);
     } else if (kind === "bool") {
       setPath(request, el.name, /** @type {HTMLInputElement} */ (el).checked);
     } else if (kind === "number") {

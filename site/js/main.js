@@ -54,7 +54,13 @@ const app = {
   result: null,
   /** @type {string[]} what a link set that could not be used */
   invalid: [],
+  /** canonical JSON of the model whose LoRA target modules the checkboxes offer */
+  targetsModel: "",
+  /** @type {string[] | null} targets ticked for another model, kept where the new one has them */
+  keepTargets: null,
 };
+
+const TARGETS = "lora.target_modules";
 
 const modeOf = (/** @type {string} */ workload) => (workload === "inference" ? "inference" : "training");
 const axes = () => defaults.axes[modeOf(app.workload)];
@@ -188,6 +194,9 @@ function showEstimate(result) {
   results.renderMath(r);
   results.renderRaw(result);
   inputs.showDefaults(form, r.request);
+  // the model's own LoRA target modules, ticked as the answer has them
+  inputs.setCheckboxChoices(form, TARGETS, r.model.lora_target_modules, r.request.lora?.target_modules ?? null);
+  app.targetsModel = canonical(r.request.model);
 }
 
 /** Everything a result says, for the inputs that produced it.
@@ -276,15 +285,50 @@ function showFigures(result, request) {
       app.again = true;
       return false;
     }
+    if (targetsOfAnotherModel(error.problems, request)) {
+      app.again = true;
+      return false;
+    }
     showProblems(error.problems);
     return false;
   }
   app.linked = null;
+  if (app.keepTargets && keepTargets(result.response.model.lora_target_modules)) {
+    app.again = true;
+    return false;
+  }
   app.result = { ...result, request };
   const drawn = performance.now();
   showEstimate(app.result);
   clearFitChanges(selectedFits(result.response));
   performance.measure("vramcalc:render", { start: drawn, end: performance.now() });
+  return true;
+}
+
+/** Whether the request names LoRA targets that only the previous model has: the boxes are
+ * that model's until an answer names the new one's. Then none are ticked (the new model's
+ * defaults), and those it also has are ticked again once its answer lists them.
+ * @param {{field: string}[]} problems @param {Record<string, any>} request */
+function targetsOfAnotherModel(problems, request) {
+  const ticked = request.lora?.target_modules;
+  if (!Array.isArray(ticked) || !problems.some((p) => p.field === TARGETS)) return false;
+  if (canonical(request.model) === app.targetsModel) return false;
+  app.keepTargets = ticked;
+  inputs.fillForm(form, { [TARGETS]: [] });
+  return true;
+}
+
+/** Tick again the kept targets the new model has, and say which it has not; true when that
+ * asks for another computation. @param {string[]} names the model's target modules */
+function keepTargets(names) {
+  const kept = /** @type {string[]} */ (app.keepTargets);
+  app.keepTargets = null;
+  const have = kept.filter((n) => names.includes(n));
+  renderNotice("lora-targets", message(have.length ? "lora-targets" : "lora-targets-default"), {
+    items: kept.filter((n) => !names.includes(n)),
+  });
+  if (!have.length) return false;
+  inputs.setCheckboxChoices(form, TARGETS, names, have);
   return true;
 }
 

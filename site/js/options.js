@@ -12,6 +12,10 @@ const CHOICE_KEYS = /** @type {Record<string, string>} */ ({
   "qlora.quant_type": "qlora_quant_type",
 });
 
+/** Checkbox lists with a choice that stands alone: sent as the field's whole value, never in
+ * a list (the contract's `"all-linear"`). */
+export const ALONE = /** @type {Record<string, string>} */ ({ "lora.target_modules": "all-linear" });
+
 /** @param {string} value @param {string} label @param {string} [group] @param {Record<string, string>} [attrs] @returns {Option} */
 const option = (value, label, group = "", attrs = {}) => ({ value, label, group, attrs });
 

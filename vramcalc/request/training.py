@@ -188,7 +188,8 @@ def _parse_lora(f: Fields, method: str, spec: ModelSpec) -> LoraSpec | None:
         elif missing:
             raw.add("target_modules", f"this model has no {', '.join(missing)} layers; "
                     + _own_modules(spec, "its"))
-        targets = tuple(given)
+        # a set of modules: echoed once each, in the model's order, whatever the order given
+        targets = tuple(name for name in lora.module_names(spec) if name in given)
     elif given is not None:
         raw.add("target_modules", "must be a non-empty list of module names or \"all-linear\"")
     return LoraSpec(
