@@ -97,6 +97,8 @@ export function readRequest(form, base) {
         setPath(request, el.name, scale === 1 ? value : Math.round(value));
       }
     } else if (kind === "select") {
+      // an option marked data-object ("Custom GPU…"): the controls named `<field>.*` set it
+      if (/** @type {HTMLSelectElement} */ (el).selectedOptions[0]?.dataset.object !== undefined) continue;
       const value = el.value;
       const type = el.dataset.type;
       if (value === "") {

@@ -216,6 +216,8 @@ function edited() {
 async function compute() {
   const { request, problems } = formRequest();
   if (problems.length) {
+    if (app.busy) app.again = true; // the answer on its way is for inputs already changed
+    if (app.bridge) goLive(); // Python is ready: these inputs are what it waits for
     showProblems(problems);
     return;
   }
@@ -262,17 +264,21 @@ function painted(name, editedAt) {
   requestAnimationFrame(() => setTimeout(() => performance.measure(name, { start: editedAt, end: performance.now() })));
 }
 
+/** Python answers the page from now on. */
+function goLive() {
+  if (app.live) return;
+  app.live = true;
+  frame.setState("live");
+  performance.mark("vramcalc:live");
+  results.renderStatus("");
+  registerServiceWorker({ onOffline, onUpdate }).catch(() => {});
+}
+
 /** Show an estimate (all but the chart), or its problems; false if there are no figures.
  * @param {import("./bridge.js").Result} result @param {object} request */
 function showFigures(result, request) {
   const error = result.response.error;
-  if (!app.live) {
-    app.live = true;
-    frame.setState("live");
-    performance.mark("vramcalc:live");
-    results.renderStatus("");
-    registerServiceWorker({ onOffline, onUpdate }).catch(() => {});
-  }
+  goLive();
   if (error) {
     const linked = app.linked;
     app.linked = null;
@@ -386,6 +392,22 @@ function applyChanges(changes) {
   edited();
 }
 
+const CUSTOM_GPU = "custom";
+
+/** A custom GPU starts as a copy of the catalog GPU chosen before it (its memory, bandwidth
+ * and TFLOPS), unless its memory is given already. */
+function startCustomGpu() {
+  const memory = /** @type {HTMLInputElement} */ (form.elements.namedItem("gpu.memory_bytes"));
+  const before = catalog.gpus.find((/** @type {any} */ g) => g.id === app.result?.request?.gpu);
+  if (memory.value !== "" || !before) return;
+  inputs.fillForm(form, {
+    "gpu.memory_bytes": before.memory_bytes,
+    "gpu.bandwidth_gb_s": before.bandwidth_gb_s,
+    "gpu.bf16_tflops": before.bf16_tflops,
+    "gpu.fp16_tflops": before.bf16_tflops == null ? before.fp16_tflops : null,
+  });
+}
+
 /** @param {object} request */
 async function saveUrl(request) {
   const query = await encode({ ...pageState(), embed: app.embed }, request, axes()[0]);
@@ -490,6 +512,7 @@ function wire() {
       return;
     }
     if (target.name === "model.name") inputs.fillForm(form, { "model.config": null }, "hub");
+    if (target.name === "gpu" && target.value === CUSTOM_GPU) startCustomGpu();
     edited();
   });
   form.addEventListener("change", async (e) => {

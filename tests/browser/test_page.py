@@ -98,7 +98,7 @@ def test_every_list_comes_from_the_catalog(
             groups.setdefault(str(entry.get(key) or ""), []).append(entry["id"])
         return [value for ids in groups.values() for value in ids]
 
-    assert values('[name="gpu"] option') == ["", *grouped(catalog["gpus"], "vendor")]
+    assert values('[name="gpu"] option') == ["", "custom", *grouped(catalog["gpus"], "vendor")]
     assert values('[name="weight_format"] option') == [
         "", *grouped(catalog["weight_formats"], "kind")
     ]

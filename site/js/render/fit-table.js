@@ -17,10 +17,16 @@ export function renderFitTable(r, workload) {
   gpus.forEach((/** @type {any} */ g, /** @type {number} */ i) => fillRow(body.rows[i], g, g.gpu === r.fit.selected));
 }
 
-/** A row's cells, for fillRow to fill. @param {Record<string, any>} g */
+/** The id of the GPU a request describes itself (`gpu` as an object) */
+const CUSTOM = "custom";
+
+/** A row's cells, for fillRow to fill; the request's own GPU is marked as such.
+ * @param {Record<string, any>} g */
 function newRow(g) {
+  const button = h("button", { type: "button", class: "link", "data-select-gpu": g.gpu }, [g.name]);
+  const mark = g.gpu === CUSTOM ? [" ", h("span", { class: "tag", "data-testid": "custom-gpu-tag" }, ["custom"])] : [];
   return h("tr", { "data-gpu": g.gpu }, [
-    h("th", { scope: "row" }, [h("button", { type: "button", class: "link", "data-select-gpu": g.gpu }, [g.name])]),
+    h("th", { scope: "row" }, [button, ...mark]),
     h("td", {}, [figure(g.usable_bytes)]),
     h("td", { class: "fit" }),
     h("td", {}, [figure(g.headroom_bytes)]),

@@ -108,6 +108,8 @@ export function applyDependent(form) {
       other.disabled = alone.checked;
     }
   }
+  const gpu = /** @type {HTMLSelectElement | null} */ (form.elements.namedItem("gpu"));
+  toggle(form.querySelector("[data-custom-gpu]"), gpu?.selectedOptions[0]?.dataset.object !== undefined);
   const source = /** @type {HTMLInputElement | null} */ (form.querySelector('input[name="source"]:checked'))?.value;
   for (const set of form.querySelectorAll("[data-source]")) {
     toggle(set, /** @type {HTMLElement} */ (set).dataset.source === source);
