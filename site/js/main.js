@@ -7,6 +7,7 @@ import { flatten, readRequest, schema } from "./form.js";
 import { lookUp } from "./hub.js";
 import { parseBounded } from "./json.js";
 import { registerServiceWorker } from "./offline.js";
+import { CUSTOM_GPU } from "./options.js";
 import { data, workloadOf } from "./prerendered.js";
 import { renderAxis, renderChart } from "./render/chart.js";
 import { clearFitChanges, renderFitChanges, renderFitChangesPending } from "./render/fit-changes.js";
@@ -391,8 +392,6 @@ function applyChanges(changes) {
   inputs.fillForm(form, changes);
   edited();
 }
-
-const CUSTOM_GPU = "custom";
 
 /** A custom GPU starts as a copy of the catalog GPU chosen before it (its memory, bandwidth
  * and TFLOPS), unless its memory is given already. */

@@ -2,10 +2,9 @@
 
 import { flatten } from "./form.js";
 import { parseBounded } from "./json.js";
+import { CUSTOM_GPU } from "./options.js";
 
 const VIEWS = ["inference", "finetune", "training", "gpus"];
-/** the gpu list's choice whose fields (gpu.name, gpu.memory_bytes, ...) travel one by one */
-const CUSTOM_GPU = "custom";
 const SOURCES = ["preset", "hub", "config", "manual"];
 
 /**
