@@ -199,12 +199,15 @@ def test_lora_errors() -> None:
         {"field": "lora.rank", "message": "must be an integer >= 1, got 0"}]
     assert _errors({"method": "lora", "lora": {"target_modules": ["q_proj", "qq"]}}) == [
         {"field": "lora.target_modules",
-         "message": "unknown module names: qq; known: c_attn, c_fc, c_proj, dense, "
-         "dense_4h_to_h, dense_h_to_4h, down_proj, embed_tokens, experts, gate_proj, "
-         "gate_up_proj, k_proj, kv_a_proj_with_mqa, kv_b_proj, lm_head, o_proj, q_a_proj, "
-         "q_b_proj, q_proj, qkv_proj, query_key_value, up_proj, v_proj, or \"all-linear\""}]
-    assert _errors({"method": "lora", "lora": {"target_modules": ["c_attn"]}}) == [
-        {"field": "lora.target_modules", "message": "this model has no c_attn layers"}]
+         "message": "unknown module names: qq; this model's modules: q_proj, k_proj, v_proj, "
+         "o_proj, gate_proj, up_proj, down_proj, lm_head, embed_tokens, or \"all-linear\""}]
+    # another family's name, and a name this (dense, non-MLA) model has no module of
+    for names in (["c_attn"], ["dense"], ["experts"], ["kv_a_proj_with_mqa"]):
+        assert _errors({"method": "lora", "lora": {"target_modules": ["q_proj", *names]}}) == [
+            {"field": "lora.target_modules",
+             "message": f"this model has no {names[0]} layers; its modules: q_proj, k_proj, "
+             "v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head, embed_tokens, or "
+             "\"all-linear\""}]
     assert _errors({"lora": {"rank": 8}}) == [
         {"field": "lora", "message": "is only used with method lora or qlora"}]
     assert _errors({"method": "lora", "qlora": {}}) == [

@@ -4,7 +4,8 @@ match them (`ignore` lists, `modules_to_not_convert`, `exclude_modules`, config-
 
 Names follow the checkpoints' safetensors keys as `transformers` v4 saved them (the layout
 vLLM loads): `model.layers.{i}.self_attn.q_proj`, `model.layers.{i}.mlp.experts.{e}.gate_proj`,
-`lm_head`; GPT-2, Falcon and GPT-NeoX keep their own (`transformer.h.{i}.attn.c_attn`, ...),
+`lm_head`; GPT-2, Falcon, GPT-NeoX, BLOOM, OPT, GPT-J, MPT, Phi, StarCoder2, Qwen (v1) and
+ChatGLM keep their own (`transformer.h.{i}.attn.c_attn`, `model.decoder.layers.{i}.fc1`, ...),
 and the multimodal wrappers (Gemma 3, Llama 4, Mistral 3) prefix the language model with
 `language_model.`. Three matching rules, one per family of quantizers:
 
@@ -78,6 +79,23 @@ _FAMILY = {
                "ffn_down": "mlp.dense_4h_to_h"},
     "gpt_neox": {"attn_qkv": "attention.query_key_value", "attn_output": "attention.dense",
                  "ffn_up": "mlp.dense_h_to_4h", "ffn_down": "mlp.dense_4h_to_h"},
+    "bloom": {"attn_qkv": "self_attention.query_key_value",
+              "attn_output": "self_attention.dense", "ffn_up": "mlp.dense_h_to_4h",
+              "ffn_down": "mlp.dense_4h_to_h"},
+    "opt": {"attn_output": "self_attn.out_proj", "ffn_up": "fc1", "ffn_down": "fc2"},
+    "gptj": {"attn_q": "attn.q_proj", "attn_k": "attn.k_proj", "attn_v": "attn.v_proj",
+             "attn_output": "attn.out_proj", "ffn_up": "mlp.fc_in", "ffn_down": "mlp.fc_out"},
+    "mpt": {"attn_qkv": "attn.Wqkv", "attn_output": "attn.out_proj", "ffn_up": "ffn.up_proj",
+            "ffn_down": "ffn.down_proj"},
+    "phi": {"attn_output": "self_attn.dense", "ffn_up": "mlp.fc1", "ffn_down": "mlp.fc2"},
+    "starcoder2": {"ffn_up": "mlp.c_fc", "ffn_down": "mlp.c_proj"},
+    # remote code: modeling_qwen.py (Qwen/Qwen-7B; QWenMLP: c_proj(w1(x) * silu(w2(x)))) and
+    # modeling_chatglm.py (THUDM/chatglm3-6b; dense_h_to_4h holds gate and up)
+    "qwen": {"attn_qkv": "attn.c_attn", "attn_output": "attn.c_proj", "ffn_gate": "mlp.w2",
+             "ffn_up": "mlp.w1", "ffn_down": "mlp.c_proj"},
+    "chatglm": {"attn_qkv": "self_attention.query_key_value",
+                "attn_output": "self_attention.dense", "ffn_gate_up": "mlp.dense_h_to_4h",
+                "ffn_down": "mlp.dense_4h_to_h"},
 }
 # per family: (layer stack, lm_head, token embedding)
 _STACK = {
@@ -85,6 +103,13 @@ _STACK = {
     "gpt_bigcode": ("transformer.h", "lm_head", "transformer.wte"),
     "falcon": ("transformer.h", "lm_head", "transformer.word_embeddings"),
     "gpt_neox": ("gpt_neox.layers", "embed_out", "gpt_neox.embed_in"),
+    "bloom": ("transformer.h", "lm_head", "transformer.word_embeddings"),
+    "opt": ("model.decoder.layers", "lm_head", "model.decoder.embed_tokens"),
+    "gptj": ("transformer.h", "lm_head", "transformer.wte"),
+    "mpt": ("transformer.blocks", "lm_head", "transformer.wte"),
+    "qwen": ("transformer.h", "lm_head", "transformer.wte"),
+    "chatglm": ("transformer.encoder.layers", "transformer.output_layer",
+                "transformer.embedding.word_embeddings"),
 }
 _MULTIMODAL = ("gemma3", "llama4", "mistral3")  # model_type of the wrappers around text_config
 
@@ -96,16 +121,29 @@ def _stack(spec: ModelSpec) -> tuple[str, str, str]:
     return _STACK.get(spec.family, ("model.layers", "lm_head", "model.embed_tokens"))
 
 
+def layer_module(spec: ModelSpec, role: str) -> str | None:
+    """The name of a `role` tensor's module inside a decoder layer (`self_attn.q_proj`,
+    `mlp.experts.{e}.gate_proj`), or None when the checkpoint names no module for it."""
+    return _FAMILY.get(spec.family, {}).get(role) or _LLAMA.get(role)
+
+
+def outer_module(spec: ModelSpec, role: str) -> str | None:
+    """The full name of the output layer (`output`) or the token embedding (`token_embd`)."""
+    _, output, embedding = _stack(spec)
+    return {"output": output, "token_embd": embedding}.get(role)
+
+
 def group_names(spec: ModelSpec, group: TensorGroup) -> Iterator[tuple[int, str, int]]:
     """(layer, module name, matrices) of `group`: one name per expert where the checkpoint
     stores experts as separate modules, one name for a stacked expert tensor (gpt-oss,
     Llama 4), whose matrices it counts; layer -1 outside the layer stack."""
-    layers, output, embedding = _stack(spec)
+    layers = _stack(spec)[0]
     if not group.layers:
-        if group.role in ("output", "token_embd"):
-            yield -1, output if group.role == "output" else embedding, 1
+        outer = outer_module(spec, group.role)
+        if outer is not None:
+            yield -1, outer, 1
         return
-    suffix = _FAMILY.get(spec.family, {}).get(group.role) or _LLAMA.get(group.role)
+    suffix = layer_module(spec, group.role)
     if suffix is None:
         return
     for layer in group.layers:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import catalogs, checkpoint, formats
+from . import catalogs, checkpoint, formats, lora
 from ._version import __version__
 from .components import Warning
 from .units import natural_size
@@ -129,7 +129,7 @@ def build(req: InferenceRequest | TrainingRequest, result: EngineResult) -> dict
             "vision": spec.vision.parameters if spec.vision is not None else 0,
             "by_category": spec.parameters_by_category,
         },
-        "model": spec.summary(),
+        "model": {**spec.summary(), "lora_target_modules": lora.module_names(spec)},
         "details": {**result.details, **({"checkpoint": check} if check else {})},
         "fit": {"selected": req.common.gpu_id, "gpus": [row.to_dict() for row in result.fit_rows]},
         "warnings": [{"code": w.code, "message": w.message} for w in warnings],

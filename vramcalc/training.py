@@ -258,7 +258,7 @@ def _layer_adapters(spec: ModelSpec, targets: str | tuple[str, ...] | None,
     out: dict[int, list[tuple[str, int, int]]] = {}
     if targets is None:
         return {}
-    roles = lora.target_roles(targets)
+    roles = lora.target_roles(spec, targets)
     for g in spec.tensors:
         if g.role in roles and g.in_features:
             for layer in g.layers:

@@ -8,6 +8,9 @@ const MESSAGES = {
   "config-file": "That file could not be read.",
   "url-unknown": "This link has settings this version does not know; they were ignored:",
   "url-invalid": "This link has values that are not valid here; the defaults are used instead:",
+  "lora-targets": "This model has no LoRA target modules of these names; they were unticked:",
+  "lora-targets-default":
+    "This model has none of the ticked LoRA target modules; its default targets are used instead of:",
   clipboard: "The browser blocked copying; select this text and copy it:",
   offline: "Offline: everything still computes here; only Hugging Face look-ups need the network.",
   update: "A new version of vramcalc is ready.",

@@ -78,9 +78,12 @@ export function readRequest(form, base) {
     const kind = kindOf(el);
     const problem = (message) => problems.push({ field: el.name, message });
     if (kind === "list") {
-      const list = getPath(request, el.name) ?? [];
-      if (/** @type {HTMLInputElement} */ (el).checked) list.push(el.value);
-      setPath(request, el.name, list);
+      // ticked boxes make a list; a box marked data-alone ("all-linear") is the whole value;
+      // none ticked leaves the field out (the package's default)
+      const input = /** @type {HTMLInputElement} */ (el);
+      const chosen = getPath(request, el.name);
+      if (!input.checked || typeof chosen === "string") continue;
+      setPath(request, el.name, "alone" in input.dataset ? input.value : [...(chosen ?? []), input.value]);
     } else if (kind === "bool") {
       setPath(request, el.name, /** @type {HTMLInputElement} */ (el).checked);
     } else if (kind === "number") {
@@ -94,6 +97,8 @@ export function readRequest(form, base) {
         setPath(request, el.name, scale === 1 ? value : Math.round(value));
       }
     } else if (kind === "select") {
+      // an option marked data-object ("Custom GPU…"): the controls named `<field>.*` set it
+      if (/** @type {HTMLSelectElement} */ (el).selectedOptions[0]?.dataset.object !== undefined) continue;
       const value = el.value;
       const type = el.dataset.type;
       if (value === "") {

@@ -7,6 +7,7 @@ import { flatten, readRequest, schema } from "./form.js";
 import { lookUp } from "./hub.js";
 import { parseBounded } from "./json.js";
 import { registerServiceWorker } from "./offline.js";
+import { CUSTOM_GPU } from "./options.js";
 import { data, workloadOf } from "./prerendered.js";
 import { renderAxis, renderChart } from "./render/chart.js";
 import { clearFitChanges, renderFitChanges, renderFitChangesPending } from "./render/fit-changes.js";
@@ -54,7 +55,13 @@ const app = {
   result: null,
   /** @type {string[]} what a link set that could not be used */
   invalid: [],
+  /** canonical JSON of the model whose LoRA target modules the checkboxes offer */
+  targetsModel: "",
+  /** @type {string[] | null} targets ticked for another model, kept where the new one has them */
+  keepTargets: null,
 };
+
+const TARGETS = "lora.target_modules";
 
 const modeOf = (/** @type {string} */ workload) => (workload === "inference" ? "inference" : "training");
 const axes = () => defaults.axes[modeOf(app.workload)];
@@ -188,6 +195,9 @@ function showEstimate(result) {
   results.renderMath(r);
   results.renderRaw(result);
   inputs.showDefaults(form, r.request);
+  // the model's own LoRA target modules, ticked as the answer has them
+  inputs.setCheckboxChoices(form, TARGETS, r.model.lora_target_modules, r.request.lora?.target_modules ?? null);
+  app.targetsModel = canonical(r.request.model);
 }
 
 /** Everything a result says, for the inputs that produced it.
@@ -207,6 +217,8 @@ function edited() {
 async function compute() {
   const { request, problems } = formRequest();
   if (problems.length) {
+    if (app.busy) app.again = true; // the answer on its way is for inputs already changed
+    if (app.bridge) goLive(); // Python is ready: these inputs are what it waits for
     showProblems(problems);
     return;
   }
@@ -253,17 +265,21 @@ function painted(name, editedAt) {
   requestAnimationFrame(() => setTimeout(() => performance.measure(name, { start: editedAt, end: performance.now() })));
 }
 
+/** Python answers the page from now on. */
+function goLive() {
+  if (app.live) return;
+  app.live = true;
+  frame.setState("live");
+  performance.mark("vramcalc:live");
+  results.renderStatus("");
+  registerServiceWorker({ onOffline, onUpdate }).catch(() => {});
+}
+
 /** Show an estimate (all but the chart), or its problems; false if there are no figures.
  * @param {import("./bridge.js").Result} result @param {object} request */
 function showFigures(result, request) {
   const error = result.response.error;
-  if (!app.live) {
-    app.live = true;
-    frame.setState("live");
-    performance.mark("vramcalc:live");
-    results.renderStatus("");
-    registerServiceWorker({ onOffline, onUpdate }).catch(() => {});
-  }
+  goLive();
   if (error) {
     const linked = app.linked;
     app.linked = null;
@@ -276,15 +292,50 @@ function showFigures(result, request) {
       app.again = true;
       return false;
     }
+    if (targetsOfAnotherModel(error.problems, request)) {
+      app.again = true;
+      return false;
+    }
     showProblems(error.problems);
     return false;
   }
   app.linked = null;
+  if (app.keepTargets && keepTargets(result.response.model.lora_target_modules)) {
+    app.again = true;
+    return false;
+  }
   app.result = { ...result, request };
   const drawn = performance.now();
   showEstimate(app.result);
   clearFitChanges(selectedFits(result.response));
   performance.measure("vramcalc:render", { start: drawn, end: performance.now() });
+  return true;
+}
+
+/** Whether the request names LoRA targets that only the previous model has: the boxes are
+ * that model's until an answer names the new one's. Then none are ticked (the new model's
+ * defaults), and those it also has are ticked again once its answer lists them.
+ * @param {{field: string}[]} problems @param {Record<string, any>} request */
+function targetsOfAnotherModel(problems, request) {
+  const ticked = request.lora?.target_modules;
+  if (!Array.isArray(ticked) || !problems.some((p) => p.field === TARGETS)) return false;
+  if (canonical(request.model) === app.targetsModel) return false;
+  app.keepTargets = ticked;
+  inputs.fillForm(form, { [TARGETS]: [] });
+  return true;
+}
+
+/** Tick again the kept targets the new model has, and say which it has not; true when that
+ * asks for another computation. @param {string[]} names the model's target modules */
+function keepTargets(names) {
+  const kept = /** @type {string[]} */ (app.keepTargets);
+  app.keepTargets = null;
+  const have = kept.filter((n) => names.includes(n));
+  renderNotice("lora-targets", message(have.length ? "lora-targets" : "lora-targets-default"), {
+    items: kept.filter((n) => !names.includes(n)),
+  });
+  if (!have.length) return false;
+  inputs.setCheckboxChoices(form, TARGETS, names, have);
   return true;
 }
 
@@ -340,6 +391,20 @@ function settable(changes) {
 function applyChanges(changes) {
   inputs.fillForm(form, changes);
   edited();
+}
+
+/** A custom GPU starts as a copy of the catalog GPU chosen before it (its memory, bandwidth
+ * and TFLOPS), unless its memory is given already. */
+function startCustomGpu() {
+  const memory = /** @type {HTMLInputElement} */ (form.elements.namedItem("gpu.memory_bytes"));
+  const before = catalog.gpus.find((/** @type {any} */ g) => g.id === app.result?.request?.gpu);
+  if (memory.value !== "" || !before) return;
+  inputs.fillForm(form, {
+    "gpu.memory_bytes": before.memory_bytes,
+    "gpu.bandwidth_gb_s": before.bandwidth_gb_s,
+    "gpu.bf16_tflops": before.bf16_tflops,
+    "gpu.fp16_tflops": before.bf16_tflops == null ? before.fp16_tflops : null,
+  });
 }
 
 /** @param {object} request */
@@ -446,6 +511,7 @@ function wire() {
       return;
     }
     if (target.name === "model.name") inputs.fillForm(form, { "model.config": null }, "hub");
+    if (target.name === "gpu" && target.value === CUSTOM_GPU) startCustomGpu();
     edited();
   });
   form.addEventListener("change", async (e) => {

@@ -12,6 +12,14 @@ const CHOICE_KEYS = /** @type {Record<string, string>} */ ({
   "qlora.quant_type": "qlora_quant_type",
 });
 
+/** The gpu list's choice for a GPU the request describes itself (its `gpu` object, whose
+ * fields the inputs named `gpu.*` set); the package's id of that GPU's fit row. */
+export const CUSTOM_GPU = "custom";
+
+/** Checkbox lists with a choice that stands alone: sent as the field's whole value, never in
+ * a list (the contract's `"all-linear"`). */
+export const ALONE = /** @type {Record<string, string>} */ ({ "lora.target_modules": "all-linear" });
+
 /** @param {string} value @param {string} label @param {string} [group] @param {Record<string, string>} [attrs] @returns {Option} */
 const option = (value, label, group = "", attrs = {}) => ({ value, label, group, attrs });
 

@@ -2,6 +2,7 @@
 
 import { flatten } from "./form.js";
 import { parseBounded } from "./json.js";
+import { CUSTOM_GPU } from "./options.js";
 
 const VIEWS = ["inference", "finetune", "training", "gpus"];
 const SOURCES = ["preset", "hub", "config", "manual"];
@@ -105,6 +106,12 @@ export async function decode(search, fields) {
       if (value === undefined) out.invalid.push(`${key}=${raw}`);
       else out.values[key] = value;
     }
+  }
+  // a GPU described field by field (gpu.memory_bytes=...) is the custom GPU, even when one
+  // of its fields is invalid: the fields given are shown, and one missing is named there
+  if ([...params.keys()].some((k) => k.startsWith("gpu."))) {
+    if (params.has("gpu") && params.get("gpu") !== CUSTOM_GPU) out.invalid.push(`gpu=${params.get("gpu")}`);
+    out.values.gpu = CUSTOM_GPU;
   }
   if (Object.keys(out.values).some((k) => k.startsWith("model.config."))) page.source = "manual";
   else if (out.config && page.source !== "hub") page.source = "config";

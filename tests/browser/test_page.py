@@ -98,7 +98,7 @@ def test_every_list_comes_from_the_catalog(
             groups.setdefault(str(entry.get(key) or ""), []).append(entry["id"])
         return [value for ids in groups.values() for value in ids]
 
-    assert values('[name="gpu"] option') == ["", *grouped(catalog["gpus"], "vendor")]
+    assert values('[name="gpu"] option') == ["", "custom", *grouped(catalog["gpus"], "vendor")]
     assert values('[name="weight_format"] option') == [
         "", *grouped(catalog["weight_formats"], "kind")
     ]
@@ -107,9 +107,11 @@ def test_every_list_comes_from_the_catalog(
     assert values('[data-group="training"] [name="attention"] option') == [
         "", *catalog["choices"]["training"]["attention"]
     ]
-    assert values('[name="lora.target_modules"]') == (
-        catalog["choices"]["training"]["lora_target_modules"]
-    )
+    # LoRA targets: the default model's own modules (from its answer), and all-linear
+    default_model = page_data(urllib.request.urlopen(site_url).read().decode())["prerendered"][
+        defaults["view"]]["response"]["model"]
+    assert values('[name="lora.target_modules"]') == [
+        *default_model["lora_target_modules"], "all-linear"]
     assert page.locator('[name="gpu"]').input_value() == defaults["requests"]["inference"]["gpu"]
     label = page.locator('[name="model.preset"] option:checked').text_content()
     assert label == "Llama 3.1 8B · 8.0 B"

@@ -167,18 +167,6 @@ def parse_training(f: Fields, common: Common) -> TrainingRequest:
     )
 
 
-def default_targets(spec: ModelSpec) -> tuple[str, ...]:
-    """PEFT's default LoRA targets for the family (peft/utils/constants.py
-    TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING): q and v, or the fused qkv."""
-    roles = {group.role for group in spec.tensors}
-    if {"attn_q", "attn_v"} <= roles:
-        return ("q_proj", "v_proj")
-    if spec.mla:
-        return ("q_b_proj" if "attn_q_b" in roles else "q_proj", "kv_b_proj")
-    fused = {"gpt2": "c_attn", "phi3": "qkv_proj"}.get(spec.family, "query_key_value")
-    return (fused,)
-
-
 def _parse_lora(f: Fields, method: str, spec: ModelSpec) -> LoraSpec | None:
     if method == "full":
         if f.has("lora"):
@@ -187,20 +175,21 @@ def _parse_lora(f: Fields, method: str, spec: ModelSpec) -> LoraSpec | None:
     raw = f.sub("lora")
     raw.unknown_keys(("rank", "alpha", "dropout", "target_modules"))
     d = DEFAULTS["lora"]
-    targets: tuple[str, ...] | str = default_targets(spec)
+    targets: tuple[str, ...] | str = lora.default_targets(spec)
     given = raw.get("target_modules")
     if given == lora.ALL_LINEAR:
         targets = lora.ALL_LINEAR
     elif isinstance(given, list) and given and all(isinstance(x, str) for x in given):
         unknown = [x for x in given if x not in lora.MODULE_ROLES]
+        missing = lora.unmatched(spec, tuple(given))
         if unknown:
-            raw.add("target_modules", f"unknown module names: {', '.join(unknown)}; known: "
-                    + ", ".join(lora.known_modules()) + ", or \"all-linear\"")
-        else:
-            missing = lora.unmatched(spec, tuple(given))
-            if missing:
-                raw.add("target_modules", f"this model has no {', '.join(missing)} layers")
-            targets = tuple(given)
+            raw.add("target_modules", f"unknown module names: {', '.join(unknown)}; "
+                    + _own_modules(spec, "this model's"))
+        elif missing:
+            raw.add("target_modules", f"this model has no {', '.join(missing)} layers; "
+                    + _own_modules(spec, "its"))
+        # a set of modules: echoed once each, in the model's order, whatever the order given
+        targets = tuple(name for name in lora.module_names(spec) if name in given)
     elif given is not None:
         raw.add("target_modules", "must be a non-empty list of module names or \"all-linear\"")
     return LoraSpec(
@@ -209,6 +198,14 @@ def _parse_lora(f: Fields, method: str, spec: ModelSpec) -> LoraSpec | None:
         dropout=raw.number("dropout", default=d["dropout"], maximum=0.99),
         target_modules=targets,
     )
+
+
+def _own_modules(spec: ModelSpec, whose: str) -> str:
+    """What `target_modules` may name for this model (lora.module_names)."""
+    names = lora.module_names(spec)
+    if not names:
+        return f"{whose} modules have no name LoRA targets here: use \"all-linear\""
+    return f"{whose} modules: {', '.join(names)}, or \"all-linear\""
 
 
 def _parse_qlora(f: Fields, method: str) -> QLoraSpec | None:

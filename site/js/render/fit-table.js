@@ -1,6 +1,7 @@
 // render/fit-table.js: every DOM write in the "Every GPU" table. Rows are updated in place while
 // the GPUs stay the same: an edit redraws the changed cells only, not 35 new rows.
 
+import { CUSTOM_GPU } from "../options.js";
 import { count } from "../units.js";
 import { byId as $, figure, h, setAttr, setFigure, setText } from "./dom.js";
 
@@ -17,10 +18,13 @@ export function renderFitTable(r, workload) {
   gpus.forEach((/** @type {any} */ g, /** @type {number} */ i) => fillRow(body.rows[i], g, g.gpu === r.fit.selected));
 }
 
-/** A row's cells, for fillRow to fill. @param {Record<string, any>} g */
+/** A row's cells, for fillRow to fill; the request's own GPU is marked as such.
+ * @param {Record<string, any>} g */
 function newRow(g) {
+  const button = h("button", { type: "button", class: "link", "data-select-gpu": g.gpu }, [g.name]);
+  const mark = g.gpu === CUSTOM_GPU ? [" ", h("span", { class: "tag", "data-testid": "custom-gpu-tag" }, ["custom"])] : [];
   return h("tr", { "data-gpu": g.gpu }, [
-    h("th", { scope: "row" }, [h("button", { type: "button", class: "link", "data-select-gpu": g.gpu }, [g.name])]),
+    h("th", { scope: "row" }, [button, ...mark]),
     h("td", {}, [figure(g.usable_bytes)]),
     h("td", { class: "fit" }),
     h("td", {}, [figure(g.headroom_bytes)]),

@@ -1,6 +1,6 @@
 // render/form.js: every DOM write inside the form: lists, values, panels, problems, "Default" labels.
 
-import { optionsFor } from "../options.js";
+import { ALONE, optionsFor } from "../options.js";
 import { h } from "./dom.js";
 
 /** @param {Element | null} node @param {boolean} on shown and sent, or hidden and not sent */
@@ -39,12 +39,35 @@ export function fillOptions(form, catalog) {
   }
   for (const box of /** @type {NodeListOf<HTMLElement>} */ (form.querySelectorAll("[data-options-checkboxes]"))) {
     const name = box.dataset.optionsCheckboxes ?? "";
-    box.replaceChildren(
-      ...optionsFor(name, catalog, groupOf(box)).map((o) =>
-        h("label", {}, [h("input", { type: "checkbox", name, value: o.value, "data-type": "list" }), ` ${o.label}`]),
-      ),
-    );
+    box.replaceChildren(...optionsFor(name, catalog, groupOf(box)).map((o) => checkbox(name, o.value)));
   }
+}
+
+/** @param {string} name @param {string} value */
+function checkbox(name, value) {
+  const alone = ALONE[name] === value ? { "data-alone": "" } : {};
+  return h("label", {}, [h("input", { type: "checkbox", name, value, "data-type": "list", ...alone }), ` ${value}`]);
+}
+
+/**
+ * Offer `values` (and the list's lone choice, `all-linear`) as the checkboxes of `name`: the
+ * model's own LoRA target modules, from each answer. Ticks `chosen` (a list, or the lone
+ * value), or, when null, what was ticked and is still offered. The boxes are rebuilt only
+ * when the values change, so focus stays where it is.
+ * @param {HTMLFormElement} form @param {string} name @param {string[]} values
+ * @param {string[] | string | null} chosen
+ */
+export function setCheckboxChoices(form, name, values, chosen) {
+  const box = /** @type {HTMLElement | null} */ (form.querySelector(`[data-options-checkboxes="${CSS.escape(name)}"]`));
+  if (!box) return;
+  const offered = ALONE[name] ? [...values, ALONE[name]] : values;
+  const boxes = () => /** @type {HTMLInputElement[]} */ ([...box.querySelectorAll("input")]);
+  const ticked = chosen ?? boxes().filter((c) => c.checked).map((c) => c.value);
+  if (boxes().map((c) => c.value).join() !== offered.join()) {
+    box.replaceChildren(...offered.map((value) => checkbox(name, value)));
+  }
+  for (const c of boxes()) c.checked = Array.isArray(ticked) ? ticked.includes(c.value) : ticked === c.value;
+  applyDependent(form);
 }
 
 /** Show the workload's inputs; disabled fieldsets are not sent.
@@ -79,6 +102,14 @@ export function applyDependent(form) {
   const trained = training && !training.matches(":disabled") && method && !method.disabled ? method.value : "full";
   toggle(form.querySelector("[data-lora]"), trained === "lora" || trained === "qlora");
   toggle(form.querySelector("[data-qlora]"), trained === "qlora");
+  // a lone choice ticked (all-linear) stands for every other box of its list
+  for (const alone of /** @type {NodeListOf<HTMLInputElement>} */ (form.querySelectorAll("input[data-alone]"))) {
+    for (const other of /** @type {NodeListOf<HTMLInputElement>} */ (form.querySelectorAll(`input[name="${CSS.escape(alone.name)}"]:not([data-alone])`))) {
+      other.disabled = alone.checked;
+    }
+  }
+  const gpu = /** @type {HTMLSelectElement | null} */ (form.elements.namedItem("gpu"));
+  toggle(form.querySelector("[data-custom-gpu]"), gpu?.selectedOptions[0]?.dataset.object !== undefined);
   const source = /** @type {HTMLInputElement | null} */ (form.querySelector('input[name="source"]:checked'))?.value;
   for (const set of form.querySelectorAll("[data-source]")) {
     toggle(set, /** @type {HTMLElement} */ (set).dataset.source === source);
@@ -109,7 +140,9 @@ export function fillForm(form, flat, only) {
     );
     for (const el of controls) {
       if (el instanceof HTMLInputElement && el.type === "checkbox") {
-        el.checked = Array.isArray(value) ? value.includes(el.value) : Boolean(value);
+        // a list's boxes take a list or a lone value ("all-linear"); a single box a boolean
+        el.checked = Array.isArray(value) ? value.includes(el.value)
+          : el.dataset.type === "list" ? value === el.value : Boolean(value);
       } else if (el instanceof HTMLTextAreaElement && el.dataset.type === "json") {
         el.value = value == null ? "" : JSON.stringify(value, null, 2);
       } else if (el instanceof HTMLSelectElement) {
