@@ -39,6 +39,19 @@ def compute(request_json: str, series_json: str) -> str:
     return _dumps(result, _no_result)
 
 
+def series(request_json: str, series_json: str) -> str:
+    """The chart's totals alone, for a request the page has estimated already (its answer's
+    normalized request): {"series": the sweep, or null when there is nothing to draw}. The
+    page asks for the figures first and the chart next; this spares the second estimate."""
+    try:
+        request = vramcalc.jsonin.loads(request_json, what="the request")
+        axis = vramcalc.jsonin.loads(series_json, what="the chart's series")
+        result = {"series": _swept(request, axis)}
+    except Exception:  # bad JSON, or a bug: the chart draws nothing, the figures stand
+        result = {"series": None}
+    return _dumps(result, lambda error: {"series": None})
+
+
 def fit_changes(request_json: str) -> str:
     """vramcalc.fit_changes for the request on its own GPU: the ranked changes that make it
     fit, or how much bigger it can run (docs/api.md)."""
@@ -65,9 +78,16 @@ def compute_dict(request: Any, series: Any) -> dict[str, Any]:
     response = _estimate(request)
     result: dict[str, Any] = {"response": response, "series": None}
     if isinstance(series, dict) and series and "error" not in response:
-        swept = _series(response["request"], series.get("field"), series.get("values"))
-        result["series"] = None if "error" in swept else swept
+        result["series"] = _swept(response["request"], series)
     return result
+
+
+def _swept(request: Any, series: Any) -> dict[str, Any] | None:
+    """The sweep `series` asks for on the normalized `request`, or None (nothing to draw)."""
+    if not (isinstance(series, dict) and series and isinstance(request, dict)):
+        return None
+    swept = _series(request, series.get("field"), series.get("values"))
+    return None if "error" in swept else swept
 
 
 def _estimate(request: Any) -> dict[str, Any]:
@@ -182,4 +202,4 @@ def _dumps(result: dict[str, Any],
         return json.dumps(shape(_internal(exc)))
 
 
-__export__ = ["compute", "fit_changes", "hub_request", "hub_answer"]
+__export__ = ["compute", "series", "fit_changes", "hub_request", "hub_answer"]

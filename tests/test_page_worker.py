@@ -67,6 +67,19 @@ def test_series_stays_exact_when_inputs_change(worker: Any, change: dict[str, An
     assert result["series"] == vramcalc.sweep(normalized, "context_length", values)
 
 
+def test_series_alone_is_the_sweep_of_compute(worker: Any) -> None:
+    """The chart's call: the sweep on the normalized request of an answer, no estimate."""
+    result = json.loads(worker.compute(json.dumps(REQUEST), json.dumps(SERIES)))
+    alone = json.loads(worker.series(json.dumps(result["response"]["request"]),
+                                     json.dumps(SERIES)))
+    assert alone == {"series": result["series"]} and alone["series"]["points"]
+    for request_json, series_json in [("{", json.dumps(SERIES)), (json.dumps(REQUEST), "[1]"),
+                                      ("[" * 10_000 + "]" * 10_000, json.dumps(SERIES)),
+                                      (json.dumps({**REQUEST, "batch_size": 0}),
+                                       json.dumps({"field": "context_length", "values": "x"}))]:
+        assert json.loads(worker.series(request_json, series_json)) == {"series": None}
+
+
 def test_bad_request_gives_problems_and_no_series(worker: Any) -> None:
     result = worker.compute_dict({**REQUEST, "batch_size": 0}, SERIES)
     assert result == {"response": vramcalc.estimate({**REQUEST, "batch_size": 0}), "series": None}

@@ -8,6 +8,7 @@ const START_TIMEOUT_MS = 60_000;
  *   (`request`: what the page sent, added by the page)
  * @typedef {{
  *   compute: (request: object, series: Series | null) => Promise<Result>,
+ *   series: (request: object, series: Series) => Promise<{series: Result["series"]}>,
  *   hubRequest: (id: string) => Promise<{url?: string, status?: string, message?: string}>,
  *   hubAnswer: (id: string, answer: object) => Promise<import("./hub.js").Lookup>,
  * }} Bridge
@@ -76,6 +77,9 @@ export async function connect(hooks = {}) {
   return {
     async compute(request, series) {
       return JSON.parse(await xworker.sync.compute(JSON.stringify(request), JSON.stringify(series)));
+    },
+    async series(request, series) {
+      return JSON.parse(await xworker.sync.series(JSON.stringify(request), JSON.stringify(series)));
     },
     async fitChanges(request) {
       return JSON.parse(await xworker.sync.fit_changes(JSON.stringify(request)));

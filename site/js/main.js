@@ -238,10 +238,11 @@ async function compute() {
     performance.measure("vramcalc:python", { start: asked, end: performance.now() });
     if (app.again || !showFigures(result, request)) return;
     painted("vramcalc:update", editedAt);
-    // then the chart's series, which Python computes while that frame is drawn
-    const charted = await app.bridge.compute(request, { field: app.axis, values: defaults.series[app.axis] });
+    // then the chart's series, which Python computes while that frame is drawn (from the
+    // answer's normalized request: no second estimate)
+    const { series } = await app.bridge.series(result.response.request, { field: app.axis, values: defaults.series[app.axis] });
     if (app.again) return;
-    app.result = { ...charted, request };
+    app.result = { ...result, series, request };
     renderChart(app.result, axisLabel());
     if (editedAt !== null) performance.mark("vramcalc:rendered");
     painted("vramcalc:update-chart", editedAt);
