@@ -296,6 +296,16 @@ def test_unknown_hybrid_is_refused_once_not_per_layer() -> None:
     ]
 
 
+def test_an_unknown_family_is_named_briefly() -> None:
+    """A model_type or layer types of any length: the problem stays a sentence."""
+    config = tiny_llama(model_type="x" * 5000, num_local_experts=8,
+                        layer_types=[f"kind{i}" + "y" * 300 for i in range(20)],
+                        num_hidden_layers=20)
+    (found,) = problems({"mode": "inference", "model": {"config": config}})
+    assert found[0] == "model.config" and len(found[1]) < 400, found
+    assert "'xxxxxxxx" in found[1] and "17 more" in found[1]
+
+
 def test_known_unsupported_family_is_refused_by_name() -> None:
     assert problems({"mode": "inference", "model": {"config": {"model_type": "zamba2"}}}) == [
         ("model.config", "model_type 'zamba2' (Zamba 2 (shared attention blocks with LoRA "

@@ -17,7 +17,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from . import catalogs
-from .errors import Collector, Fields, count
+from .errors import Collector, Fields, count, show
 from .families import classic, hybrid, llama, mla, vision
 from .modelspec import (
     CATEGORIES as CATEGORIES,
@@ -242,7 +242,7 @@ def from_config(
         return None
     model_type = config.get("model_type")
     if model_type is not None and not isinstance(model_type, str):
-        collector.add(f"{path}.model_type", f"must be a string, got {model_type!r}")
+        collector.add(f"{path}.model_type", f"must be a string, got {show(model_type)}")
         return None
     family = _family(config, model_type)
     if family is None and model_type in _REFUSED:
@@ -257,7 +257,7 @@ def from_config(
         if not _generic_readable(config, collector, path, model_type):
             return None
         notes.append(
-            f"model_type {model_type!r} is not one of the supported families; it is read as a "
+            f"model_type {show(model_type)} is not one of the supported families; it is read as a "
             "generic Llama-style decoder (RMSNorm, gated MLP, separate q/k/v/o projections), "
             "so its counts may be off"
         )
@@ -304,10 +304,12 @@ def _generic_readable(
         odd = sorted({str(t) for t in types} - {"full_attention", "sliding_attention",
                                                  "attention", "chunked_attention"})
         if odd:
-            seen.append(f"layer_types ({', '.join(odd)})")
+            more = f", {len(odd) - 3:,} more" if len(odd) > 3 else ""
+            cut = [t if len(t) <= 40 else t[:37] + "..." for t in odd[:3]]
+            seen.append(f"layer_types ({', '.join(cut)}{more})")
     if not seen:
         return True
-    collector.add(path, f"model_type {model_type!r} is not a supported family, and its config "
+    collector.add(path, f"model_type {show(model_type)} is not a supported family, and its config "
                   f"has fields a Llama-style reading cannot interpret ({', '.join(seen)}): "
                   "refused rather than counted as a dense Llama")
     return False
