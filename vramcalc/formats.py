@@ -16,7 +16,6 @@ A quantized matrix is counted exactly, scales included: `matrix_bits`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from . import memo, modules
@@ -82,7 +81,7 @@ def tensor_bytes(fmt: WeightFormat, group: TensorGroup, spec: ModelSpec, dense_b
     if not fmt.resolves_names:
         # x experts: a stacked expert tensor holds one matrix per expert
         return _ceil_bytes(group.count * group.experts * matrix_bits(fmt, rows, cols))
-    per_scheme = _assignments(fmt, spec).get(_key(group), {})
+    per_scheme = _assignments(spec, fmt).get(_key(group), {})
     schemes = (fmt, *fmt.schemes)
     bits = 0.0
     for layer in group.layers or (-1,):
@@ -98,8 +97,8 @@ def _key(group: TensorGroup) -> tuple[str, int, int, int]:
     return group.role, group.in_features, group.out_features, group.experts
 
 
-@lru_cache(maxsize=16)
-def _assignments(fmt: WeightFormat, spec: ModelSpec) -> dict[
+@memo.by_first(16)  # a search tries several formats on one model
+def _assignments(spec: ModelSpec, fmt: WeightFormat) -> dict[
         tuple[str, int, int, int], dict[int, tuple[int, ...]]]:
     """Per tensor group and layer: how many matrices each scheme of `fmt` quantizes, and (the
     last count) how many its ignore list or targets leave dense. A module takes the first
@@ -144,7 +143,7 @@ def _scheme(schemes: tuple[WeightFormat, ...], name: str) -> int:
 def weights_bytes(fmt: WeightFormat, spec: ModelSpec, dense_bits: int = 16) -> int:
     """Resident bytes of all weights of `spec` stored in `fmt`."""
     if fmt.kind == "gguf":  # per-tensor, per-layer type choices: worth remembering
-        return _gguf_weights_bytes(fmt.id, spec)
+        return _gguf_weights_bytes(spec, fmt.id)
     return _weights_bytes(spec, fmt, dense_bits)
 
 
@@ -153,8 +152,8 @@ def _weights_bytes(spec: ModelSpec, fmt: WeightFormat, dense_bits: int) -> int:
     return sum(tensor_bytes(fmt, group, spec, dense_bits) for group in spec.tensors)
 
 
-@lru_cache(maxsize=64)
-def _gguf_weights_bytes(recipe: str, spec: ModelSpec) -> int:
+@memo.by_first(64)  # fit_changes tries every GGUF recipe on one model
+def _gguf_weights_bytes(spec: ModelSpec, recipe: str) -> int:
     return sum(_gguf_group_bytes(recipe, group, spec) for group in spec.tensors)
 
 
