@@ -120,18 +120,68 @@ def test_llama_cpp_and_apple_gpus_are_one_gpu(gpu: str) -> None:
 
 def test_the_work_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    inner = api._without_layouts
+    whole, total = api._without_layouts, api._peak
 
     def counted(req: Any) -> dict[str, Any]:
         calls.append(req)
-        return inner(req)
+        return whole(req)
 
     monkeypatch.setattr(api, "_without_layouts", counted)
+    monkeypatch.setattr(api, "_peak", lambda req: calls.append(req) or total(req))
     vramcalc.estimate({"mode": "training", "model": {"preset": "meta-llama/Llama-3.1-405B"},
                        "framework": "megatron"})
     assert 0 < len(calls) <= layouts.MAX_ESTIMATES
-    # each asks only for the rows still open
+    calls.clear()
+    vramcalc.estimate({"mode": "inference", "model": {"preset": "meta-llama/Llama-3.1-405B"},
+                       "engine": "vllm", "gpu": "rtx-4090"})
+    assert 0 < len(calls) <= layouts.MAX_ESTIMATES
+    # vLLM's whole answers ask only for the rows still open
     assert all(len(c["fit_gpus"]) < len(vramcalc.catalog()["gpus"]) for c in calls[1:])
+
+
+CUSTOM = {"name": "RTX 4090 48GB", "memory_bytes": 48 * 2**30, "bandwidth_gb_s": 1008}
+ALONE = [
+    {"mode": "inference", "model": L70, "gpu": "rtx-4090", "context_length": 32768},
+    {"mode": "inference", "model": L70, "gpu": CUSTOM, "parallel": {"tensor": 2}},
+    {"mode": "training", "model": L8, "method": "lora", "micro_batch_size": 4,
+     "gradient_checkpointing": "full", "gpu": "rtx-4090"},
+    {"mode": "training", "model": L70, "method": "full", "framework": "megatron",
+     "gpu": CUSTOM},
+    {"mode": "training", "model": L8, "method": "full", "framework": "deepspeed",
+     "gpu": "t4", "sequence_length": 8192},
+]
+
+
+@pytest.mark.parametrize("req", ALONE)
+def test_a_layouts_total_is_the_whole_answers(req: dict[str, Any]) -> None:
+    """Outside vLLM a layout asks for the peak total alone (api._peak, no fit table, no
+    response), and a row fits when that total is within its usable bytes: the same rows as
+    when each layout is a whole answer whose own fit rows decide."""
+    whole = api._without_layouts(req)
+    assert api._peak(req) == (whole["total_bytes"], whole["peak_phase"])
+    fast = vramcalc.estimate(req)
+
+    def peak_of_whole_answer(raw: Any) -> tuple[int, str] | vramcalc.RequestError:
+        answer = api._without_layouts(raw)
+        if "error" in answer:
+            return vramcalc.RequestError([])
+        # a whole answer's own verdict on each row agrees with the total-within-usable rule
+        for r in answer["fit"]["gpus"]:
+            assert r["fits"] == (answer["total_bytes"] <= r["usable_bytes"])
+        return answer["total_bytes"], answer["peak_phase"]
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(api, "_peak", peak_of_whole_answer)
+        slow = vramcalc.estimate(req)
+    assert fast == slow
+    assert any(r["gpus_needed"] and r["gpus_needed"] > 1 for r in fast["fit"]["gpus"])
+
+
+def test_a_layouts_refused_total_is_the_answers_error() -> None:
+    bad = {"mode": "inference", "model": L70, "parallel": {"tensor": 3}}
+    refused = api._peak(bad)
+    assert isinstance(refused, vramcalc.RequestError)
+    assert refused.to_dict() == vramcalc.estimate(bad)
 
 
 def test_sweeps_and_fit_changes_go_without(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -109,7 +109,7 @@ def test_an_exception_inside_becomes_a_problem(monkeypatch: pytest.MonkeyPatch) 
     def broken(req: Any) -> Any:
         raise ZeroDivisionError("secret detail")
 
-    monkeypatch.setattr(api, "_without_layouts", broken)
+    monkeypatch.setattr(api, "_peak", broken)
     assert vramcalc.sweep(LLAMA, "batch_size", [1])["points"] == [{
         "value": 1, "total_bytes": None, "peak_phase": None,
         "problems": [{"field": "", "message": "internal error (ZeroDivisionError); the "

@@ -6,6 +6,7 @@ response (vramcalc.response). Nothing inside the package imports this module.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +26,8 @@ def estimate(req: Any) -> dict[str, Any]:
 
 def _estimate(req: Any, *, layouts: bool) -> dict[str, Any]:
     """`estimate`, with or without the fit rows' GPU counts (vramcalc/layouts.py), which
-    estimate the request again per layout: the sweep's points, the suggestions of
-    fit_changes and those estimates themselves go without."""
+    estimate the request again per layout: the suggestions of fit_changes and those
+    estimates themselves go without."""
     try:
         return _estimate_or_raise(req, layouts=layouts)
     except RequestError as exc:
@@ -45,22 +46,45 @@ def estimate_or_raise(req: Any) -> dict[str, Any]:
 
 def _estimate_or_raise(req: Any, *, layouts: bool) -> dict[str, Any]:
     parsed = request.parse(req, engines.NAMES, engines.profile)
-    if isinstance(parsed, request.TrainingRequest):
-        from . import training  # imported on demand: the page opens in inference mode
-
-        result = training.respond(parsed)
-    else:
-        result = engines.module(parsed.engine).respond(parsed)
+    result = _respond(parsed)
     _check_bytes(result)
     if layouts and result.fit_rows:
         from . import layouts as counts  # imported on demand: only answers with fit rows
 
-        result = counts.annotate(parsed, req, result, _without_layouts)
+        result = counts.annotate(parsed, req, result, _without_layouts, _peak)
     return response.build(parsed, result)
 
 
 def _without_layouts(req: Any) -> dict[str, Any]:
     return _estimate(req, layouts=False)
+
+
+def _respond(parsed: request.InferenceRequest | request.TrainingRequest) -> EngineResult:
+    if isinstance(parsed, request.TrainingRequest):
+        from . import training  # imported on demand: the page opens in inference mode
+
+        return training.respond(parsed)
+    result: EngineResult = engines.module(parsed.engine).respond(parsed)
+    return result
+
+
+def _peak(req: Any) -> tuple[int, str] | RequestError:
+    """The total and name of the peak phase of `req`'s answer, or the error `estimate`
+    would answer instead: the same answer without a fit table, its GPU counts and the rest
+    of the response, for the sweep's points and the layouts' totals."""
+    try:
+        parsed = request.parse(req, engines.NAMES, engines.profile)
+        # no fit rows: their solvers are all but the whole cost of a small answer
+        parsed = replace(parsed, common=replace(parsed.common, fit_devices=()))
+        result = _respond(parsed)
+        _check_bytes(result)
+    except RequestError as exc:
+        return exc
+    except Exception as exc:  # as `estimate`: a defect is reported, never raised
+        return RequestError([Problem(field="request", message="vramcalc could not estimate "
+                                     f"this request ({type(exc).__name__}); please report it "
+                                     "with the request")])
+    return result.peak.total, result.peak.name
 
 
 def _check_bytes(result: EngineResult) -> None:
@@ -219,15 +243,15 @@ def _sweep_point(req: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
-        answer = _without_layouts(varied)
+        found = _peak(varied)
     except Exception as exc:  # a bug: reported as a problem of this point, never raised
-        message = _SWEEP_INTERNAL.format(kind=type(exc).__name__)
-        answer = {"error": {"problems": [{"field": "", "message": message}]}}
-    if "error" in answer:
+        found = RequestError([Problem(field="", message=_SWEEP_INTERNAL.format(
+            kind=type(exc).__name__))])
+    if isinstance(found, RequestError):
         return {"value": value, "total_bytes": None, "peak_phase": None,
-                "problems": answer["error"]["problems"]}
-    return {"value": value, "total_bytes": answer["total_bytes"],
-            "peak_phase": answer["peak_phase"], "problems": []}
+                "problems": found.to_dict()["error"]["problems"]}
+    total, phase = found
+    return {"value": value, "total_bytes": total, "peak_phase": phase, "problems": []}
 
 
 def fit_changes(req: Any, gpu: Any = None, gpus: Any = None, *,

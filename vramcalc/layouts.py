@@ -18,8 +18,10 @@ takes the first layout whose answer says it fits that GPU:
   unchanged, and tensor parallel (Megatron); at equal counts the data-parallel layout first.
 
 As vramcalc.fit_changes does, a vLLM row runs the request when its KV cache holds
-`batch_size` requests of `max_model_len` at once. The work is bounded: at most
-`MAX_ESTIMATES` estimates per request, each asking only for the rows still open.
+`batch_size` requests of `max_model_len` at once. Elsewhere a row fits when the answer's
+total is within the GPU's usable bytes (vramcalc/fit.py), so those layouts ask for the total
+alone, not a whole answer with its fit table. The work is bounded: at most `MAX_ESTIMATES`
+estimates per request, each asking only for the rows still open.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from .components import EngineResult
+    from .errors import RequestError
     from .fit import FitRow
     from .request import InferenceRequest, TrainingRequest
 
     Estimate = Callable[[Any], dict[str, Any]]
+    Peak = Callable[[Any], tuple[int, str] | RequestError]
 
 NODE_GPUS = 8  # vLLM's tensor parallelism stays in one NVLink node
 TRANSFORMERS_MOST = 64  # data/limits.json parallel.tensor
@@ -48,10 +52,10 @@ MAX_ESTIMATES = 24  # per request: 10 counts x 2 layouts for training, fewer for
 
 
 def annotate(req: InferenceRequest | TrainingRequest, raw: Mapping[str, Any],
-             result: EngineResult, estimate: Estimate) -> EngineResult:
+             result: EngineResult, estimate: Estimate, peak: Peak) -> EngineResult:
     """`result` with `gpus_needed` and `layout` filled in on every fit row. `raw` is the
     request as given (its defaults are derived again for each layout); `estimate` answers
-    a request dict without this pass."""
+    a request dict without this pass, `peak` gives its peak total alone (or its error)."""
     rows = result.fit_rows
     if not rows:
         return result
@@ -64,20 +68,28 @@ def annotate(req: InferenceRequest | TrainingRequest, raw: Mapping[str, Any],
     # Metal has no multi-GPU tensor or data parallelism in these engines: a Mac is one GPU
     apple = {g.id for g in req.common.fit_devices if g.vendor == "apple"}
     open_ids = [row.gpu for row in rows if row.gpu not in found and row.gpu not in apple]
+    devices = {g.id: g for g in req.common.fit_devices}
     spent = 0
     for gpus, fields, shape in _candidates(req, current):
         if not open_ids or spent >= MAX_ESTIMATES:
             break
         spent += 1
-        catalog = [g for g in open_ids if g in catalogs.gpus()]
-        answer = estimate(with_fields(raw, {**fields, "fit_gpus": catalog}))
-        if "error" in answer:
-            continue  # a size the model refuses (heads not divisible): the next one
-        for row in answer["fit"]["gpus"]:
-            fits = row["fits"] and (not vllm or row["max_batch_size"] >= batch)
-            if fits and row["gpu"] in open_ids:
-                found[row["gpu"]] = (gpus, shape)
-                open_ids.remove(row["gpu"])
+        if vllm:
+            catalog = [g for g in open_ids if g in catalogs.gpus()]
+            answer = estimate(with_fields(raw, {**fields, "fit_gpus": catalog}))
+            if "error" in answer:
+                continue  # a size the model refuses (heads not divisible): the next one
+            fitting = [row["gpu"] for row in answer["fit"]["gpus"]
+                       if row["fits"] and row["max_batch_size"] >= batch]
+        else:
+            total = peak(with_fields(raw, fields))
+            if not isinstance(total, tuple):
+                continue  # as above
+            fitting = [g for g in open_ids if total[0] <= devices[g].usable_bytes]
+        for gpu in fitting:
+            if gpu in open_ids:
+                found[gpu] = (gpus, shape)
+                open_ids.remove(gpu)
     return replace(result, fit_rows=tuple(_filled(row, found) for row in rows))
 
 
