@@ -209,3 +209,70 @@ def test_a_normalized_request_sent_back_gives_the_same_layouts(engine: str) -> N
     assert row["gpu"] == "rtx-2080-ti"
     if engine == "vllm":  # TP 8 and pipeline stages
         assert row["gpus_needed"] > 8 and row["layout"]["pipeline"] > 1
+
+
+def fake_totals(values: list[int | None]) -> layouts._Totals:
+    """A _Totals whose candidate i totals values[i] (None: refused), counting what it asks."""
+    asked: list[int] = []
+
+    def peak(raw: Any) -> Any:
+        i = raw["i"]
+        asked.append(i)
+        return (values[i], "backward") if values[i] is not None else vramcalc.RequestError([])
+
+    candidates = [(2 << i, {"i": i}, {}) for i in range(len(values))]
+    totals = layouts._Totals({}, candidates, peak)
+    totals.asked = asked  # type: ignore[attr-defined]
+    return totals
+
+
+def test_bisection_finds_each_gpus_first_fit_with_fewer_totals() -> None:
+    # totals (GiB) for 2, 4, ... 1024 GPUs; GPUs of 100, 50, 20 and 5 GiB
+    values = [120, 90, 60, 45, 40, 38, 37, 36, 36, 35]
+    usable = {"a": 100, "b": 50, "c": 20, "d": 40}
+    scan = layouts._scanned(fake_totals(values), usable)
+    assert scan == {"a": 1, "b": 3, "d": 4}  # c never fits: 35 GiB at the most GPUs
+    totals = fake_totals(values)
+    assert layouts._bisected(totals, usable) == scan
+    assert len(set(totals.asked)) < len(values)  # type: ignore[attr-defined]
+    # a refused layout: bisection gives up, the scan in order decides
+    assert layouts._bisected(fake_totals([120, None, 60, *values[3:]]), usable) is None
+    assert layouts._scanned(fake_totals([120, None, 60, *values[3:]]), usable) == {
+        "a": 2, "b": 3, "d": 4}
+
+
+DP_CASES = [
+    {"model": {"preset": preset}, "method": method, "framework": framework,
+     "micro_batch_size": b, "sequence_length": s, "gradient_checkpointing": ckpt, **extra}
+    for preset in ("meta-llama/Llama-3.1-8B", "Qwen/Qwen3-30B-A3B", "google/gemma-3-27b-it",
+                   "openai-community/gpt2", "deepseek-ai/DeepSeek-V3")
+    for method in ("full", "lora", "qlora")
+    for framework in ("hf_trainer", "deepspeed", "torchtune")
+    for b, s, ckpt, extra in ((1, 512, "none", {}), (8, 8192, "full", {}),
+                              (4, 2048, "full", {"parallel": {"offload_optimizer": True,
+                                                              "zero_stage": 1}}))
+]
+
+
+def test_data_parallel_totals_never_grow_with_the_gpus() -> None:
+    """What bisection stands on: along the data-parallel layouts the per-GPU total never
+    grows, and every layout is accepted (a refused one would make the scan decide)."""
+    from vramcalc import engines, request
+    from vramcalc.jsonable import with_fields
+
+    checked = 0
+    for case in DP_CASES:
+        raw = {"mode": "training", "gpu": "rtx-4090", **case}
+        parsed = request.parse(raw, engines.NAMES, engines.profile)
+        candidates = layouts._candidates(parsed, layouts._current(parsed)[0])
+        assert layouts._shards_only(candidates)
+        totals = [api._peak(with_fields(raw, fields)) for _, fields, _ in candidates]
+        assert all(isinstance(t, tuple) for t in totals), case
+        values = [t[0] for t in totals if isinstance(t, tuple)]
+        assert values == sorted(values, reverse=True), case
+        checked += 1
+    assert checked == len(DP_CASES) == 135
+    # Megatron's layouts add tensor parallelism too: those are tried in order
+    megatron = request.parse({"mode": "training", "model": L8, "framework": "megatron"},
+                             engines.NAMES, engines.profile)
+    assert not layouts._shards_only(layouts._candidates(megatron, 1))

@@ -20,8 +20,10 @@ takes the first layout whose answer says it fits that GPU:
 As vramcalc.fit_changes does, a vLLM row runs the request when its KV cache holds
 `batch_size` requests of `max_model_len` at once. Elsewhere a row fits when the answer's
 total is within the GPU's usable bytes (vramcalc/fit.py), so those layouts ask for the total
-alone, not a whole answer with its fit table. The work is bounded: at most `MAX_ESTIMATES`
-estimates per request, each asking only for the rows still open.
+alone, not a whole answer with its fit table; and where the layouts only add data-parallel
+GPUs, whose totals never grow with their number, each row's first fit is found by bisection
+(the most GPUs first), not by trying every count in turn. The work is bounded: at most
+`MAX_ESTIMATES` estimates per request, vLLM's asking only for the rows still open.
 """
 
 from __future__ import annotations
@@ -69,28 +71,95 @@ def annotate(req: InferenceRequest | TrainingRequest, raw: Mapping[str, Any],
     apple = {g.id for g in req.common.fit_devices if g.vendor == "apple"}
     open_ids = [row.gpu for row in rows if row.gpu not in found and row.gpu not in apple]
     devices = {g.id: g for g in req.common.fit_devices}
-    spent = 0
-    for gpus, fields, shape in _candidates(req, current):
-        if not open_ids or spent >= MAX_ESTIMATES:
-            break
-        spent += 1
-        if vllm:
+    candidates = _candidates(req, current)
+    if vllm:
+        spent = 0
+        for gpus, fields, shape in candidates:
+            if not open_ids or spent >= MAX_ESTIMATES:
+                break
+            spent += 1
             catalog = [g for g in open_ids if g in catalogs.gpus()]
             answer = estimate(with_fields(raw, {**fields, "fit_gpus": catalog}))
             if "error" in answer:
                 continue  # a size the model refuses (heads not divisible): the next one
-            fitting = [row["gpu"] for row in answer["fit"]["gpus"]
-                       if row["fits"] and row["max_batch_size"] >= batch]
-        else:
-            total = peak(with_fields(raw, fields))
-            if not isinstance(total, tuple):
-                continue  # as above
-            fitting = [g for g in open_ids if total[0] <= devices[g].usable_bytes]
-        for gpu in fitting:
-            if gpu in open_ids:
-                found[gpu] = (gpus, shape)
-                open_ids.remove(gpu)
+            for row in answer["fit"]["gpus"]:
+                if row["fits"] and row["max_batch_size"] >= batch and row["gpu"] in open_ids:
+                    found[row["gpu"]] = (gpus, shape)
+                    open_ids.remove(row["gpu"])
+    else:
+        usable = {g: devices[g].usable_bytes for g in open_ids}
+        totals = _Totals(raw, candidates[:MAX_ESTIMATES], peak)
+        first = _bisected(totals, usable) if _shards_only(candidates) else None
+        if first is None:
+            first = _scanned(totals, usable)
+        for gpu, index in first.items():
+            found[gpu] = candidates[index][0], candidates[index][2]
     return replace(result, fit_rows=tuple(_filled(row, found) for row in rows))
+
+
+class _Totals:
+    """The peak total of each candidate layout (None where the request refuses it), each
+    estimated once, when first asked for."""
+
+    def __init__(self, raw: Mapping[str, Any], candidates: list[Candidate], peak: Peak) -> None:
+        self.raw, self.candidates, self.peak = raw, candidates, peak
+        self._seen: dict[int, int | None] = {}
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    def __call__(self, index: int) -> int | None:
+        if index not in self._seen:
+            got = self.peak(with_fields(self.raw, self.candidates[index][1]))
+            self._seen[index] = got[0] if isinstance(got, tuple) else None
+        return self._seen[index]
+
+
+def _scanned(totals: _Totals, usable: Mapping[str, int]) -> dict[str, int]:
+    """Each GPU's first candidate whose total fits it, trying them in order."""
+    first: dict[str, int] = {}
+    for index in range(len(totals)):
+        if len(first) == len(usable):
+            break
+        total = totals(index)
+        if total is None:
+            continue  # a size the model refuses (heads not divisible): the next one
+        first.update({g: index for g, room in usable.items() if g not in first and total <= room})
+    return first
+
+
+def _shards_only(candidates: list[Candidate]) -> bool:
+    """Whether the layouts only add data-parallel GPUs, ZeRO sharding states over them: what
+    a GPU holds then never grows with their number (the states shrink, the rest stays;
+    tests/test_layouts.py checks it over every preset family, method and framework)."""
+    return bool(candidates) and all(set(fields) <= {"parallel.data", "parallel.zero_stage"}
+                                    for _, fields, _ in candidates)
+
+
+def _bisected(totals: _Totals, usable: Mapping[str, int]) -> dict[str, int] | None:
+    """_scanned's answer for totals that never grow along the candidates, found by bisection
+    (the largest count first: a GPU that it does not fit never fits); None when a layout is
+    refused, where the order alone decides."""
+    first: dict[str, int] = {}
+    last = len(totals) - 1
+    for gpu, room in sorted(usable.items(), key=lambda item: -item[1]):
+        lowest = totals(last)
+        if lowest is None:
+            return None
+        if lowest > room:
+            continue
+        lo, hi = 0, last  # the first fit lies in [lo, hi]; it fits at hi
+        while lo < hi:
+            mid = (lo + hi) // 2
+            total = totals(mid)
+            if total is None:
+                return None
+            if total <= room:
+                hi = mid
+            else:
+                lo = mid + 1
+        first[gpu] = hi
+    return first
 
 
 def _filled(row: FitRow, found: dict[str, tuple[int, dict[str, Any]]]) -> FitRow:
