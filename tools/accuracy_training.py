@@ -204,7 +204,7 @@ def _gib(n: float) -> str:
 
 
 def _note(mapped: dict[str, Any]) -> str:
-    """The row's assumptions, and why it misses where it misses by more than 15 %."""
+    """The row's assumptions, and why it misses where that is known (always beyond 15 %)."""
     reason = mapped.get("reason")
     return mapped["assumptions"] + (f"; **why the gap:** {reason}" if reason else "")
 
