@@ -148,3 +148,37 @@ def test_never_negative() -> None:
                                          _shape(), [] if full else QV)
                 assert min(la.per_token, la.per_token_key, la.mlp_backward,
                            la.attention_backward, la.weight_copies) >= 0
+
+
+def _litgpt(fused: bool, *, dropout: bool = True) -> A.Regime:
+    """LitGPT's bf16-true LoRA: frozen bf16 base, bf16 adapters."""
+    return A.Regime(kind="bf16", trainable_base=False, adapter_bytes=2, lora_dropout=dropout,
+                    lora_rank=16, attention="sdpa", fused_qkv=fused)
+
+
+def test_litgpt_attention_keeps_the_whole_qkv_through_vs_view() -> None:
+    # v is a view of the fused qkv output (q 512, k 128, v 128 wide): saving v keeps the q and
+    # k parts too, 2 B · (512 + 128) = 1280 B per token more than separate projections
+    apart, _ = A.attention_saved(_litgpt(False), _shape())
+    fused, _ = A.attention_saved(_litgpt(True), _shape())
+    assert fused - apart == 2 * (512 + 128) == 1280
+
+
+def test_litgpt_lora_on_q_and_v_shares_its_dropout_and_keeps_zero_pads_source() -> None:
+    # one dropout and one lora_A for q and v: the bf16 dropped input (2 B) and its mask (1 B)
+    # once instead of twice, -(2 + 1)·256; zero_pad's index_copy_ keeps the q and v parts of
+    # the update (k is not adapted): 2 B · (512 + 128) = +1280
+    assert A.fused_qkv_saved(_litgpt(True), _shape(), QV) == -3 * 256 + 1280 == 512
+    assert A.fused_qkv_saved(_litgpt(True, dropout=False), _shape(), QV) == -2 * 256 + 1280
+    # q, k and v all adapted: nothing to pad, the input kept once instead of three times
+    qkv = [("attn_q", 256, 1), ("attn_k", 256, 1), ("attn_v", 256, 1)]
+    assert A.fused_qkv_saved(_litgpt(True), _shape(), qkv) == -2 * 3 * 256
+    # adapters elsewhere, or transformers' separate projections: no change
+    assert A.fused_qkv_saved(_litgpt(True), _shape(), [("ffn_down", 704, 1)]) == 0
+    assert A.fused_qkv_saved(_litgpt(False), _shape(), QV) == 0
+
+
+def test_litgpt_layer_is_the_sum_of_its_terms() -> None:
+    apart = A.layer_activations(_litgpt(False), _shape(), QV)
+    fused = A.layer_activations(_litgpt(True), _shape(), QV)
+    assert fused.per_token - apart.per_token == 1280 + 512

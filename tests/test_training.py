@@ -170,7 +170,7 @@ def test_catalog_lists_training_choices() -> None:
     cat = vramcalc.catalog()
     assert cat["choices"]["training"]["method"] == ["full", "lora", "qlora"]
     assert {f["id"] for f in cat["frameworks"]} == {
-        "hf_trainer", "torchtune", "unsloth", "deepspeed", "megatron"}
+        "hf_trainer", "torchtune", "unsloth", "deepspeed", "megatron", "litgpt"}
     assert cat["defaults"]["training"]["precision"] == "mixed_bf16"
 
 
@@ -372,3 +372,28 @@ def test_never_negative_or_nan() -> None:
                     "gradient_checkpointing": ckpt, "optimizer": optimizer})
                 for c in resp["components"]:
                     assert c["bytes"] >= 0 and not math.isnan(c["bytes"])
+
+
+def test_litgpt_keeps_its_fused_qkv_per_layer() -> None:
+    """framework litgpt against the same request as torchtune runs it (same fields, bf16,
+    bf16 adapters): per layer and token, LitGPT's attention keeps q's and k's part of the
+    fused qkv through v's view, 2 B · (512 + 128); its LoRA on q and v keeps the input once
+    (-(2 + 1)·256) and zero_pad's source (2 B · (512 + 128)): 1792 B in all
+    (tests/test_activations.py derives each term)."""
+    config = {"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 3,
+              "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64,
+              "intermediate_size": 704, "vocab_size": 1000, "tie_word_embeddings": False}
+    req = {"mode": "training", "model": {"config": config}, "method": "lora",
+           "precision": "bf16", "optimizer": "adamw", "optimizer_implementation": "foreach",
+           "gradient_checkpointing": "none", "loss": "chunked", "micro_batch_size": 2,
+           "sequence_length": 64, "fit_gpus": [],
+           "lora": {"rank": 16, "dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}}
+
+    def activations(framework: str) -> tuple[str, int]:
+        resp = vramcalc.estimate_or_raise({**req, "framework": framework})
+        return resp["peak_phase"], next(c["bytes"] for c in resp["components"]
+                                        if c["name"] == "activations")
+
+    (phase, litgpt), (same_phase, apart) = activations("litgpt"), activations("torchtune")
+    assert phase == same_phase == "forward"  # every layer's saved tensors alive at once
+    assert litgpt - apart == 3 * 2 * 64 * 1792

@@ -89,18 +89,23 @@ def test_every_mapped_row_is_a_published_row() -> None:
 
 
 @pytest.mark.parametrize("pid", ["pub04", "pub08", "pub15", "pub17"])
-def test_litgpt_lora_rows_within_10_percent(pid: str) -> None:
+def test_litgpt_lora_rows_within_2_percent(pid: str) -> None:
+    # litgpt's own model keeps its fused qkv through v's view and zero_pad's source
+    assert MAPPED[pid]["request"]["framework"] == "litgpt"
     assert "max_memory_allocated" in PUBLISHED[pid]["metric"]
     response = _estimate(MAPPED[pid]["request"])
-    assert abs(_error(response["allocated_bytes"], PUBLISHED[pid]["value_bytes"])) <= 10
+    assert abs(_error(response["allocated_bytes"], PUBLISHED[pid]["value_bytes"])) <= 2
+    # as transformers + PEFT would run it (torchtune's profile, the same fields), 2-5 % low
+    apart = _estimate({**MAPPED[pid]["request"], "framework": "torchtune"})
+    assert _error(apart["allocated_bytes"], PUBLISHED[pid]["value_bytes"]) < -2
 
 
 @pytest.mark.parametrize("pid", ["pub06"])
-def test_litgpt_qlora_row_with_its_bitsandbytes_within_10_percent(pid: str) -> None:
+def test_litgpt_qlora_row_with_its_bitsandbytes_within_2_percent(pid: str) -> None:
     # bitsandbytes 0.41.1 (the table's version) kept each 4-bit linear's input
     assert MAPPED[pid]["request"]["qlora"]["saves_linear_inputs"] is True
     response = _estimate(MAPPED[pid]["request"])
-    assert abs(_error(response["allocated_bytes"], PUBLISHED[pid]["value_bytes"])) <= 10
+    assert abs(_error(response["allocated_bytes"], PUBLISHED[pid]["value_bytes"])) <= 2
 
 
 def test_rows_off_by_more_than_15_percent_say_why() -> None:

@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     tr = est.add_argument_group("training (any of these implies --mode training)")
     tr.add_argument("--method", help="full, lora, qlora")
     tr.add_argument("--framework", help="hf_trainer (default), torchtune, unsloth, deepspeed, "
-                    "megatron: its defaults fill what is not given")
+                    "megatron, litgpt: its defaults fill what is not given")
     tr.add_argument("--precision", help="fp32, mixed_bf16, bf16, mixed_fp16")
     tr.add_argument("--optimizer", help="adamw, adamw_8bit, paged_adamw_8bit, sgd, adafactor, "
                     "...")

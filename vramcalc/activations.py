@@ -56,6 +56,8 @@ class Regime:
     quantized_inputs_saved: bool = False  # 4-bit linears keep their input (bnb < 0.43.2)
     # 4-bit linears fed fp32 return fp32 (QLoRA after peft's prepare_model_for_kbit_training)
     quantized_outputs_fp32: bool = False
+    # LitGPT's own model: one qkv linear whose output v is a view of (`fused_qkv_saved`)
+    fused_qkv: bool = False
 
     @property
     def mlp_bytes(self) -> int:
@@ -225,6 +227,8 @@ def attention_saved(r: Regime, shape: LayerShape) -> tuple[int, int]:
             per_key += shape.heads * (1 + b)
         return per_token, per_key
     per_token += b * (qd + kd + vd + qd) + 4 * shape.heads  # q, k, v, out + fp32 lse
+    if r.fused_qkv:  # v is a view of the fused qkv output: saving it keeps q's and k's part
+        per_token += b * (qd + kd)
     return per_token, 0
 
 
@@ -265,7 +269,7 @@ def quantized_inputs_saved(r: Regime, shape: LayerShape) -> int:
         return 0
     b, h = r.act_bytes, shape.hidden
     if r.kind == "autocast":
-        norms = 2 * h * (shape.attn_consumers + shape.mlp_consumers)
+        norms = 2 * h * ((1 if r.fused_qkv else shape.attn_consumers) + shape.mlp_consumers)
     else:
         norms = 2 * b * h
     return norms + b * shape.q_width + b * shape.mlp_width
@@ -287,6 +291,32 @@ def adapters_saved(r: Regime, layer_adapters: list[tuple[int, int]]) -> int:
     for in_features, matrices in layer_adapters:
         total += matrices * ((a + mask) * in_features + a * r.lora_rank)
     return total
+
+
+_QKV = ("attn_q", "attn_k", "attn_v")
+
+
+def fused_qkv_saved(r: Regime, shape: LayerShape, adapters: list[tuple[str, int, int]]) -> int:
+    """What LitGPT's LoRAQKVLinear saves beyond `adapters_saved`'s count of one PEFT adapter
+    per adapted q, k or v (bytes per token; negative when it saves less).
+
+    One dropout and one fused lora_A read the input for all of q, k and v
+    (Lightning-AI/litgpt litgpt/lora.py:405 at 26857050): the dropped input and its mask
+    are kept once, not once per adapted projection. When LoRA adapts some but not all of
+    them, `zero_pad` scatters the adapted parts' update into a zero qkv-wide tensor with
+    `index_copy_` (lora.py:310-326), whose backward keeps its source: the adapted widths,
+    in the adapter's dtype (torch derivatives.yaml, index_copy: `expand_as(source)`)."""
+    if not r.fused_qkv or not adapters:
+        return 0
+    widths = {"attn_q": shape.q_width, "attn_k": shape.k_width, "attn_v": shape.v_width}
+    qkv = [(role, in_f) for role, in_f, _matrices in adapters if role in _QKV]
+    if not qkv:
+        return 0
+    a = 2 if r.kind == "autocast" else r.adapter_bytes
+    mask = 1 if r.lora_dropout else 0
+    shared = -(len(qkv) - 1) * (a + mask) * qkv[0][1]
+    padded = a * sum(widths[role] for role, _ in qkv) if len(qkv) < len(_QKV) else 0
+    return shared + padded
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -314,7 +344,7 @@ def layer_activations(
     flat = [(in_f, matrices) for _role, in_f, matrices in adapters]
     attn_tok, attn_key = attention_saved(r, shape)
     norms = (
-        norm_saved(r, shape, shape.attn_consumers)
+        norm_saved(r, shape, 1 if r.fused_qkv else shape.attn_consumers)
         + norm_saved(r, shape, shape.mlp_consumers)
         + shape.extra_norms * norm_saved(r, shape, 0)
         # dropout on the attention and MLP outputs (GPT-2 resid_pdrop): CUDA's native_dropout
@@ -323,7 +353,7 @@ def layer_activations(
     )
     mlp = mlp_saved(r, shape)
     per_token = (norms + attn_tok + mlp + adapters_saved(r, flat)
-                 + quantized_inputs_saved(r, shape))
+                 + fused_qkv_saved(r, shape, adapters) + quantized_inputs_saved(r, shape))
     b = r.act_bytes
     # backward: gradients of the MLP intermediates (three f-wide at once for SwiGLU), or
     # of q/k/v plus flash's fp32 dq accumulator; eager: the probabilities' gradient in fp32

@@ -281,6 +281,8 @@ class Framework:
     parallel_defaults: dict[str, Any]  # sequence_parallel: applies only with tensor > 1
     memory_report: str
     sources: tuple[str, ...]
+    # the framework's own model with one fused qkv linear (LitGPT): see activations.Regime
+    fused_qkv: bool = False
 
 
 @cache
@@ -297,6 +299,7 @@ def frameworks() -> dict[str, Framework]:
             ddp_gradient_copy=bool(entry["ddp_gradient_copy"]),
             parallel_defaults=dict(entry.get("parallel_defaults", {})),
             memory_report=entry["memory_report"], sources=tuple(entry["sources"]),
+            fused_qkv=bool(entry.get("fused_qkv", False)),
         )
     return out
 

@@ -313,6 +313,7 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
         quantized_inputs_saved=bool(req.qlora and req.qlora.saves_linear_inputs),
         quantized_outputs_fp32=req.method == "qlora" and d.regime == "autocast"
         and _qlora_unquantized_bytes(req) == 4,
+        fused_qkv=req.framework.fused_qkv,
     )
     by_layer = _layer_adapters(spec, req.lora.target_modules if req.lora else None)
     shapes = activations.layer_shapes(spec)
