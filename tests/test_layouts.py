@@ -276,3 +276,17 @@ def test_data_parallel_totals_never_grow_with_the_gpus() -> None:
     megatron = request.parse({"mode": "training", "model": L8, "framework": "megatron"},
                              engines.NAMES, engines.profile)
     assert not layouts._shards_only(layouts._candidates(megatron, 1))
+
+
+def test_megatrons_normalized_request_gives_the_same_layouts() -> None:
+    """The echo pins sequence_parallel false for the request's own tensor size 1; the tensor
+    layouts derive it again (Megatron's default turns it on above 1). Found by the long
+    property run: gemma-3-12b on an A10 read 16 GPUs, and none after the round trip."""
+    raw = {"mode": "training", "model": {"preset": "google/gemma-3-12b-it"},
+           "fit_gpus": ["a10"], "method": "full", "gpu": "a10", "loss": "standard",
+           "framework": "megatron"}
+    first = vramcalc.estimate(raw)
+    assert first["request"]["parallel"]["sequence_parallel"] is False
+    assert vramcalc.estimate(first["request"]) == first
+    row = first["fit"]["gpus"][0]
+    assert (row["gpus_needed"], row["layout"]["tensor"]) == (16, 16)

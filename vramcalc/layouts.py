@@ -227,7 +227,10 @@ def _candidates(req: InferenceRequest | TrainingRequest, current: int) -> list[C
                         _training_layout(data, par.tensor, par.pipeline, zero)))
         if tensor and par.tensor * k <= TRANSFORMERS_MOST:
             t = par.tensor * k
-            out.append((current * k, {"parallel.tensor": t},
+            # sequence parallelism follows the tensor size (the framework's default applies
+            # only above 1): derived again, whether the request left it out or echoes a
+            # normalized request's value for its own size
+            out.append((current * k, {"parallel.tensor": t, "parallel.sequence_parallel": None},
                         _training_layout(par.data, t, par.pipeline, par.zero_stage)))
         k *= 2
     return out
