@@ -397,3 +397,14 @@ def test_litgpt_keeps_its_fused_qkv_per_layer() -> None:
     (phase, litgpt), (same_phase, apart) = activations("litgpt"), activations("torchtune")
     assert phase == same_phase == "forward"  # every layer's saved tensors alive at once
     assert litgpt - apart == 3 * 2 * 64 * 1792
+
+
+def test_litgpt_counts_mla_attention_as_transformers_does() -> None:
+    """LitGPT's MLA attention has no fused qkv: DeepSeek-V2-Lite trains alike under both."""
+    req = {"mode": "training", "model": {"preset": "deepseek-ai/DeepSeek-V2-Lite"},
+           "method": "lora", "precision": "bf16", "optimizer_implementation": "foreach",
+           "gradient_checkpointing": "none", "loss": "chunked", "micro_batch_size": 1,
+           "sequence_length": 256, "fit_gpus": [], "lora": {"dropout": 0.05}}
+    both = [vramcalc.estimate_or_raise({**req, "framework": fw})["total_bytes"]
+            for fw in ("litgpt", "torchtune")]
+    assert both[0] == both[1]

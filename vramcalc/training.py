@@ -313,7 +313,9 @@ def _activations(req: TrainingRequest, d: _Dtypes, params: _Params) -> _Acts:
         quantized_inputs_saved=bool(req.qlora and req.qlora.saves_linear_inputs),
         quantized_outputs_fp32=req.method == "qlora" and d.regime == "autocast"
         and _qlora_unquantized_bytes(req) == 4,
-        fused_qkv=req.framework.fused_qkv,
+        # LitGPT's fused qkv; its MLA attention (latent q and kv projections) is counted as
+        # transformers' is
+        fused_qkv=req.framework.fused_qkv and not spec.mla,
     )
     by_layer = _layer_adapters(spec, req.lora.target_modules if req.lora else None)
     shapes = activations.layer_shapes(spec)
