@@ -275,6 +275,12 @@ def quantized_inputs_saved(r: Regime, shape: LayerShape) -> int:
     return norms + b * shape.q_width + b * shape.mlp_width
 
 
+def _adapter_input_bytes(r: Regime) -> int:
+    """Bytes of an element an adapter keeps: its input cast to the adapter dtype, or under
+    autocast the bf16 cast lora_A saves."""
+    return 2 if r.kind == "autocast" else r.adapter_bytes
+
+
 def adapters_saved(r: Regime, layer_adapters: list[tuple[int, int]]) -> int:
     """Bytes per token PEFT LoRA saves per adapted linear of one layer.
 
@@ -285,7 +291,7 @@ def adapters_saved(r: Regime, layer_adapters: list[tuple[int, int]]) -> int:
     """
     if not layer_adapters:
         return 0
-    a = 2 if r.kind == "autocast" else r.adapter_bytes
+    a = _adapter_input_bytes(r)
     mask = 1 if r.lora_dropout else 0
     total = 0
     for in_features, matrices in layer_adapters:
@@ -312,7 +318,7 @@ def fused_qkv_saved(r: Regime, shape: LayerShape, adapters: list[tuple[str, int,
     qkv = [(role, in_f) for role, in_f, _matrices in adapters if role in _QKV]
     if not qkv:
         return 0
-    a = 2 if r.kind == "autocast" else r.adapter_bytes
+    a = _adapter_input_bytes(r)
     mask = 1 if r.lora_dropout else 0
     shared = -(len(qkv) - 1) * (a + mask) * qkv[0][1]
     padded = a * sum(widths[role] for role, _ in qkv) if len(qkv) < len(_QKV) else 0

@@ -33,10 +33,14 @@ def _estimate(req: Any, *, layouts: bool) -> dict[str, Any]:
     except RequestError as exc:
         return exc.to_dict()
     except Exception as exc:  # the contract: an answer, never a traceback
-        # a defect, not a user error: say so rather than fail the page or a batch job
-        return RequestError([Problem(field="request", message="vramcalc could not estimate "
-                                     f"this request ({type(exc).__name__}); please report it "
-                                     "with the request")]).to_dict()
+        return _defect(exc).to_dict()
+
+
+def _defect(exc: Exception) -> RequestError:
+    """A defect, not a user error: said as one, rather than failing the page or a batch job."""
+    return RequestError([Problem(field="request", message="vramcalc could not estimate this "
+                                 f"request ({type(exc).__name__}); please report it with the "
+                                 "request")])
 
 
 def estimate_or_raise(req: Any) -> dict[str, Any]:
@@ -81,9 +85,7 @@ def _peak(req: Any) -> tuple[int, str] | RequestError:
     except RequestError as exc:
         return exc
     except Exception as exc:  # as `estimate`: a defect is reported, never raised
-        return RequestError([Problem(field="request", message="vramcalc could not estimate "
-                                     f"this request ({type(exc).__name__}); please report it "
-                                     "with the request")])
+        return _defect(exc)
     return result.peak.total, result.peak.name
 
 

@@ -131,7 +131,8 @@ def _scanned(totals: _Totals, usable: Mapping[str, int]) -> dict[str, int]:
 def _shards_only(candidates: list[Candidate]) -> bool:
     """Whether the layouts only add data-parallel GPUs, ZeRO sharding states over them: what
     a GPU holds then never grows with their number (the states shrink, the rest stays;
-    tests/test_layouts.py checks it over every preset family, method and framework)."""
+    tests/test_layouts.py checks it on five model families, three methods and three
+    frameworks)."""
     return bool(candidates) and all(set(fields) <= {"parallel.data", "parallel.zero_stage"}
                                     for _, fields, _ in candidates)
 
@@ -141,11 +142,13 @@ def _bisected(totals: _Totals, usable: Mapping[str, int]) -> dict[str, int] | No
     (the largest count first: a GPU that it does not fit never fits); None when a layout is
     refused, where the order alone decides."""
     first: dict[str, int] = {}
+    if not usable:
+        return first
     last = len(totals) - 1
-    for gpu, room in sorted(usable.items(), key=lambda item: -item[1]):
-        lowest = totals(last)
-        if lowest is None:
-            return None
+    lowest = totals(last)
+    if lowest is None:
+        return None
+    for gpu, room in usable.items():
         if lowest > room:
             continue
         lo, hi = 0, last  # the first fit lies in [lo, hi]; it fits at hi
